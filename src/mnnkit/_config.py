@@ -1,0 +1,17 @@
+"""Tunables shared by mnnkit's kernels, in one place (no scattered literals)."""
+
+from __future__ import annotations
+
+#: Whether numba kernels may use fastmath. Off: exact mode must reproduce the reference bit for bit
+#: up to IEEE rounding, and fastmath reassociates sums.
+NUMBA_FASTMATH = False
+
+#: Target size in bytes of one float64 work block (a chunk of rows times the other side's cells).
+#: The chunked kernels size their row blocks so that each temporary stays near this bound.
+CHUNK_BYTES = 64 * 2**20
+
+
+def rows_per_chunk(n_columns: int, *, n_blocks: int = 1, minimum: int = 16) -> int:
+    """Rows per chunk so that ``n_blocks`` float64 blocks of ``rows x n_columns`` fit in ``CHUNK_BYTES``."""
+    per_row = 8 * max(int(n_columns), 1) * max(int(n_blocks), 1)
+    return max(minimum, CHUNK_BYTES // per_row)

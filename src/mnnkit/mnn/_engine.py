@@ -1,0 +1,181 @@
+"""The classic MNN merge loop on plain arrays (no AnnData here).
+
+Two matrices may be carried, as in batchelor: the "in" data (the genes used for distances, cosine-
+normalised if asked), which every step searches and corrects, and, only when it differs, the "out"
+data that is returned. Both hold cells in input order; a merge step reads the rows of its two
+nodes and adds the correction to the right node's rows, so the output order never depends on the
+merge order. Memory: the two matrices, a copy of the two sides of the current step, and the
+chunked temporaries of the kernels.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from mnnkit.mnn._merge_order import Node, auto_merge, progressive_plan
+from mnnkit.mnn._pairs import find_mutual_pairs, side_k
+from mnnkit.mnn._smoothing import mnn_averages, smooth_corrections
+from mnnkit.mnn._svd_dim import biological_basis, remove_subspace
+from mnnkit.mnn._var_adj import variance_adjustment_scales
+
+logger = logging.getLogger("mnnkit")
+
+
+@dataclass(frozen=True)
+class MnnParams:
+    """Parameters of the classic correction (see :func:`mnnkit.correct` for their meaning)."""
+
+    k_left: int = 20
+    k_right: int = 20
+    prop_k: float | None = None
+    sigma: float = 0.1
+    var_adj: bool = True
+    svd_dim: int = 0
+    neighbors: str = "exact"
+    kernel_truncate: int | None = None
+    rng: int = 0
+
+
+@dataclass
+class MergeRecord:
+    """What one merge step did: the batches on each side and the MNN pairs (global cell rows)."""
+
+    left: tuple[int, ...]
+    right: tuple[int, ...]
+    pairs: np.ndarray
+    seconds: float = 0.0
+    max_truncated_mass: float = 0.0
+
+
+@dataclass
+class MergeState:
+    """The data being corrected, and the steps done so far."""
+
+    data_in: np.ndarray
+    data_out: np.ndarray | None
+    out_subset_cols: np.ndarray | None
+    members: list[np.ndarray]
+    params: MnnParams
+    out_scale_shared: bool = True
+    records: list[MergeRecord] = field(default_factory=list)
+
+    def rows(self, node: Node) -> np.ndarray:
+        """Global rows of a node: its batches' cells, in node order."""
+        return np.concatenate([self.members[b] for b in node])
+
+
+def count_node_pairs(state: MergeState, left: Node, right: Node) -> int:
+    """Number of MNN pairs between two nodes on the current in-space data."""
+    left_rows, right_rows = state.rows(left), state.rows(right)
+    p = state.params
+    pairs = find_mutual_pairs(
+        state.data_in[left_rows],
+        state.data_in[right_rows],
+        side_k(p.k_left, p.prop_k, left_rows.size),
+        side_k(p.k_right, p.prop_k, right_rows.size),
+        neighbors=p.neighbors,
+        rng=p.rng,
+    )
+    return int(pairs.shape[0])
+
+
+def merge_step(state: MergeState, left: Node, right: Node) -> MergeRecord:
+    """Correct node ``right`` onto node ``left`` in place and record the step."""
+    started = time.perf_counter()
+    p = state.params
+    left_rows, right_rows = state.rows(left), state.rows(right)
+    left_in, right_in = state.data_in[left_rows], state.data_in[right_rows]
+    pairs = find_mutual_pairs(
+        left_in,
+        right_in,
+        side_k(p.k_left, p.prop_k, left_rows.size),
+        side_k(p.k_right, p.prop_k, right_rows.size),
+        neighbors=p.neighbors,
+        rng=p.rng,
+    )
+    if pairs.shape[0] == 0:
+        msg = (
+            f"no mutual nearest neighbours between batches {list(left)} and {list(right)}: "
+            "the batches share no cell population at this k; increase k or check the batches"
+        )
+        raise ValueError(msg)
+
+    mnn_cells, averages_in = mnn_averages(left_in, right_in, pairs)
+    averages = [averages_in]
+    if state.data_out is not None:
+        left_out, right_out = state.data_out[left_rows], state.data_out[right_rows]
+        averages.append(mnn_averages(left_out, right_out, pairs)[1])
+    corrections, stats = smooth_corrections(right_in, mnn_cells, averages, p.sigma, truncate=p.kernel_truncate)
+
+    if p.svd_dim > 0:
+        left_mnn = np.unique(pairs[:, 0])
+        for side_cells, side_rows in ((left_in, left_mnn), (right_in, mnn_cells)):
+            remove_subspace(corrections[0], biological_basis(side_cells[side_rows], p.svd_dim))
+        if state.data_out is not None:
+            cols = _extrapolated_cols(state)
+            for side_cells, side_rows in ((left_out, left_mnn), (right_out, mnn_cells)):
+                basis = biological_basis(side_cells[side_rows], p.svd_dim, cols)
+                remove_subspace(corrections[1], basis, cols)
+
+    if p.var_adj:
+        scales = variance_adjustment_scales(left_in, right_in, corrections[0], p.sigma)
+        corrections[0] *= scales[:, None]
+        if state.data_out is not None:
+            if not state.out_scale_shared:
+                cols = state.out_subset_cols
+                scales = variance_adjustment_scales(
+                    left_out[:, cols], right_out[:, cols], corrections[1][:, cols], p.sigma
+                )
+            corrections[1] *= scales[:, None]
+
+    state.data_in[right_rows] += corrections[0]
+    if state.data_out is not None:
+        state.data_out[right_rows] += corrections[1]
+    record = MergeRecord(
+        left=left,
+        right=right,
+        pairs=np.column_stack([left_rows[pairs[:, 0]], right_rows[pairs[:, 1]]]),
+        seconds=time.perf_counter() - started,
+        max_truncated_mass=stats.max_truncated_mass,
+    )
+    state.records.append(record)
+    logger.info(
+        "merged batches %s onto %s: %d MNN pairs (%.2f s)", list(right), list(left), pairs.shape[0], record.seconds
+    )
+    return record
+
+
+def _extrapolated_cols(state: MergeState) -> np.ndarray | None:
+    """Columns of the out data that the out-space SVD sees (None: all of them)."""
+    cols = state.out_subset_cols
+    if cols is None or cols.size == state.data_out.shape[1]:
+        return None
+    return cols
+
+
+def run_merges(state: MergeState, order: list[int] | str, *, progress=None) -> list[int]:
+    """Run every merge step; return the batches in the order they entered the merge.
+
+    ``order`` is a progressive order (batch positions) or ``"auto"``. ``progress`` (optional) is
+    called with each finished :class:`MergeRecord`.
+    """
+
+    def do_merge(left: Node, right: Node) -> None:
+        record = merge_step(state, left, right)
+        if progress is not None:
+            progress(record)
+
+    if order == "auto":
+        auto_merge(len(state.members), lambda a, b: count_node_pairs(state, a, b), do_merge)
+    else:
+        for left, right in progressive_plan(order):
+            do_merge(left, right)
+    first = state.records[0]
+    entered = [*first.left, *first.right]
+    for record in state.records[1:]:
+        entered.extend(record.right)
+    return entered

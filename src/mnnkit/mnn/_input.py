@@ -1,0 +1,219 @@
+"""Validation and preparation of the correction's input: batches, gene subset, cosine normalisation.
+
+Everything here runs before any numba kernel, so bad input fails with a clear message that names
+the parameter. The caller's AnnData is only read.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+from anndata import AnnData
+
+from mnnkit._warnings import InputDataWarning
+
+#: batchelor's floor on a cell's l2 norm in cosine normalisation.
+COSINE_NORM_FLOOR = 1e-8
+
+
+@dataclass
+class Batches:
+    """Batch names in input order and the rows of each batch (ascending)."""
+
+    names: list[str]
+    members: list[np.ndarray]
+
+
+def check_adata(adata: object) -> AnnData:
+    """Return ``adata`` if it is an in-memory AnnData, else raise a clear error."""
+    if not isinstance(adata, AnnData):
+        msg = f"adata must be an AnnData object, got {type(adata).__name__}"
+        raise TypeError(msg)
+    if adata.isbacked:
+        msg = (
+            "adata is in backed mode (read with backed='r'); mnnkit.correct needs the matrix in memory. "
+            "Load it with adata = adata.to_memory() first"
+        )
+        raise ValueError(msg)
+    return adata
+
+
+def resolve_batches(adata: AnnData, batch_key: str, *, min_cells: int = 2) -> Batches:
+    """Split cells by ``adata.obs[batch_key]``.
+
+    The batch order is the category order of a categorical column, else the sorted unique values
+    (R's ``levels(factor(batch))``). Empty categories are ignored.
+    """
+    if not isinstance(batch_key, str) or batch_key not in adata.obs.columns:
+        available = ", ".join(map(str, adata.obs.columns)) or "(none)"
+        msg = f"batch_key {batch_key!r} not in adata.obs; available: {available}"
+        raise ValueError(msg)
+    column = adata.obs[batch_key]
+    if column.isna().any():
+        msg = f"adata.obs[{batch_key!r}] has {int(column.isna().sum())} missing values; every cell needs a batch"
+        raise ValueError(msg)
+    if isinstance(column.dtype, pd.CategoricalDtype):
+        codes = column.cat.codes.to_numpy()
+        categories = [str(c) for c in column.cat.categories]
+    else:
+        values = column.astype(str).to_numpy()
+        categories = sorted(set(values))
+        codes = pd.Categorical(values, categories=categories).codes
+    names, members = [], []
+    for code, name in enumerate(categories):
+        rows = np.flatnonzero(codes == code)
+        if rows.size:
+            names.append(name)
+            members.append(rows)
+    if len(names) < 2:
+        msg = (
+            f"adata.obs[{batch_key!r}] has {len(names)} batch(es) ({', '.join(names)}); MNN correction needs at least 2"
+        )
+        raise ValueError(msg)
+    small = [f"{n} ({m.size} cells)" for n, m in zip(names, members, strict=True) if m.size < min_cells]
+    if small:
+        msg = f"each batch needs at least {min_cells} cells; too small: {', '.join(small)}"
+        raise ValueError(msg)
+    return Batches(names=names, members=members)
+
+
+def get_matrix(adata: AnnData, layer: str | None):
+    """The expression matrix (``.X`` or a layer), checked to be numeric and finite."""
+    if layer is None:
+        mat, where = adata.X, "adata.X"
+    else:
+        if layer not in adata.layers:
+            available = ", ".join(adata.layers.keys()) or "(none)"
+            msg = f"layer {layer!r} not in adata.layers; available: {available}"
+            raise ValueError(msg)
+        mat, where = adata.layers[layer], f"adata.layers[{layer!r}]"
+    if mat is None:
+        msg = f"{where} is empty (None)"
+        raise ValueError(msg)
+    if not (sp.issparse(mat) or isinstance(mat, np.ndarray)):
+        try:
+            mat = np.asarray(mat)
+        except Exception as err:  # noqa: BLE001
+            msg = f"{where} must be a numpy array or scipy sparse matrix, got {type(mat).__name__}"
+            raise TypeError(msg) from err
+    if sp.issparse(mat) and mat.format not in ("csr", "csc"):
+        mat = mat.tocsr()
+    dtype = mat.dtype
+    if dtype == np.bool_ or not np.issubdtype(dtype, np.number) or np.issubdtype(dtype, np.complexfloating):
+        msg = f"{where} must hold real numbers, got dtype {dtype}"
+        raise TypeError(msg)
+    values = mat.data if sp.issparse(mat) else mat
+    if np.issubdtype(dtype, np.floating) and not np.isfinite(values).all():
+        bad = int(np.size(values) - np.isfinite(values).sum())
+        msg = f"{where} contains {bad} NaN or infinite values; remove or impute them before correction"
+        raise ValueError(msg)
+    if np.issubdtype(dtype, np.integer) or _looks_like_counts(values):
+        warnings.warn(
+            f"{where} looks like raw integer counts; MNN correction expects log-normalised expression "
+            "(e.g. sc.pp.normalize_total then sc.pp.log1p)",
+            InputDataWarning,
+            stacklevel=3,
+        )
+    return mat
+
+
+def _looks_like_counts(values: np.ndarray) -> bool:
+    """True for float data whose (sampled) values are all non-negative integers with a large maximum."""
+    flat = np.ravel(values)
+    if flat.size == 0:
+        return False
+    sample = flat[:: max(1, flat.size // 100_000)]
+    return bool(sample.max() > 50 and np.all(sample >= 0) and np.all(sample == np.round(sample)))
+
+
+def resolve_subset(adata: AnnData, subset) -> np.ndarray | None:
+    """Column indices of the gene subset, or None for all genes.
+
+    ``subset`` may be None, a boolean mask over ``var_names``, integer positions, a list of gene
+    names, or the name of a boolean ``.var`` column (e.g. ``"highly_variable"``).
+    """
+    if subset is None:
+        return None
+    n_vars = adata.n_vars
+    if isinstance(subset, str):
+        if subset not in adata.var.columns:
+            available = ", ".join(c for c in adata.var.columns if adata.var[c].dtype == bool) or "(none)"
+            msg = (
+                f"subset {subset!r} is not a column of adata.var (boolean columns available: {available}); "
+                "pass a .var column name, a boolean mask or a list of gene names"
+            )
+            raise ValueError(msg)
+        column = adata.var[subset]
+        if column.dtype != bool:
+            msg = f"subset column adata.var[{subset!r}] must be boolean, got dtype {column.dtype}"
+            raise TypeError(msg)
+        cols = np.flatnonzero(column.to_numpy())
+    else:
+        arr = np.asarray(subset)
+        if arr.dtype == bool:
+            if arr.shape != (n_vars,):
+                msg = f"a boolean subset must have one entry per gene ({n_vars}), got shape {arr.shape}"
+                raise ValueError(msg)
+            cols = np.flatnonzero(arr)
+        elif np.issubdtype(arr.dtype, np.integer):
+            if arr.size and (arr.min() < 0 or arr.max() >= n_vars):
+                msg = f"subset positions must lie in [0, {n_vars}); got {arr.min()}..{arr.max()}"
+                raise ValueError(msg)
+            cols = np.unique(arr)
+        else:
+            names = arr.astype(str)
+            positions = adata.var_names.get_indexer(names)
+            missing = names[positions < 0]
+            if missing.size:
+                shown = ", ".join(missing[:10]) + (" ..." if missing.size > 10 else "")
+                msg = f"subset has {missing.size} gene names not in adata.var_names: {shown}"
+                raise ValueError(msg)
+            cols = np.unique(positions)
+    if cols.size == 0:
+        msg = "subset selects no genes"
+        raise ValueError(msg)
+    return cols
+
+
+def subset_l2_norms(mat, cols: np.ndarray | None) -> np.ndarray:
+    """Per-cell l2 norm over the subset genes (all genes if ``cols`` is None), without densifying."""
+    if cols is not None:
+        mat = mat[:, cols]
+    if sp.issparse(mat):
+        sq = np.asarray(mat.multiply(mat).sum(axis=1), dtype=np.float64).ravel()
+    else:
+        dense = np.asarray(mat, dtype=np.float64)
+        sq = np.einsum("ij,ij->i", dense, dense)
+    return np.sqrt(sq)
+
+
+def dense_columns(mat, cols: np.ndarray | None, scale: np.ndarray | None) -> np.ndarray:
+    """Dense float64 copy of the chosen columns, rows divided by ``scale`` (if given).
+
+    Memory: the output itself (cells x chosen genes); a sparse input is densified only column-subset
+    by column-subset, never as a whole matrix of all genes unless all genes are asked for.
+    """
+    sub = mat if cols is None else mat[:, cols]
+    dense = sub.toarray() if sp.issparse(sub) else np.array(sub, dtype=np.float64, copy=True)
+    dense = np.asarray(dense, dtype=np.float64)
+    if scale is not None:
+        dense /= scale[:, None]
+    return dense
+
+
+def cosine_scale(norms: np.ndarray) -> np.ndarray:
+    """The divisors of cosine normalisation: the l2 norms floored at 1e-8 (all-zero cells stay zero)."""
+    return np.maximum(norms, COSINE_NORM_FLOOR)
+
+
+def check_seq_of_names(value, name: str) -> Sequence | None:
+    """Accept None or a non-string sequence (for list-valued parameters)."""
+    if value is None or (isinstance(value, Sequence) and not isinstance(value, str)):
+        return value
+    msg = f"{name} must be a list, got {type(value).__name__}"
+    raise TypeError(msg)

@@ -1,0 +1,200 @@
+"""Numba kernels of the classic MNN correction.
+
+These functions speak plain arrays only: no AnnData, no validation (that happens in the
+callers, before any kernel runs). Log-space sums follow batchelor's sequential rule
+``a <- max(a, b) + log1p(exp(-|a - b|))`` in the stated element order, so that the rounding of
+near-degenerate quantiles matches the reference implementation.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit, prange
+
+from mnnkit._config import NUMBA_FASTMATH
+
+
+@njit(cache=True, fastmath=NUMBA_FASTMATH)
+def _log_add(a: float, b: float) -> float:
+    """Return log(exp(a) + exp(b)), accumulated as batchelor does (``a`` is the running total)."""
+    if a == -np.inf:
+        return b
+    if b == -np.inf:
+        return a
+    if a >= b:
+        return a + np.log1p(np.exp(b - a))
+    return b + np.log1p(np.exp(a - b))
+
+
+@njit(cache=True)
+def mutual_pairs(left_nn: np.ndarray, right_nn: np.ndarray) -> np.ndarray:
+    """Mutual nearest-neighbour pairs from the two one-sided neighbour lists.
+
+    Parameters
+    ----------
+    left_nn
+        ``(n_left, k_right)`` int64: for each left cell, its nearest right cells by increasing distance.
+    right_nn
+        ``(n_right, k_left)`` int64: for each right cell, its nearest left cells.
+
+    Returns
+    -------
+    ``(n_pairs, 2)`` int64 pairs (left, right), ordered by left cell, then by the right cell's rank
+    among that left cell's neighbours.
+    """
+    n_left, k_right = left_nn.shape
+    k_left = right_nn.shape[1]
+    count = 0
+    keep = np.zeros(left_nn.shape, dtype=np.bool_)
+    for i in range(n_left):
+        for a in range(k_right):
+            r = left_nn[i, a]
+            for b in range(k_left):
+                if right_nn[r, b] == i:
+                    keep[i, a] = True
+                    count += 1
+                    break
+    pairs = np.empty((count, 2), dtype=np.int64)
+    pos = 0
+    for i in range(n_left):
+        for a in range(k_right):
+            if keep[i, a]:
+                pairs[pos, 0] = i
+                pairs[pos, 1] = left_nn[i, a]
+                pos += 1
+    return pairs
+
+
+@njit(cache=True, parallel=True, fastmath=NUMBA_FASTMATH)
+def row_logsumexp(logits: np.ndarray, out: np.ndarray) -> None:
+    """Stable log-sum-exp of each row of ``logits`` into ``out`` (max-shifted, parallel over rows)."""
+    n, m = logits.shape
+    for i in prange(n):
+        peak = -np.inf
+        for j in range(m):
+            if logits[i, j] > peak:
+                peak = logits[i, j]
+        total = 0.0
+        for j in range(m):
+            total += np.exp(logits[i, j] - peak)
+        out[i] = peak + np.log(total)
+
+
+@njit(cache=True, parallel=True, fastmath=NUMBA_FASTMATH)
+def softmax_rows_inplace(logits: np.ndarray) -> None:
+    """Turn each row of ``logits`` into its softmax, in place (max-shifted, parallel over rows)."""
+    n, m = logits.shape
+    for i in prange(n):
+        peak = -np.inf
+        for j in range(m):
+            if logits[i, j] > peak:
+                peak = logits[i, j]
+        total = 0.0
+        for j in range(m):
+            w = np.exp(logits[i, j] - peak)
+            logits[i, j] = w
+            total += w
+        for j in range(m):
+            logits[i, j] /= total
+
+
+@njit(cache=True, parallel=True)
+def kernel_logits(sq_dist: np.ndarray, log_density: np.ndarray, sigma: float) -> None:
+    """In place: ``sq_dist[j, u] <- -max(sq_dist[j, u], 0) / sigma - log_density[u]``."""
+    n, m = sq_dist.shape
+    for i in prange(n):
+        for u in range(m):
+            d2 = sq_dist[i, u]
+            if d2 < 0.0:
+                d2 = 0.0
+            sq_dist[i, u] = -d2 / sigma - log_density[u]
+
+
+@njit(cache=True)
+def _sort_by_position_then_weight(pos: np.ndarray, logw: np.ndarray) -> np.ndarray:
+    """Order of ``pos`` ascending; equal positions ordered by ascending ``logw`` (stable)."""
+    order = np.argsort(pos, kind="mergesort")
+    n = order.size
+    start = 0
+    while start < n:
+        stop = start + 1
+        while stop < n and pos[order[stop]] == pos[order[start]]:
+            stop += 1
+        if stop - start > 1:  # insertion sort of the tied run by log-weight
+            for a in range(start + 1, stop):
+                item = order[a]
+                b = a - 1
+                while b >= start and logw[order[b]] > logw[item]:
+                    order[b + 1] = order[b]
+                    b -= 1
+                order[b + 1] = item
+        start = stop
+    return order
+
+
+@njit(cache=True, parallel=True)
+def variance_scales(
+    left_pos: np.ndarray,
+    left_sq_dist: np.ndarray,
+    right_pos: np.ndarray,
+    right_sq_dist: np.ndarray,
+    own_index: np.ndarray,
+    correction_norm: np.ndarray,
+    sigma: float,
+    scales: np.ndarray,
+) -> None:
+    """Variance-adjustment scale factors for a chunk of right cells (batchelor's ``var.adj``).
+
+    For chunk row ``c`` (right cell ``j = own_index[c]`` with unit correction direction ``g``):
+    ``left_pos[c]`` / ``right_pos[c]`` hold the projections of every left / right cell on ``g``, and
+    ``left_sq_dist[c]`` / ``right_sq_dist[c]`` their squared distances to cell ``j`` (all four are
+    ``(n_chunk, n_cells)`` arrays, so each right cell reads contiguous rows).
+    The weight of a cell ``y`` is ``exp(-delta^2 / sigma)`` with ``delta`` its distance to the line
+    through cell ``j`` along ``g``. The quantile ``F`` of ``j`` among its own batch is matched with the
+    weighted quantile of the left cells, and ``scales[c] = max((q* - p_j) / |c_j|, 1)``.
+    """
+    n_left = left_pos.shape[1]
+    n_right = right_pos.shape[1]
+    n_chunk = own_index.size
+    for c in prange(n_chunk):
+        j = own_index[c]
+        p = right_pos[c, j]
+        num = -np.inf
+        den = -np.inf
+        for s in range(n_right):
+            if s == j:
+                lw = 0.0
+            else:
+                off = right_pos[c, s] - p
+                d2 = right_sq_dist[c, s] - off * off
+                if d2 < 0.0:
+                    d2 = 0.0
+                lw = -d2 / sigma
+            den = _log_add(den, lw)
+            if s == j or right_pos[c, s] <= p:
+                num = _log_add(num, lw)
+        log_target = num - den
+
+        logw = np.empty(n_left)
+        total = -np.inf
+        for i in range(n_left):
+            off = left_pos[c, i] - p
+            d2 = left_sq_dist[c, i] - off * off
+            if d2 < 0.0:
+                d2 = 0.0
+            logw[i] = -d2 / sigma
+            total = _log_add(total, logw[i])
+        log_target += total
+
+        pos = left_pos[c]
+        order = _sort_by_position_then_weight(pos, logw)
+        quantile = pos[order[n_left - 1]]
+        cumulative = -np.inf
+        for a in range(n_left):
+            i = order[a]
+            cumulative = _log_add(cumulative, logw[i])
+            if cumulative >= log_target:
+                quantile = pos[i]
+                break
+        scale = (quantile - p) / correction_norm[c]
+        scales[c] = scale if scale > 1.0 else 1.0

@@ -1,0 +1,95 @@
+"""The order in which batches are merged.
+
+Shared by the classic and the PC-space methods. A merge plan is a list of steps, each a pair
+(left node, right node); a node is a tuple of batch positions. The default and explicit orders
+are progressive: the first batch is the reference, each next one is corrected onto everything
+merged so far. ``"auto"`` (batchelor's ``auto.merge``) is chosen step by step from the data, so it
+is driven by :func:`auto_merge` with a callback that counts MNN pairs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+Node = tuple[int, ...]
+
+
+def resolve_order(merge_order: Sequence | None, batch_names: Sequence[str]) -> list[int]:
+    """Batch positions in progressive merge order.
+
+    Parameters
+    ----------
+    merge_order
+        ``None`` (input order), or a list of all batch names (or integer positions), each once.
+    batch_names
+        The batch names in input order.
+
+    Raises
+    ------
+    ValueError
+        For unknown, duplicated or missing entries.
+    """
+    n = len(batch_names)
+    if merge_order is None:
+        return list(range(n))
+    if isinstance(merge_order, str) or not isinstance(merge_order, Sequence):
+        msg = f"merge_order must be None, 'auto' or a list of batch names; got {merge_order!r}"
+        raise TypeError(msg)
+    lookup = {str(name): i for i, name in enumerate(batch_names)}
+    positions: list[int] = []
+    for entry in merge_order:
+        if isinstance(entry, str) or not isinstance(entry, int):
+            key = str(entry)
+            if key not in lookup:
+                msg = f"merge_order entry {entry!r} is not a batch; batches: {', '.join(map(str, batch_names))}"
+                raise ValueError(msg)
+            positions.append(lookup[key])
+        else:
+            if not 0 <= entry < n:
+                msg = f"merge_order position {entry} is out of range for {n} batches"
+                raise ValueError(msg)
+            positions.append(int(entry))
+    duplicated = sorted({str(batch_names[p]) for p in positions if positions.count(p) > 1})
+    if duplicated:
+        msg = f"merge_order names these batches more than once: {', '.join(duplicated)}"
+        raise ValueError(msg)
+    missing = [str(batch_names[i]) for i in range(n) if i not in positions]
+    if missing:
+        msg = f"merge_order must name every batch once; missing: {', '.join(missing)}"
+        raise ValueError(msg)
+    return positions
+
+
+def progressive_plan(order: Sequence[int]) -> list[tuple[Node, Node]]:
+    """Steps ``((o0,), (o1,)), ((o0, o1), (o2,)), ...`` of a progressive merge."""
+    steps = []
+    merged: Node = (order[0],)
+    for position in order[1:]:
+        steps.append((merged, (position,)))
+        merged = (*merged, position)
+    return steps
+
+
+def auto_merge(n_batches: int, count_pairs: Callable[[Node, Node], int], merge: Callable[[Node, Node], None]) -> None:
+    """Run batchelor's ``auto.merge``: repeatedly merge the two nodes that share the most MNN pairs.
+
+    For every pair of remaining nodes ``i > j`` (in the list order, where a merged node is appended
+    at the end), ``count_pairs(node_i, node_j)`` counts pairs with node ``i`` as left. The maximum
+    wins; ties go to the smallest ``j``, then the smallest ``i``. Then ``merge(left, right)`` runs the
+    step (it must update the data that later counts see).
+    """
+    nodes: list[Node] = [(b,) for b in range(n_batches)]
+    counts: dict[tuple[Node, Node], int] = {}
+    while len(nodes) > 1:
+        best = None
+        for j in range(len(nodes)):
+            for i in range(j + 1, len(nodes)):
+                key = (nodes[i], nodes[j])
+                if key not in counts:
+                    counts[key] = count_pairs(*key)
+                if best is None or counts[key] > counts[best]:
+                    best = key
+        left, right = best
+        merge(left, right)
+        nodes = [node for node in nodes if node not in (left, right)]
+        nodes.append((*left, *right))

@@ -1,0 +1,57 @@
+"""Mutual nearest-neighbour pairs between two sets of cells.
+
+The neighbour search is pluggable: :func:`find_mutual_pairs` asks a neighbour backend (exact or
+pynndescent, see :mod:`mnnkit.neighbors`) for the k nearest cells both ways, and the pairing
+itself only consumes the resulting index arrays.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from mnnkit.mnn._kernels import mutual_pairs
+from mnnkit.neighbors import knn
+
+
+def side_k(k: int, prop_k: float | None, n_cells: int) -> int:
+    """Number of neighbours to seek in a side of ``n_cells`` cells (batchelor's ``k``/``prop.k`` rule).
+
+    With ``prop_k``, ``min(n, max(k, round(prop_k * n)))`` with R's round-half-to-even; then capped
+    at ``n_cells`` in any case.
+    """
+    if prop_k is not None:
+        k = max(k, int(np.round(prop_k * n_cells)))
+    return min(k, n_cells)
+
+
+def find_mutual_pairs(
+    left: np.ndarray,
+    right: np.ndarray,
+    k_left: int,
+    k_right: int,
+    *,
+    neighbors: str = "exact",
+    rng: int = 0,
+) -> np.ndarray:
+    """MNN pairs between ``left`` and ``right`` (batchelor's ``findMutualNN(left, right, k_left, k_right)``).
+
+    Parameters
+    ----------
+    left, right
+        Dense ``(n, genes)`` data of each side.
+    k_left
+        Nearest left cells sought for each right cell (capped at ``len(left)`` by the caller).
+    k_right
+        Nearest right cells sought for each left cell.
+    neighbors
+        ``"exact"`` or ``"pynndescent"``.
+    rng
+        Seed for an approximate search.
+
+    Returns
+    -------
+    ``(n_pairs, 2)`` int64 (left row, right row), ordered by left row, then by increasing distance.
+    """
+    left_nn = knn(left, right, k_right, method=neighbors, rng=rng).indices
+    right_nn = knn(right, left, k_left, method=neighbors, rng=rng).indices
+    return mutual_pairs(np.ascontiguousarray(left_nn, dtype=np.int64), np.ascontiguousarray(right_nn, dtype=np.int64))

@@ -1,0 +1,151 @@
+"""Pair-specific correction vectors and their Gaussian-kernel smoothing onto every right cell.
+
+Memory: every function here works in row chunks, so its temporaries are bounded by
+``mnnkit._config.CHUNK_BYTES`` (a chunk of right cells times the number of distinct MNN cells),
+never by ``n_right x n_mnn`` at once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.sparse as sp
+
+from mnnkit._config import rows_per_chunk
+from mnnkit.mnn._kernels import kernel_logits, row_logsumexp, softmax_rows_inplace
+
+
+def squared_distances(rows: np.ndarray, rows_sq: np.ndarray, cols: np.ndarray, cols_sq: np.ndarray) -> np.ndarray:
+    """``|rows_i - cols_j|^2`` by the BLAS expansion (may be a few ulp below 0; callers clamp)."""
+    out = rows @ cols.T
+    out *= -2.0
+    out += rows_sq[:, None]
+    out += cols_sq[None, :]
+    return out
+
+
+def row_sq_norms(mat: np.ndarray) -> np.ndarray:
+    """Squared Euclidean norm of each row."""
+    return np.einsum("ij,ij->i", mat, mat)
+
+
+def mnn_averages(left: np.ndarray, right: np.ndarray, pairs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Average correction vector of each distinct right MNN cell.
+
+    Parameters
+    ----------
+    left, right
+        Dense ``(n_left, genes)`` and ``(n_right, genes)`` data of the two sides.
+    pairs
+        ``(n_pairs, 2)`` MNN pairs as (left row, right row).
+
+    Returns
+    -------
+    mnn_cells
+        Sorted distinct right rows that appear in a pair.
+    averages
+        ``(len(mnn_cells), genes)``: the mean over each cell's pairs of ``left[l] - right[r]``.
+        Memory ``O(len(mnn_cells) x genes)``; the per-pair vectors are never stored.
+    """
+    mnn_cells, slot = np.unique(pairs[:, 1], return_inverse=True)
+    counts = np.bincount(slot, minlength=mnn_cells.size).astype(np.float64)
+    sums = sp.csr_matrix((np.ones(pairs.shape[0]), (slot, pairs[:, 0])), shape=(mnn_cells.size, left.shape[0]))
+    averages = np.asarray(sums @ left)
+    averages /= counts[:, None]
+    averages -= right[mnn_cells]
+    return mnn_cells, averages
+
+
+@dataclass(frozen=True)
+class SmoothingStats:
+    """What the kernel smoothing did, for ``.uns`` diagnostics.
+
+    Attributes
+    ----------
+    max_truncated_mass
+        Largest (over cells) upper bound on the kernel weight left out by truncation; 0 in exact mode.
+    """
+
+    max_truncated_mass: float
+
+
+def smooth_corrections(
+    right: np.ndarray,
+    mnn_cells: np.ndarray,
+    averages: list[np.ndarray],
+    sigma: float,
+    *,
+    truncate: int | None = None,
+) -> tuple[list[np.ndarray], SmoothingStats]:
+    """Gaussian-kernel smoothed correction of every right cell (batchelor's ``mnnCorrect``).
+
+    For right cell ``j`` and MNN cell ``u``, ``K(u, j) = exp(-|R_u - R_j|^2 / sigma)`` on the
+    uncorrected right data, the MNN density ``D_u = sum_u' K(u, u')``, the weight
+    ``w_uj = K(u, j) / D_u``, and ``c_j = sum_u w_uj a_u / sum_u w_uj``: a softmax over
+    ``u`` of ``-d^2/sigma - log D_u``, computed in log space so it never underflows to 0/0.
+
+    Parameters
+    ----------
+    right
+        ``(n_right, genes)`` uncorrected in-space data of the right side.
+    mnn_cells
+        Rows of ``right`` that are MNN cells (sorted, distinct).
+    averages
+        One or more ``(len(mnn_cells), genes_x)`` averaged vectors (in-space, and out-space when it
+        differs); each gets the same weights.
+    sigma
+        Divisor of the squared distance in the kernel.
+    truncate
+        ``None`` (exact): every MNN cell contributes. An integer ``m``: only each cell's ``m`` largest
+        kernel weights are kept; the dropped weight is bounded and reported (see ``SmoothingStats``).
+
+    Returns
+    -------
+    One ``(n_right, genes_x)`` correction per entry of ``averages``, and the smoothing statistics.
+    Memory: the outputs plus one chunk of ``rows x len(mnn_cells)`` float64.
+    """
+    mnn_data = np.ascontiguousarray(right[mnn_cells])
+    mnn_sq = row_sq_norms(mnn_data)
+    n_mnn = mnn_cells.size
+    chunk = rows_per_chunk(n_mnn)
+
+    log_density = np.empty(n_mnn)
+    zero = np.zeros(n_mnn)
+    for start in range(0, n_mnn, chunk):
+        stop = min(start + chunk, n_mnn)
+        logits = squared_distances(mnn_data[start:stop], mnn_sq[start:stop], mnn_data, mnn_sq)
+        kernel_logits(logits, zero, sigma)
+        row_logsumexp(logits, log_density[start:stop])
+
+    right_sq = row_sq_norms(right)
+    outputs = [np.empty((right.shape[0], avg.shape[1])) for avg in averages]
+    worst_dropped = 0.0
+    keep = None if truncate is None or truncate >= n_mnn else int(truncate)
+    for start in range(0, right.shape[0], chunk):
+        stop = min(start + chunk, right.shape[0])
+        logits = squared_distances(right[start:stop], right_sq[start:stop], mnn_data, mnn_sq)
+        kernel_logits(logits, log_density, sigma)
+        if keep is not None:
+            worst_dropped = max(worst_dropped, _truncate_logits(logits, keep))
+        softmax_rows_inplace(logits)
+        for out, avg in zip(outputs, averages, strict=True):
+            np.matmul(logits, avg, out=out[start:stop])
+    return outputs, SmoothingStats(max_truncated_mass=worst_dropped)
+
+
+def _truncate_logits(logits: np.ndarray, keep: int) -> float:
+    """Set all but each row's ``keep`` largest logits to -inf; return the worst dropped-mass bound.
+
+    The bound per row is ``(m - keep) * exp(l_drop - l_max) / (1 + ...)`` with ``l_drop`` the largest
+    dropped logit: the true share of the dropped weights in the full softmax is at most this.
+    """
+    n, m = logits.shape
+    part = np.argpartition(-logits, keep - 1, axis=1)
+    dropped = part[:, keep:]
+    rows = np.arange(n)[:, None]
+    best = logits.max(axis=1)
+    best_dropped = logits[rows, dropped].max(axis=1)
+    logits[rows, dropped] = -np.inf
+    ratio = (m - keep) * np.exp(best_dropped - best)
+    return float(np.max(ratio / (1.0 + ratio))) if n else 0.0
