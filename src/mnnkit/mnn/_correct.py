@@ -229,7 +229,7 @@ def _check_params(*, k, prop_k, sigma, svd_dim, mode, neighbors, kernel_neighbor
     else:
         k_left = k_right = k
     for name, value in (("k", k_left), ("k", k_right)):
-        if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        if not _is_int(value):
             msg = f"{name} must be a positive integer, got {value!r}"
             raise TypeError(msg)
         if value < 1:
@@ -241,7 +241,7 @@ def _check_params(*, k, prop_k, sigma, svd_dim, mode, neighbors, kernel_neighbor
     if not isinstance(sigma, numbers.Real) or isinstance(sigma, bool) or not np.isfinite(sigma) or sigma <= 0:
         msg = f"sigma must be a positive finite number, got {sigma!r}"
         raise ValueError(msg)
-    if isinstance(svd_dim, bool) or not isinstance(svd_dim, numbers.Integral) or svd_dim < 0:
+    if not _is_int(svd_dim) or svd_dim < 0:
         msg = f"svd_dim must be a non-negative integer, got {svd_dim!r}"
         raise ValueError(msg)
     if mode not in ("exact", "fast"):
@@ -275,13 +275,17 @@ def _check_params(*, k, prop_k, sigma, svd_dim, mode, neighbors, kernel_neighbor
     )
 
 
+def _is_int(value) -> bool:
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
 def _seed(rng) -> int:
     """An integer seed from a seed, a Generator or None (None means 0: results stay reproducible)."""
     if rng is None:
         return 0
     if isinstance(rng, np.random.Generator):
         return int(rng.integers(0, 2**31 - 1))
-    if isinstance(rng, numbers.Integral) and not isinstance(rng, bool):
+    if _is_int(rng):
         return int(rng)
     msg = f"rng must be an int seed, a numpy Generator or None, got {type(rng).__name__}"
     raise TypeError(msg)
