@@ -127,6 +127,8 @@ def merge_step(state: MergeState, left: Node, right: Node) -> MergeRecord:
         if state.data_out is not None:
             if not state.out_scale_shared:
                 cols = state.out_subset_cols
+                if cols is None:  # the out data holds only the subset genes
+                    cols = slice(None)
                 scales = variance_adjustment_scales(
                     left_out[:, cols], right_out[:, cols], corrections[1][:, cols], p.sigma
                 )
