@@ -1,0 +1,12 @@
+"""Nearest-neighbour search shared by the MNN correction and the metrics.
+
+:func:`knn` finds the ``k`` nearest neighbours (exactly, with memory bounded by a row chunk, or
+approximately with pynndescent, or with a user's fitted scikit-learn estimator) and returns a
+:class:`NeighborResult`, a small frozen record of ``indices`` and ``distances`` that the metrics accept
+in place of an embedding. :meth:`NeighborResult.from_sparse` reads a precomputed kNN distance graph.
+"""
+
+from mnnkit.neighbors._knn import KNeighborsLike, knn
+from mnnkit.neighbors._result import NeighborResult
+
+__all__ = ["KNeighborsLike", "NeighborResult", "knn"]

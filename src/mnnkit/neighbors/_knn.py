@@ -1,0 +1,180 @@
+"""The :func:`knn` front: validation and dispatch to the exact, pynndescent or user-supplied backend."""
+
+from __future__ import annotations
+
+from typing import Any, Literal, Protocol, runtime_checkable
+
+import numpy as np
+
+from mnnkit.neighbors._exact import exact_knn
+from mnnkit.neighbors._pynndescent import pynndescent_knn
+from mnnkit.neighbors._result import NeighborResult
+
+__all__ = ["KNeighborsLike", "knn"]
+
+
+@runtime_checkable
+class KNeighborsLike(Protocol):
+    """A fitted scikit-learn style neighbours estimator (``NearestNeighbors``, ``KNeighborsTransformer``...)."""
+
+    def kneighbors(self, X: Any = None, n_neighbors: int | None = None, return_distance: bool = True) -> Any:
+        """Return ``(distances, indices)`` of the ``n_neighbors`` nearest fitted points of each row of ``X``."""
+
+
+def as_float_matrix(x: Any, name: str) -> np.ndarray:
+    """Validate a dense 2-D real array without NaN/inf and return it as float64 C order (copy only if needed)."""
+    if hasattr(x, "toarray") or type(x).__module__.startswith("scipy.sparse"):
+        msg = f"{name} must be a dense array (cells x features), got a sparse {type(x).__name__}."
+        raise TypeError(msg)
+    arr = np.asarray(x)
+    if arr.dtype.kind not in "fiub":
+        msg = f"{name} must be a real numeric array, got dtype {arr.dtype}."
+        raise TypeError(msg)
+    if arr.ndim != 2:
+        msg = f"{name} must be 2-D (cells x features), got shape {arr.shape}."
+        raise ValueError(msg)
+    arr = np.ascontiguousarray(arr, dtype=np.float64)
+    if not np.isfinite(arr).all():
+        row = int(np.nonzero(~np.isfinite(arr).all(axis=1))[0][0])
+        msg = f"{name} contains NaN or infinite values (first in row {row})."
+        raise ValueError(msg)
+    return arr
+
+
+def seed_from(rng: int | np.random.Generator | None) -> int:
+    """Turn ``rng`` (an int seed or a numpy Generator) into a 31-bit seed."""
+    if isinstance(rng, np.random.Generator):
+        return int(rng.integers(0, 2**31 - 1))
+    if isinstance(rng, bool) or not isinstance(rng, int | np.integer):
+        msg = f"rng must be an int seed or a numpy.random.Generator, got {type(rng).__name__}."
+        raise TypeError(msg)
+    if rng < 0:
+        msg = f"rng must be a non-negative int seed, got {rng}."
+        raise ValueError(msg)
+    return int(rng) % (2**31 - 1)
+
+
+def _from_estimator(
+    estimator: KNeighborsLike, query: np.ndarray, data: np.ndarray, k: int, exclude_self: bool
+) -> tuple[np.ndarray, np.ndarray]:
+    fitted = getattr(estimator, "n_samples_fit_", None)
+    if fitted is not None and int(fitted) != data.shape[0]:
+        msg = f"method: the estimator was fitted on {fitted} cells but data has {data.shape[0]} rows."
+        raise ValueError(msg)
+    n_search = k + (1 if exclude_self else 0)
+    dist, found = estimator.kneighbors(query, n_neighbors=n_search, return_distance=True)
+    found = np.asarray(found, dtype=np.int64)
+    dist = np.asarray(dist, dtype=np.float64)
+    if found.shape != (query.shape[0], n_search) or dist.shape != found.shape:
+        msg = f"method: estimator.kneighbors returned shape {found.shape}, expected {(query.shape[0], n_search)}."
+        raise ValueError(msg)
+    if exclude_self:
+        is_self = found == np.arange(found.shape[0])[:, None]
+        drop = np.where(is_self.any(axis=1), is_self.argmax(axis=1), n_search - 1)
+        keep = np.ones(found.shape, dtype=bool)
+        keep[np.arange(found.shape[0]), drop] = False
+        found = found[keep].reshape(-1, k)
+        dist = dist[keep].reshape(-1, k)
+    order = np.lexsort((found, dist), axis=-1)
+    return np.take_along_axis(found, order, axis=1), np.take_along_axis(dist, order, axis=1)
+
+
+def knn(
+    query: np.ndarray,
+    data: np.ndarray,
+    k: int,
+    *,
+    method: Literal["exact", "pynndescent"] | KNeighborsLike = "exact",
+    rng: int | np.random.Generator = 0,
+    exclude_self: bool = False,
+) -> NeighborResult:
+    """Find the ``k`` nearest neighbours (Euclidean) in ``data`` of every row of ``query``.
+
+    Parameters
+    ----------
+    query
+        Dense ``(n_query, n_features)`` real array (any float/int dtype; used as float64). Not modified.
+    data
+        Dense ``(n_data, n_features)`` real array searched for neighbours. Not modified.
+    k
+        Neighbours per query row, ``1 <= k <= n_data`` (``<= n_data - 1`` with ``exclude_self``).
+    method
+        ``"exact"``: brute force over row chunks of ``query`` with BLAS, then an exact re-measure of every
+        candidate within a rigorous rounding-error bound; the result is the exact kNN, sorted by distance
+        with ties broken by the lower data index (stable), whatever the chunking.
+        ``"pynndescent"``: approximate, via :class:`pynndescent.NNDescent` seeded by ``rng`` and run
+        single-threaded, so the same input and seed give the same result; distances are re-measured in
+        float64 and rows sorted the same way. Much faster than exact for large ``n_data``.
+        Or a fitted scikit-learn style estimator with ``kneighbors`` (``NearestNeighbors``,
+        ``KNeighborsTransformer``, ...), fitted on ``data``: it is asked for ``k`` (``k + 1`` with
+        ``exclude_self``) neighbours of ``query``; its metric and distances are kept, rows re-sorted by
+        (distance, index). ``data`` then only fixes the expected number of fitted cells.
+    rng
+        Seed (int) or :class:`numpy.random.Generator` for ``"pynndescent"``; ignored otherwise.
+    exclude_self
+        Treat query row ``i`` as data row ``i`` (needs ``n_query == n_data``, normally ``query`` is
+        ``data``) and leave position ``i`` out of row ``i``. Other cells identical to cell ``i`` remain
+        neighbours at distance 0.
+
+    Returns
+    -------
+    NeighborResult
+        ``(n_query, k)`` neighbour indices into ``data`` (int64) and distances (float64), nearest first.
+
+    Notes
+    -----
+    Memory (exact): a copy of each input as float64 if it is not already float64 C order, a
+    ``chunk x n_data`` float64 block of at most 64 MiB (the query is processed in row chunks; no
+    ``n_query x n_data`` matrix is ever built), ``O(n_data)`` scratch and the ``16 * n_query * k`` byte
+    output. Time ``O(n_query * n_data * n_features)``. pynndescent: its index, ``O(n_data * max(k, 30))``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from mnnkit.neighbors import knn
+    >>> x = np.array([[0.0], [1.0], [3.0]])
+    >>> knn(x, x, 1, exclude_self=True).indices.ravel().tolist()
+    [1, 0, 1]
+    """
+    query_arr = as_float_matrix(query, "query")
+    data_arr = query_arr if data is query else as_float_matrix(data, "data")
+    if query_arr.shape[1] != data_arr.shape[1]:
+        msg = f"query and data must have the same number of features, got {query_arr.shape[1]} and {data_arr.shape[1]}."
+        raise ValueError(msg)
+    if not isinstance(exclude_self, bool | np.bool_):
+        msg = f"exclude_self must be a bool, got {type(exclude_self).__name__}."
+        raise TypeError(msg)
+    exclude_self = bool(exclude_self)
+    n_data = data_arr.shape[0]
+    if exclude_self and query_arr.shape[0] != n_data:
+        msg = (
+            f"exclude_self=True needs query and data to be the same cells, got {query_arr.shape[0]} query and "
+            f"{n_data} data rows."
+        )
+        raise ValueError(msg)
+    if isinstance(k, bool) or not isinstance(k, int | np.integer):
+        msg = f"k must be an int, got {type(k).__name__}."
+        raise TypeError(msg)
+    available = n_data - 1 if exclude_self else n_data
+    if not 1 <= k <= available:
+        where = "n_data - 1 (exclude_self=True)" if exclude_self else "n_data"
+        msg = f"k must be between 1 and {where} = {available}, got {k}."
+        raise ValueError(msg)
+    k = int(k)
+    if isinstance(method, str):
+        if method == "exact":
+            idx, dist = exact_knn(query_arr, data_arr, k, exclude_self=exclude_self)
+        elif method == "pynndescent":
+            seed = seed_from(rng)
+            same = query_arr is data_arr or (query_arr.shape == data_arr.shape and np.array_equal(query_arr, data_arr))
+            idx, dist = pynndescent_knn(query_arr, data_arr, k, exclude_self=exclude_self, seed=seed, same=same)
+        else:
+            msg = f"method must be 'exact', 'pynndescent' or a fitted estimator with kneighbors(), got {method!r}."
+            raise ValueError(msg)
+    elif isinstance(method, KNeighborsLike):
+        idx, dist = _from_estimator(method, query_arr, data_arr, k, exclude_self)
+    else:
+        kind = type(method).__name__
+        msg = f"method must be 'exact', 'pynndescent' or a fitted estimator with kneighbors(), got {kind}."
+        raise TypeError(msg)
+    return NeighborResult(idx, dist)
