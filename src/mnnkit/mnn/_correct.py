@@ -71,7 +71,8 @@ def correct(
         AnnData is not supported (load it with ``adata.to_memory()``).
     batch_key
         Column of ``.obs`` with the batch of each cell. Batch order is the category order (or sorted
-        values), which is also the default merge order.
+        values), which is also the default merge order. With a single batch there is nothing to merge:
+        the output is the (cosine-normalised) input, with a warning.
     layer
         Layer to correct instead of ``.X``.
     subset
@@ -165,6 +166,13 @@ def correct(
     matrix = get_matrix(adata, layer)
     cols = resolve_subset(adata, subset)
     params = _cap_k(params, batches)
+    if len(batches.names) == 1:
+        warnings.warn(
+            f"adata.obs[{batch_key!r}] holds a single batch ({batches.names[0]!r}): nothing to merge; "
+            "the output is the cosine-normalised input",
+            ParameterWarning,
+            stacklevel=2,
+        )
 
     started = time.perf_counter()
     logger.info("computing MNN correction of %d batches (%s mode)", len(batches.names), mode)

@@ -176,6 +176,8 @@ def run_merges(state: MergeState, order: list[int] | str, *, progress=None) -> l
     else:
         for left, right in progressive_plan(order):
             do_merge(left, right)
+    if not state.records:  # a single batch: nothing was merged
+        return [0]
     first = state.records[0]
     entered = [*first.left, *first.right]
     for record in state.records[1:]:

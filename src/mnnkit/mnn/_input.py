@@ -70,10 +70,8 @@ def resolve_batches(adata: AnnData, batch_key: str, *, min_cells: int = 2) -> Ba
         if rows.size:
             names.append(name)
             members.append(rows)
-    if len(names) < 2:
-        msg = (
-            f"adata.obs[{batch_key!r}] has {len(names)} batch(es) ({', '.join(names)}); MNN correction needs at least 2"
-        )
+    if not names:
+        msg = f"adata.obs[{batch_key!r}] has no batches (adata has {adata.n_obs} cells)"
         raise ValueError(msg)
     small = [f"{n} ({m.size} cells)" for n, m in zip(names, members, strict=True) if m.size < min_cells]
     if small:
