@@ -97,12 +97,7 @@ def merge_step(state: MergeState, left: Node, right: Node) -> MergeRecord:
         neighbors=p.neighbors,
         rng=p.rng,
     )
-    if pairs.shape[0] == 0:
-        msg = (
-            f"no mutual nearest neighbours between batches {list(left)} and {list(right)}: "
-            "the batches share no cell population at this k; increase k or check the batches"
-        )
-        raise ValueError(msg)
+    # never empty: the closest pair of cells across the two sides is always mutual, for any k >= 1
 
     mnn_cells, averages_in = mnn_averages(left_in, right_in, pairs)
     averages = [averages_in]
