@@ -114,7 +114,7 @@ def fit_poisson(x: Any) -> FitResult:
     return _fit_counts(x, K.POISSON, 1e-10, 1)
 
 
-def fit_nb(x: Any, *, tol: float = 1e-10, max_iter: int = 200) -> FitResult:
+def fit_nb(x: Any, *, tol: float = 1e-10, max_iter: int = 1000) -> FitResult:
     """Fit a negative binomial (NB2) distribution by maximum likelihood.
 
     Parametrisation: mean ``mu`` and dispersion ``alpha`` with ``Var = mu + alpha mu^2``
@@ -150,7 +150,7 @@ def fit_nb(x: Any, *, tol: float = 1e-10, max_iter: int = 200) -> FitResult:
     return _fit_counts(x, K.NB, tol, max_iter)
 
 
-def fit_zip(x: Any, *, tol: float = 1e-10, max_iter: int = 5000) -> FitResult:
+def fit_zip(x: Any, *, tol: float = 1e-10, max_iter: int = 1000) -> FitResult:
     """Fit a zero-inflated Poisson distribution by maximum likelihood (EM, then Newton).
 
     ``P(0) = pi + (1 - pi) exp(-mu)``, ``P(k) = (1 - pi) Poisson(k; mu)`` for ``k > 0``.
@@ -158,8 +158,11 @@ def fit_zip(x: Any, *, tol: float = 1e-10, max_iter: int = 5000) -> FitResult:
     The EM algorithm treats "structural zero" as a latent indicator: the E-step gives each zero
     the posterior probability ``w = pi / (pi + (1 - pi) exp(-mu))`` of being structural, the
     M-step sets ``pi = n0 w / n`` and ``mu = sum(x) / (n - n0 w)``. EM starts from the Poisson
-    fit with ``pi`` matching the observed zero fraction, and once the log-likelihood changes by
-    less than 1e-8 (relative) Newton's method on the observed likelihood finishes the job. If
+    fit with ``pi`` matching the observed zero fraction and is accelerated by SQUAREM (Varadhan &
+    Roland, 2008: squared extrapolation of two EM steps, back-tracked so the log-likelihood never
+    decreases), which matters on the flat ridges where plain EM crawls for thousands of
+    iterations. Once the log-likelihood changes by less than 1e-8 (relative), Newton's method on
+    the observed likelihood finishes the job (plain EM continues if Newton fails). If
     the zeros are not in excess of the Poisson fit (the score for ``pi`` at 0 is not positive),
     the MLE is ``pi = 0`` (boundary; NaN standard error, :class:`BoundaryWarning`).
 
@@ -170,7 +173,7 @@ def fit_zip(x: Any, *, tol: float = 1e-10, max_iter: int = 5000) -> FitResult:
     tol
         Convergence tolerance on the relative parameter change of the final Newton steps.
     max_iter
-        Maximum number of EM iterations.
+        Maximum number of EM updates (Newton steps count towards it too).
 
     Returns
     -------
@@ -185,7 +188,7 @@ def fit_zip(x: Any, *, tol: float = 1e-10, max_iter: int = 5000) -> FitResult:
     return _fit_counts(x, K.ZIP, tol, max_iter)
 
 
-def fit_zinb(x: Any, *, tol: float = 1e-10, max_iter: int = 5000) -> FitResult:
+def fit_zinb(x: Any, *, tol: float = 1e-10, max_iter: int = 1000) -> FitResult:
     """Fit a zero-inflated negative binomial (NB2) distribution by maximum likelihood.
 
     ``P(0) = pi + (1 - pi) (1 + alpha mu)^(-1/alpha)``, ``P(k) = (1 - pi) NB(k; mu, alpha)``.
@@ -201,7 +204,7 @@ def fit_zinb(x: Any, *, tol: float = 1e-10, max_iter: int = 5000) -> FitResult:
     tol
         Convergence tolerance on the relative parameter change.
     max_iter
-        Maximum number of EM iterations.
+        Maximum number of EM updates (Newton steps count towards it too).
 
     Returns
     -------

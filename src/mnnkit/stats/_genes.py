@@ -143,7 +143,7 @@ def fit_genes(
     tol
         Convergence tolerance on the relative parameter change.
     max_iter
-        Maximum Newton iterations (NB dispersion) or EM iterations (zero-inflated models) per gene.
+        Maximum Newton iterations (NB dispersion) or EM updates (zero-inflated models) per gene.
     copy
         Return a modified copy instead of writing into ``adata``.
 

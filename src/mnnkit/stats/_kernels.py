@@ -343,30 +343,78 @@ def _newton(values, freqs, k, n, mu, alpha, pi, alpha_free, tol, max_steps):
 
 
 @numba.njit(**_JIT)
+def _em_step(values, freqs, k, n, n0, sx, mu, alpha, pi, zinb, tol):
+    # one EM update of (mu, alpha, pi); the log-likelihood never decreases
+    f, _, _ = log1p_ratio(alpha * mu)
+    q = math.exp(-mu * f)
+    w = pi / (pi + (1.0 - pi) * q)  # E-step: posterior P(structural zero | zero)
+    m = n - n0 * w  # M-step: weight of the count component; its mean is closed-form
+    mu = sx / m
+    if zinb:
+        alpha, _, _ = nb_alpha(values, freqs, k, m, sx, mu, alpha, tol, 100)
+    return mu, alpha, n0 * w / n
+
+
+@numba.njit(**_JIT)
+def _to_free(mu, alpha, pi):
+    return math.log(mu), math.log(alpha) if alpha > 0.0 else -np.inf, math.log(pi) - math.log1p(-pi)
+
+
+@numba.njit(**_JIT)
 def _zero_inflated(values, freqs, k, n, sx, mu, alpha, zinb, tol, max_iter):
-    # EM over the zero-inflation indicator, started from the non-inflated fit (mu, alpha);
-    # Newton polish once EM has nearly converged. Caller has checked that pi = 0 is not the MLE.
+    # EM over the zero-inflation indicator, started from the non-inflated fit (mu, alpha) with pi
+    # matching the observed fraction of zeros, accelerated by SQUAREM (Varadhan & Roland, 2008:
+    # squared extrapolation of two EM steps, with back-tracking to keep the log-likelihood
+    # monotone), then Newton polish once the log-likelihood has nearly stopped changing.
+    # Caller has checked that pi = 0 is not the MLE. Returns (mu, alpha, pi, n_iter, converged);
+    # n_iter counts EM updates and Newton steps.
     n_plus = 0.0
     for i in range(k):
         n_plus += freqs[i]
     n0 = n - n_plus
     f, _, _ = log1p_ratio(alpha * mu)
     q = math.exp(-mu * f)
-    pi = (n0 / n - q) / (1.0 - q)  # matches the observed fraction of zeros
+    pi = (n0 / n - q) / (1.0 - q)
     ll = loglik(values, freqs, k, n, mu, alpha, pi)
     n_iter = 0
     strict = False
     while n_iter < max_iter:
-        n_iter += 1
-        f, _, _ = log1p_ratio(alpha * mu)
-        q = math.exp(-mu * f)
-        w = pi / (pi + (1.0 - pi) * q)  # posterior P(structural zero | zero)
-        pi = n0 * w / n
-        m = n - n0 * w
-        mu = sx / m
-        if zinb:
-            alpha, _, _ = nb_alpha(values, freqs, k, m, sx, mu, alpha, tol, 100)
-        ll_new = loglik(values, freqs, k, n, mu, alpha, pi)
+        mu1, al1, pi1 = _em_step(values, freqs, k, n, n0, sx, mu, alpha, pi, zinb, tol)
+        mu2, al2, pi2 = _em_step(values, freqs, k, n, n0, sx, mu1, al1, pi1, zinb, tol)
+        n_iter += 2
+        new_mu, new_al, new_pi = mu2, al2, pi2
+        ll_new = loglik(values, freqs, k, n, mu2, al2, pi2)
+        if not (zinb and (alpha == 0.0 or al1 == 0.0 or al2 == 0.0)):
+            x0 = _to_free(mu, alpha, pi)
+            x1 = _to_free(mu1, al1, pi1)
+            x2 = _to_free(mu2, al2, pi2)
+            nr = 0.0
+            nv = 0.0
+            for j in range(3):
+                if j == 1 and not zinb:
+                    continue
+                r = x1[j] - x0[j]
+                v = x2[j] - 2.0 * x1[j] + x0[j]
+                nr += r * r
+                nv += v * v
+            if nv > 0.0:
+                step = -max(math.sqrt(nr / nv), 1.0)
+                for _ in range(6):
+                    y = np.empty(3)
+                    for j in range(3):
+                        y[j] = x0[j] - 2.0 * step * (x1[j] - x0[j]) + step * step * (x2[j] - 2.0 * x1[j] + x0[j])
+                    m_t = math.exp(y[0])
+                    a_t = math.exp(y[1]) if zinb else 0.0
+                    p_t = 1.0 / (1.0 + math.exp(-y[2]))
+                    if m_t > 0.0 and m_t < np.inf and p_t > 0.0 and p_t < 1.0 and (a_t > 0.0 or not zinb):
+                        m_t, a_t, p_t = _em_step(values, freqs, k, n, n0, sx, m_t, a_t, p_t, zinb, tol)
+                        n_iter += 1
+                        ll_t = loglik(values, freqs, k, n, m_t, a_t, p_t)
+                        if ll_t >= ll:  # monotone w.r.t. the start of the cycle
+                            new_mu, new_al, new_pi, ll_new = m_t, a_t, p_t, ll_t
+                            break
+                    step = (step - 1.0) / 2.0
+        mu, alpha, pi = new_mu, new_al, new_pi
         change = ll_new - ll
         ll = ll_new
         if not strict and change <= _EM_SWITCH * (1.0 + abs(ll)):
