@@ -64,7 +64,7 @@ SCRIPT = textwrap.dedent(
         out["path_halving"] = np.array([float(v) for v in res])
         res = K._newton(values, freqs, 6, 40.0, 0.5, 0.05, 0.05, True, 1e-10, 2)
         out["path_short"] = np.array([float(v) for v in res])
-        res = K._zero_inflated(values, freqs, 6, 40.0, 95.0, 95.0 / 40.0, 0.8, True, 1e-10, 40)
+        res = K._zero_inflated(values, freqs, 6, 40.0, 95.0, 95.0 / 40.0, 0.8, 0.3, True, 1e-10, 40)
         out["path_em"] = np.array([float(v) for v in res])
         out["special"] = np.array(
             [

@@ -192,10 +192,13 @@ def fit_zinb(x: Any, *, tol: float = 1e-10, max_iter: int = 1000) -> FitResult:
     """Fit a zero-inflated negative binomial (NB2) distribution by maximum likelihood.
 
     ``P(0) = pi + (1 - pi) (1 + alpha mu)^(-1/alpha)``, ``P(k) = (1 - pi) NB(k; mu, alpha)``.
-    EM over the structural-zero indicator as in :func:`fit_zip`; the M-step is a weighted NB
-    fit (closed-form mean, Newton for ``alpha`` with the zeros down-weighted by ``1 - w``).
-    Starts from the NB fit; ``pi = 0`` is returned (boundary) when the NB fit already explains
-    the zeros, and ``alpha`` may end at 0 (a ZIP) on underdispersed nonzero counts.
+    EM over the structural-zero indicator as in :func:`fit_zip` (SQUAREM-accelerated, Newton
+    polish); the M-step is a weighted NB fit (closed-form mean, Newton for ``alpha`` with the
+    zeros down-weighted by ``1 - w``). ``pi = 0`` is returned (boundary) when the NB fit already
+    explains the zeros. Otherwise EM runs from two starts, the NB fit and the ZIP fit, and the
+    higher likelihood wins: the ZINB likelihood often has a flat ridge between the NB face
+    (``pi = 0``) and the ZIP face (``alpha = 0``) along which EM from one end crawls. ``alpha``
+    ends at exactly 0 (the ZIP fit, boundary) when the nonzero counts are not overdispersed.
 
     Parameters
     ----------

@@ -361,20 +361,15 @@ def _to_free(mu, alpha, pi):
 
 
 @numba.njit(**_JIT)
-def _zero_inflated(values, freqs, k, n, sx, mu, alpha, zinb, tol, max_iter):
-    # EM over the zero-inflation indicator, started from the non-inflated fit (mu, alpha) with pi
-    # matching the observed fraction of zeros, accelerated by SQUAREM (Varadhan & Roland, 2008:
+def _zero_inflated(values, freqs, k, n, sx, mu, alpha, pi, zinb, tol, max_iter):
+    # EM over the zero-inflation indicator from (mu, alpha, pi), accelerated by SQUAREM (Varadhan & Roland, 2008:
     # squared extrapolation of two EM steps, with back-tracking to keep the log-likelihood
     # monotone), then Newton polish once the log-likelihood has nearly stopped changing.
-    # Caller has checked that pi = 0 is not the MLE. Returns (mu, alpha, pi, n_iter, converged);
-    # n_iter counts EM updates and Newton steps.
+    # Returns (mu, alpha, pi, n_iter, converged); n_iter counts EM updates and Newton steps.
     n_plus = 0.0
     for i in range(k):
         n_plus += freqs[i]
     n0 = n - n_plus
-    f, _, _ = log1p_ratio(alpha * mu)
-    q = math.exp(-mu * f)
-    pi = (n0 / n - q) / (1.0 - q)
     ll = loglik(values, freqs, k, n, mu, alpha, pi)
     n_iter = 0
     strict = False
@@ -429,6 +424,18 @@ def _zero_inflated(values, freqs, k, n, sx, mu, alpha, zinb, tol, max_iter):
 
 
 @numba.njit(**_JIT)
+def _excess_zeros(n, n0, mu, alpha):
+    # pi that matches the observed fraction of zeros given the count model (mu, alpha), or 0 when
+    # the zeros are not in excess: the score for pi at pi = 0 is n0/P(0) - n
+    f, _, _ = log1p_ratio(alpha * mu)
+    log_q = -mu * f
+    if n0 > 0.0 and math.log(n0) > math.log(n) + log_q:
+        q = math.exp(log_q)
+        return (n0 / n - q) / (1.0 - q)
+    return 0.0
+
+
+@numba.njit(**_JIT)
 def fit_histogram(values, freqs, k, n, model, tol, max_iter):
     """Fit ``model`` (POISSON, NB, ZIP, ZINB) to one count histogram.
 
@@ -468,15 +475,25 @@ def fit_histogram(values, freqs, k, n, model, tol, max_iter):
         null = ll
     if has_pi:
         n0 = n - n_plus
-        f, _, _ = log1p_ratio(alpha * mu)
-        log_q = -mu * f
-        # score for pi at pi = 0 is n0/q - n: positive iff zeros are in excess of the fit
-        if n0 > 0.0 and math.log(n0) > math.log(n) + log_q:
+        pi0 = _excess_zeros(n, n0, mu, alpha)
+        if pi0 > 0.0:
+            mu0 = mu
             mu, alpha, pi, it, converged = _zero_inflated(
-                values, freqs, k, n, sx, mu, alpha, model == ZINB, tol, max_iter
+                values, freqs, k, n, sx, mu, alpha, pi0, has_alpha, tol, max_iter
             )
             n_iter += it
             ll = loglik(values, freqs, k, n, mu, alpha, pi)
+            pi0 = _excess_zeros(n, n0, mu0, 0.0)
+            if has_alpha and pi0 > 0.0:
+                # The ZINB likelihood often has a flat ridge from the NB face (pi = 0) to the ZIP face
+                # (alpha = 0) along which EM crawls. Second start: the ZIP fit, then ZINB EM from it
+                # (it stays there iff the ZIP fit is a KKT point of the ZINB likelihood). Keep the better.
+                mz, _, pz, it1, _ = _zero_inflated(values, freqs, k, n, sx, mu0, 0.0, pi0, False, tol, max_iter)
+                mz, az, pz, it2, conv_z = _zero_inflated(values, freqs, k, n, sx, mz, 0.0, pz, True, tol, max_iter)
+                n_iter += it1 + it2
+                ll_z = loglik(values, freqs, k, n, mz, az, pz)
+                if ll_z > ll or (ll_z == ll and conv_z and not converged):
+                    mu, alpha, pi, ll, converged = mz, az, pz, ll_z, conv_z
         else:
             flags |= PI_AT_ZERO
     if has_alpha and alpha == 0.0:
