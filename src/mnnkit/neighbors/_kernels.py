@@ -19,40 +19,80 @@ def _squared_distance(a: np.ndarray, b: np.ndarray) -> float:  # pragma: no cove
 
 
 @numba.njit(cache=True)
+def _sift_down(values, labels, size):  # pragma: no cover - traced by numba
+    """Restore the max-heap property of ``values[:size]`` (with ``labels``) after its root was replaced."""
+    pos = 0
+    while True:
+        child = 2 * pos + 1
+        if child >= size:
+            return
+        if child + 1 < size and values[child + 1] > values[child]:
+            child += 1
+        if values[child] <= values[pos]:
+            return
+        values[pos], values[child] = values[child], values[pos]
+        labels[pos], labels[child] = labels[child], labels[pos]
+        pos = child
+
+
+@numba.njit(cache=True)
 def select_exact(gram, query_sqnorm, data_sqnorm, query, data, err_scale, k, self_offset, out_idx, out_dist):
-    """Turn one chunk of approximate distances into the exact ``k`` nearest neighbours.
+    """Turn one chunk of dot products into the exact ``k`` nearest neighbours of its query rows.
 
     ``gram[i, j] = query[i] . data[j]`` from BLAS gives approximate squared distances
     ``a_ij = |q_i|^2 - 2 gram_ij + |x_j|^2`` with ``|a_ij - d_ij| <= e_ij = err_scale * (|q_i| + |x_j|)^2``.
-    Every point of the true top ``k`` (ties at the ``k``-th distance included) satisfies
-    ``a_ij - e_ij <= U_i``, where ``U_i`` bounds the ``k``-th true distance from above; those candidates are
-    re-measured exactly (sequential sum of squared differences) and stably sorted, so ties go to the lower
-    data index. ``self_offset >= 0`` excludes data row ``self_offset + i`` from query row ``i``.
-    Writes Euclidean distances (square roots) into ``out_dist``.
+    A first pass keeps the ``k`` smallest ``a_ij`` in a max-heap; ``U_i = max (a_ij + e_ij)`` over them bounds
+    the ``k``-th true distance from above, so every point of the true top ``k`` (ties at the ``k``-th
+    distance included) has ``a_ij - e_ij <= U_i``. A second pass re-measures those candidates exactly
+    (sequential sum of squared differences) and sorts them stably, so ties go to the lower data index.
+    ``self_offset >= 0`` excludes data row ``self_offset + i`` from query row ``i``. Writes Euclidean
+    distances (square roots) into ``out_dist``. Needs ``k <=`` the number of data rows left.
     """
     n_rows, n_data = gram.shape
-    approx = np.empty(n_data)
-    slack = np.empty(n_data)
+    heap = np.empty(k)
+    heap_idx = np.empty(k, dtype=np.int64)
     cand = np.empty(n_data, dtype=np.int64)
     cand_d2 = np.empty(n_data)
     data_norm = np.sqrt(data_sqnorm)
     for i in range(n_rows):
-        q_norm = np.sqrt(query_sqnorm[i])
+        q_sq = query_sqnorm[i]
+        q_norm = np.sqrt(q_sq)
         skip = self_offset + i if self_offset >= 0 else -1
+        size = 0
         for j in range(n_data):
-            approx[j] = query_sqnorm[i] - 2.0 * gram[i, j] + data_sqnorm[j]
-            s = q_norm + data_norm[j]
-            slack[j] = err_scale * s * s
-        if skip >= 0:
-            approx[skip] = np.inf
-        threshold = np.partition(approx, k - 1)[k - 1]
+            if j == skip:
+                continue
+            approx = q_sq - 2.0 * gram[i, j] + data_sqnorm[j]
+            if size < k:
+                # sift up
+                pos = size
+                heap[pos] = approx
+                heap_idx[pos] = j
+                size += 1
+                while pos > 0:
+                    parent = (pos - 1) // 2
+                    if heap[parent] >= heap[pos]:
+                        break
+                    heap[parent], heap[pos] = heap[pos], heap[parent]
+                    heap_idx[parent], heap_idx[pos] = heap_idx[pos], heap_idx[parent]
+                    pos = parent
+            elif approx < heap[0]:
+                heap[0] = approx
+                heap_idx[0] = j
+                _sift_down(heap, heap_idx, k)
         upper = -np.inf
-        for j in range(n_data):
-            if approx[j] <= threshold and approx[j] + slack[j] > upper:
-                upper = approx[j] + slack[j]
+        for t in range(k):
+            s = q_norm + data_norm[heap_idx[t]]
+            bound = heap[t] + err_scale * s * s
+            if bound > upper:
+                upper = bound
         n_cand = 0
         for j in range(n_data):
-            if j != skip and approx[j] - slack[j] <= upper:
+            if j == skip:
+                continue
+            approx = q_sq - 2.0 * gram[i, j] + data_sqnorm[j]
+            s = q_norm + data_norm[j]
+            if approx - err_scale * s * s <= upper:
                 cand[n_cand] = j
                 cand_d2[n_cand] = _squared_distance(query[i], data[j])
                 n_cand += 1
