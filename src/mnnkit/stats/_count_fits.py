@@ -98,7 +98,9 @@ def fit_poisson(x: Any) -> FitResult:
     Parameters
     ----------
     x
-        1-D array-like of non-negative integer counts.
+        1-D array-like of non-negative integer counts. Any numeric dtype (list, NumPy array,
+        pandas Series). Copied to float64 and reduced to a histogram of its distinct values
+        (``O(n)`` memory); the input is not modified.
 
     Returns
     -------
@@ -130,7 +132,9 @@ def fit_nb(x: Any, *, tol: float = 1e-10, max_iter: int = 1000) -> FitResult:
     Parameters
     ----------
     x
-        1-D array-like of non-negative integer counts, not all zero.
+        1-D array-like of non-negative integer counts, not all zero. Any numeric dtype (list, NumPy array,
+        pandas Series). Copied to float64 and reduced to a histogram of its distinct values
+        (``O(n)`` memory); the input is not modified.
     tol
         Convergence tolerance on the change in ``log alpha``.
     max_iter
@@ -169,7 +173,9 @@ def fit_zip(x: Any, *, tol: float = 1e-10, max_iter: int = 1000) -> FitResult:
     Parameters
     ----------
     x
-        1-D array-like of non-negative integer counts, not all zero.
+        1-D array-like of non-negative integer counts, not all zero. Any numeric dtype (list, NumPy array,
+        pandas Series). Copied to float64 and reduced to a histogram of its distinct values
+        (``O(n)`` memory); the input is not modified.
     tol
         Convergence tolerance on the relative parameter change of the final Newton steps.
     max_iter
@@ -203,7 +209,9 @@ def fit_zinb(x: Any, *, tol: float = 1e-10, max_iter: int = 1000) -> FitResult:
     Parameters
     ----------
     x
-        1-D array-like of non-negative integer counts, not all zero.
+        1-D array-like of non-negative integer counts, not all zero. Any numeric dtype (list, NumPy array,
+        pandas Series). Copied to float64 and reduced to a histogram of its distinct values
+        (``O(n)`` memory); the input is not modified.
     tol
         Convergence tolerance on the relative parameter change.
     max_iter

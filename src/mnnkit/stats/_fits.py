@@ -50,7 +50,8 @@ def fit_normal(x: Any) -> FitResult:
     Parameters
     ----------
     x
-        1-D array-like of finite reals with at least 2 distinct values.
+        1-D array-like of finite reals with at least 2 distinct values. Any numeric dtype (list, NumPy array,
+        pandas Series). Copied to float64 (``O(n)`` memory); the input is not modified.
 
     Returns
     -------
@@ -74,7 +75,8 @@ def fit_lognormal(x: Any) -> FitResult:
     Parameters
     ----------
     x
-        1-D array-like of finite positive reals, not all equal, at least 2 values.
+        1-D array-like of finite positive reals, not all equal, at least 2 values. Any numeric dtype (list, NumPy array,
+        pandas Series). Copied to float64 (``O(n)`` memory); the input is not modified.
 
     Returns
     -------
@@ -98,7 +100,8 @@ def fit_exponential(x: Any) -> FitResult:
     Parameters
     ----------
     x
-        1-D array-like of finite non-negative reals, not all zero.
+        1-D array-like of finite non-negative reals, not all zero. Any numeric dtype (list, NumPy array,
+        pandas Series). Copied to float64 (``O(n)`` memory); the input is not modified.
 
     Returns
     -------
@@ -138,7 +141,8 @@ def fit_gamma(x: Any, *, tol: float = 1e-12, max_iter: int = 100) -> FitResult:
     Parameters
     ----------
     x
-        1-D array-like of finite positive reals, not all equal, at least 2 values.
+        1-D array-like of finite positive reals, not all equal, at least 2 values. Any numeric dtype (list, NumPy array,
+        pandas Series). Copied to float64 (``O(n)`` memory); the input is not modified.
     tol
         Convergence tolerance on the relative change of the shape.
     max_iter
@@ -230,7 +234,8 @@ def fit_bernoulli(x: Any) -> FitResult:
     Parameters
     ----------
     x
-        1-D array-like of 0/1 values (booleans accepted).
+        1-D array-like of 0/1 values (booleans accepted). Any numeric dtype (list, NumPy array,
+        pandas Series). Copied to float64 (``O(n)`` memory); the input is not modified.
 
     Returns
     -------
@@ -254,7 +259,8 @@ def fit_binomial(x: Any, *, trials: Any) -> FitResult:
     Parameters
     ----------
     x
-        1-D array-like of success counts (non-negative integers).
+        1-D array-like of success counts (non-negative integers). Any numeric dtype (list, NumPy array,
+        pandas Series). Copied to float64 (``O(n)`` memory); the input is not modified.
     trials
         Number of trials: a positive integer for all observations or a 1-D array-like of
         positive integers of the same length as ``x``, with ``x <= trials``.
