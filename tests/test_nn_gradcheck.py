@@ -189,3 +189,58 @@ def test_linear_and_squeeze_excitation_gradients():
     x = rng.standard_normal((2, 6, 3, 3))
     params = [rng.standard_normal((3, 6)), rng.standard_normal(3), rng.standard_normal((6, 3)), rng.standard_normal(6)]
     check(mnn.squeeze_excitation, mnn.squeeze_excitation_backward, [x, *params])
+
+
+def test_mhsa2d_gradients():
+    rng = np.random.default_rng(10)
+    x = rng.standard_normal((1, 4, 2, 3))
+    params = [rng.standard_normal((12, 4)) * 0.5, rng.standard_normal((3, 2)), rng.standard_normal((5, 2))]
+    check(
+        lambda x, w, rh, rw: mnn.mhsa2d(x, w, rh, rw, 2),
+        lambda g, x, w, rh, rw: mnn.mhsa2d_backward(g, x, w, rh, rw, 2),
+        [x, *params],
+    )
+
+
+def check_module(model, x, seed=11):
+    """Finite differences through a module's forward for its input and every parameter."""
+    g = np.random.default_rng(seed).standard_normal(model.forward(x).shape)
+    model.zero_grad()
+    gx = model.backward(g)
+    np.testing.assert_allclose(gx, numerical_gradient(lambda v: np.sum(model.forward(v) * g), x), rtol=RTOL, atol=ATOL)
+    for name, p in model.named_parameters():
+        analytic = p.grad.copy()
+        keep = p.data.copy()
+
+        def loss(v, p=p):
+            p.data[...] = v
+            return float(np.sum(model.forward(x) * g))
+
+        numeric = numerical_gradient(loss, keep)
+        p.data[...] = keep
+        np.testing.assert_allclose(analytic, numeric, rtol=RTOL, atol=ATOL, err_msg=name)
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: mnn.Bottleneck(4, 2, 4, stride=1, rng=0, dtype=np.float64),
+        lambda: mnn.Bottleneck(2, 2, 4, stride=2, padding_mode="replicate", rng=1, dtype=np.float64),
+        lambda: mnn.BottleneckTransformer(4, 2, 2, 3, heads=2, out_channels=4, rng=2, dtype=np.float64),
+        lambda: mnn.InceptionBlock(2, 1, 1, 2, 1, 1, 1, rng=3, dtype=np.float64),
+        lambda: mnn.GatedConv2d(2, 2, 3, activation="elu", rng=4, dtype=np.float64),
+        lambda: mnn.Sequential(
+            mnn.SeparableConv2d(2, 3, 3, padding=1, rng=5, dtype=np.float64),
+            mnn.PReLU(3, dtype=np.float64),
+            mnn.ConvTranspose2d(3, 2, 2, stride=2, rng=6, dtype=np.float64),
+            mnn.SqueezeExcitation(2, 1, rng=7, dtype=np.float64),
+        ),
+    ],
+    ids=["bottleneck", "bottleneck-projection", "botnet", "inception", "gated", "sequential"],
+)
+def test_module_gradients(make):
+    model = make()
+    in_channels = {"BottleneckTransformer": 4, "Bottleneck": 4}.get(type(model).__name__, 2)
+    if isinstance(model, mnn.Bottleneck) and isinstance(model.shortcut, mnn.Sequential):
+        in_channels = 2
+    check_module(model, np.random.default_rng(12).standard_normal((2, in_channels, 2, 3)))

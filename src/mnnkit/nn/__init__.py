@@ -27,13 +27,43 @@ from ._activations import (
     tanh,
     tanh_backward,
 )
+from ._attention import MultiHeadSelfAttention2d, mhsa2d, mhsa2d_backward
+from ._blocks import Bottleneck, BottleneckTransformer, GatedConv2d, InceptionBlock
 from ._conv import conv2d, conv2d_backward, conv_transpose2d, conv_transpose2d_backward
 from ._dropout import dropout, dropout_backward, dropout_mask
 from ._gradcheck import numerical_gradient
 from ._im2col import col2im, im2col
+from ._init import glorot_normal, glorot_uniform, he_normal, he_uniform
+from ._layers import (
+    ELU,
+    AvgPool2d,
+    BatchNorm2d,
+    ChannelShuffle,
+    Conv2d,
+    ConvTranspose2d,
+    Dropout,
+    Flatten,
+    GlobalAvgPool2d,
+    Identity,
+    LeakyReLU,
+    Linear,
+    LocalResponseNorm,
+    MaxPool2d,
+    PReLU,
+    ReLU,
+    SeparableConv2d,
+    Sequential,
+    Sigmoid,
+    Softplus,
+    SpatiallySeparableConv2d,
+    SqueezeExcitation,
+    Tanh,
+)
 from ._linear import linear, linear_backward
 from ._loss import cross_entropy, cross_entropy_backward
+from ._module import Module, Parameter
 from ._norm import batch_norm, batch_norm_backward, local_response_norm, local_response_norm_backward
+from ._optim import SGD, Adam, Optimizer
 from ._padding import pad2d, pad2d_backward
 from ._pool import (
     avg_pool2d,
@@ -71,8 +101,41 @@ from ._softmax import (
 from ._squeeze_excitation import squeeze_excitation, squeeze_excitation_backward
 
 __all__ = [
+    "Adam",
+    "AvgPool2d",
+    "BatchNorm2d",
+    "Bottleneck",
+    "BottleneckTransformer",
+    "ChannelShuffle",
+    "Conv2d",
+    "ConvTranspose2d",
+    "Dropout",
+    "ELU",
+    "Flatten",
+    "GatedConv2d",
+    "GlobalAvgPool2d",
+    "Identity",
+    "InceptionBlock",
+    "LeakyReLU",
+    "Linear",
+    "LocalResponseNorm",
+    "MaxPool2d",
+    "Module",
+    "MultiHeadSelfAttention2d",
+    "Optimizer",
+    "PReLU",
+    "Parameter",
+    "ReLU",
     "ReceptiveField",
+    "SGD",
+    "SeparableConv2d",
     "SeparableFactors",
+    "Sequential",
+    "Sigmoid",
+    "Softplus",
+    "SpatiallySeparableConv2d",
+    "SqueezeExcitation",
+    "Tanh",
     "avg_pool2d",
     "avg_pool2d_backward",
     "batch_norm",
@@ -97,9 +160,13 @@ __all__ = [
     "elu_backward",
     "global_avg_pool2d",
     "global_avg_pool2d_backward",
+    "glorot_normal",
+    "glorot_uniform",
     "gumbel_noise",
     "gumbel_softmax",
     "gumbel_softmax_backward",
+    "he_normal",
+    "he_uniform",
     "im2col",
     "leaky_relu",
     "leaky_relu_backward",
@@ -111,6 +178,8 @@ __all__ = [
     "log_softmax_backward",
     "max_pool2d",
     "max_pool2d_backward",
+    "mhsa2d",
+    "mhsa2d_backward",
     "numerical_gradient",
     "pad2d",
     "pad2d_backward",
