@@ -54,3 +54,12 @@ def test_query_mode_recall(blobs, self_graph):
     np.testing.assert_allclose(
         approx.distances, np.linalg.norm(query[:, None, :] - blobs[approx.indices], axis=2), rtol=1e-12
     )
+
+
+def test_small_data_is_searched_exactly():
+    x = np.random.default_rng(2).normal(size=(100, 3))  # < 3 x the index degree of 60
+    for exclude_self in (True, False):
+        approx = knn(x, x, 7, method="pynndescent", exclude_self=exclude_self)
+        exact = knn(x, x, 7, exclude_self=exclude_self)
+        assert approx.indices.tobytes() == exact.indices.tobytes()
+        assert approx.distances.tobytes() == exact.distances.tobytes()

@@ -104,7 +104,8 @@ def knn(
         with ties broken by the lower data index (stable), whatever the chunking.
         ``"pynndescent"``: approximate, via :class:`pynndescent.NNDescent` seeded by ``rng`` and run
         single-threaded, so the same input and seed give the same result; distances are re-measured in
-        float64 and rows sorted the same way. Much faster than exact for large ``n_data``.
+        float64 and rows sorted the same way. Much faster than exact for large ``n_data``; data with fewer
+        than ``3 * max(k + 1, 60)`` rows are searched exactly instead.
         Or a fitted scikit-learn style estimator with ``kneighbors`` (``NearestNeighbors``,
         ``KNeighborsTransformer``, ...), fitted on ``data``: it is asked for ``k`` (``k + 1`` with
         ``exclude_self``) neighbours of ``query``; its metric and distances are kept, rows re-sorted by
@@ -126,7 +127,7 @@ def knn(
     Memory (exact): a copy of each input as float64 if it is not already float64 C order, a
     ``chunk x n_data`` float64 block of at most 64 MiB (the query is processed in row chunks; no
     ``n_query x n_data`` matrix is ever built), ``O(n_data)`` scratch and the ``16 * n_query * k`` byte
-    output. Time ``O(n_query * n_data * n_features)``. pynndescent: its index, ``O(n_data * max(k, 30))``.
+    output. Time ``O(n_query * n_data * n_features)``. pynndescent: its index, ``O(n_data * max(k, 60))``.
 
     Examples
     --------
