@@ -5,13 +5,12 @@ import warnings
 
 import numpy as np
 import pytest
+import statsmodels.api as sm  # test-only oracle
 from scipy import stats
 from scipy.special import expit
+from statsmodels.discrete import count_model
 
 from mnnkit.stats import BoundaryWarning, ConvergenceWarning, fit_nb, fit_poisson, fit_zinb, fit_zip
-
-sm = pytest.importorskip("statsmodels.api")
-count_model = pytest.importorskip("statsmodels.discrete.count_model")
 
 REL = 1e-4
 
