@@ -21,6 +21,7 @@ from ._im2col import _fold, _unfold
 from ._kernels import conv_forward_kernel, conv_grad_input_kernel, conv_grad_weight_kernel
 from ._padding import _pad, _unpad
 from ._phases import from_phases, to_phases, zeros_phases
+from ._threads import run_kernel
 from ._validation import (
     as_float_array,
     as_nchw,
@@ -136,7 +137,9 @@ def _forward(xp: np.ndarray, w: np.ndarray, geo: _Geometry) -> np.ndarray:
     if geo.method == "direct":
         out = np.zeros((n, n_out, oh, ow), dtype=xp.dtype)
         xq = to_phases(xp, geo.stride[1])
-        conv_forward_kernel(xq, np.ascontiguousarray(w), *geo.kernel_args, geo.groups, out)
+        run_kernel(
+            conv_forward_kernel, out.size * w[0].size, xq, np.ascontiguousarray(w), *geo.kernel_args, geo.groups, out
+        )
         return out
     g = geo.groups
     cols = _unfold(xp, (kh, kw), geo.stride, geo.dilation).reshape(n, g, cg * kh * kw, oh * ow)
@@ -151,7 +154,10 @@ def _grad_input(gy: np.ndarray, w: np.ndarray, padded_shape: tuple[int, ...], ge
     g = geo.groups
     if geo.method == "direct":
         out = zeros_phases(padded_shape, geo.stride[1], gy.dtype)
-        conv_grad_input_kernel(np.ascontiguousarray(gy), np.ascontiguousarray(w), *geo.kernel_args, g, out)
+        work = gy.size * w[0].size
+        run_kernel(
+            conv_grad_input_kernel, work, np.ascontiguousarray(gy), np.ascontiguousarray(w), *geo.kernel_args, g, out
+        )
         return from_phases(out, padded_shape[3])
     length = gy.shape[2] * gy.shape[3]
     wt = w.reshape(g, n_out // g, cg * kh * kw).transpose(0, 2, 1)
@@ -167,7 +173,9 @@ def _grad_weight(gy: np.ndarray, xp: np.ndarray, w_shape: tuple[int, ...], geo: 
     if geo.method == "direct":
         out = np.empty(w_shape, dtype=gy.dtype)
         xq = to_phases(xp, geo.stride[1])
-        conv_grad_weight_kernel(np.ascontiguousarray(gy), xq, *geo.kernel_args, g, out)
+        run_kernel(
+            conv_grad_weight_kernel, gy.size * out[0].size, np.ascontiguousarray(gy), xq, *geo.kernel_args, g, out
+        )
         return out
     length = gy.shape[2] * gy.shape[3]
     cols = _unfold(xp, (kh, kw), geo.stride, geo.dilation).reshape(n, g, cg * kh * kw, length)

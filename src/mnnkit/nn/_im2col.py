@@ -16,6 +16,7 @@ import numpy as np
 from ._kernels import col2im_kernel, im2col_kernel
 from ._padding import _pad, _unpad
 from ._phases import from_phases, to_phases, zeros_phases
+from ._threads import run_kernel
 from ._validation import (
     as_float_array,
     as_nchw,
@@ -36,7 +37,7 @@ def _unfold(xp: np.ndarray, kernel: tuple[int, int], stride: tuple[int, int], di
     oh = (hp - dh * (kh - 1) - 1) // sh + 1
     ow = (wp - dw * (kw - 1) - 1) // sw + 1
     out = np.empty((n, c * kh * kw, oh * ow), dtype=xp.dtype)
-    im2col_kernel(to_phases(xp, sw), kh, kw, sh, sw, dh, dw, oh, ow, out)
+    run_kernel(im2col_kernel, out.size, to_phases(xp, sw), kh, kw, sh, sw, dh, dw, oh, ow, out)
     return out
 
 
@@ -55,7 +56,7 @@ def _fold(
     oh = (hp - dh * (kh - 1) - 1) // sh + 1
     ow = (wp - dw * (kw - 1) - 1) // sw + 1
     out = zeros_phases(padded_shape, sw, cols.dtype)
-    col2im_kernel(np.ascontiguousarray(cols), kh, kw, sh, sw, dh, dw, oh, ow, out)
+    run_kernel(col2im_kernel, cols.size, np.ascontiguousarray(cols), kh, kw, sh, sw, dh, dw, oh, ow, out)
     return from_phases(out, wp)
 
 

@@ -15,6 +15,7 @@ import numpy as np
 
 from ._kernels import max_pool_backward_kernel, max_pool_forward_kernel
 from ._padding import _pad, _unpad
+from ._threads import run_kernel
 from ._validation import (
     as_nchw,
     check_mode_fits,
@@ -71,7 +72,8 @@ def _max_pool(x, kernel_size, stride, padding, dilation, padding_mode):
         xp = _pad(x, pads, padding_mode)
     out = np.empty((x.shape[0], x.shape[1], oh, ow), dtype=x.dtype)
     argmax = np.empty(out.shape, dtype=np.int64)
-    max_pool_forward_kernel(np.ascontiguousarray(xp), *kernel, *stride, *dilation, out, argmax)
+    work = out.size * kernel[0] * kernel[1]
+    run_kernel(max_pool_forward_kernel, work, np.ascontiguousarray(xp), *kernel, *stride, *dilation, out, argmax)
     return out, argmax, xp.shape, pads
 
 
@@ -136,7 +138,7 @@ def max_pool2d_backward(
     out, argmax, padded_shape, pads = _max_pool(x, kernel_size, stride, padding, dilation, padding_mode)
     g = _check_grad(grad_output, x, out.shape)
     gp = np.zeros(padded_shape, dtype=x.dtype)
-    max_pool_backward_kernel(np.ascontiguousarray(g), argmax, gp)
+    run_kernel(max_pool_backward_kernel, g.size, np.ascontiguousarray(g), argmax, gp)
     return _unpad(gp, pads, padding_mode or "zeros")
 
 
