@@ -153,7 +153,7 @@ def test_missing_layer_lists_layers(adata) -> None:
         ({"sigma": 0.0}, ValueError, "sigma must be a positive finite number"),
         ({"sigma": np.nan}, ValueError, "sigma must be a positive finite number"),
         ({"svd_dim": -1}, ValueError, "svd_dim must be a non-negative integer"),
-        ({"mode": "quick"}, ValueError, "mode must be 'exact' or 'fast'"),
+        ({"approximate": "yes"}, TypeError, "approximate must be True or False"),
         ({"neighbors": "annoy"}, ValueError, "neighbors must be 'exact' or 'pynndescent'"),
         ({"kernel_neighbors": 0}, ValueError, "kernel_neighbors must be None or a positive integer"),
         ({"prop_k": 1.5}, ValueError, "prop_k must be None or a number in"),

@@ -200,10 +200,10 @@ def test_result_survives_an_h5ad_round_trip(tmp_path) -> None:
     )
 
 
-def test_same_seed_same_output_bit_for_bit_in_fast_mode() -> None:
+def test_same_seed_same_output_bit_for_bit_when_approximate() -> None:
     adata = to_adata(three_batches(n=(120, 100, 110)))
-    first = mnnkit.correct(adata, "batch", mode="fast", rng=11, copy=True).layers["mnn"]
-    second = mnnkit.correct(adata, "batch", mode="fast", rng=11, copy=True).layers["mnn"]
+    first = mnnkit.correct(adata, "batch", approximate=True, neighbors="pynndescent", rng=11, copy=True).layers["mnn"]
+    second = mnnkit.correct(adata, "batch", approximate=True, neighbors="pynndescent", rng=11, copy=True).layers["mnn"]
     assert first.tobytes() == second.tobytes()
 
 
@@ -215,7 +215,7 @@ def test_kernels_run_without_jit_and_agree(tmp_path) -> None:
         from tests.test_mnn_naive import three_batches, to_adata
         a = to_adata(three_batches(n=(30, 25, 28), genes=10))
         mnnkit.correct(a, "batch", k=8, svd_dim=1)
-        mnnkit.correct(a, "batch", k=8, mode="fast", kernel_neighbors=5, neighbors="exact", key_added="fast")
+        mnnkit.correct(a, "batch", k=8, approximate=True, kernel_neighbors=5, var_adj_sample=20, key_added="fast")
         np.save(OUT, np.stack([a.layers["mnn"], a.layers["fast"]]))
         """
     )
@@ -230,6 +230,8 @@ def test_kernels_run_without_jit_and_agree(tmp_path) -> None:
     no_jit = np.load(target)
     a = to_adata(three_batches(n=(30, 25, 28), genes=10))
     mnnkit.correct(a, "batch", k=8, svd_dim=1)
-    mnnkit.correct(a, "batch", k=8, mode="fast", kernel_neighbors=5, neighbors="exact", key_added="fast")
+    mnnkit.correct(
+        a, "batch", k=8, approximate=True, kernel_neighbors=5, var_adj_sample=20, neighbors="exact", key_added="fast"
+    )
     np.testing.assert_allclose(no_jit[0], a.layers["mnn"], rtol=0, atol=1e-12)
     np.testing.assert_allclose(no_jit[1], a.layers["fast"], rtol=0, atol=1e-12)

@@ -23,7 +23,7 @@ def main(argv: list[str] | None = None) -> int:
     """Correct ``mnnkit.datasets.pancreas()`` (human vs mouse) and print a summary; return 0."""
     parser = argparse.ArgumentParser(prog="python -m mnnkit.demo", description=__doc__)
     parser.add_argument("--n-top-genes", type=int, default=1000, help="highly variable genes used for distances")
-    parser.add_argument("--mode", choices=["exact", "fast"], default="exact")
+    parser.add_argument("--approximate", action="store_true", help="the faster approximate classic mode")
     args = parser.parse_args(argv)
 
     import scanpy as sc
@@ -38,11 +38,12 @@ def main(argv: list[str] | None = None) -> int:
     print(f"normalised, log1p, {args.n_top_genes} highly variable genes")
 
     started = time.perf_counter()
-    mnnkit.correct(adata, "batch", subset="highly_variable", correct_all=True, mode=args.mode)
+    mnnkit.correct(adata, "batch", subset="highly_variable", correct_all=True, approximate=args.approximate)
     seconds = time.perf_counter() - started
 
     info = adata.uns["mnn"]
-    print(f"mnnkit.correct ({args.mode} mode) merged {' <- '.join(info['merge_order'])} in {seconds:.2f} s")
+    mode = "approximate" if args.approximate else "exact"
+    print(f"mnnkit.correct ({mode} mode) merged {' <- '.join(info['merge_order'])} in {seconds:.2f} s")
     for name, step in info["steps"].items():
         print(f"  {name}: {step['n_pairs']} MNN pairs between {list(step['left'])} and {list(step['right'])}")
 
@@ -53,10 +54,12 @@ def main(argv: list[str] | None = None) -> int:
     before /= np.linalg.norm(before, axis=1, keepdims=True)
     after = adata.layers["mnn"][:, hvg]
     mixed = sum(np.mean(batch == b) ** 2 for b in np.unique(batch))
-    print("15-NN same-batch fraction (lower is better mixed; perfectly mixed = %.2f):" % mixed)
+    print(f"15-NN same-batch fraction (lower is better mixed; perfectly mixed = {mixed:.2f}):")
     print(f"  before {_same_batch_fraction(before, batch):.3f} -> after {_same_batch_fraction(after, batch):.3f}")
     print("15-NN same-cell-type fraction (higher keeps biology apart):")
-    print(f"  before {_same_batch_fraction(before, cell_type):.3f} -> after {_same_batch_fraction(after, cell_type):.3f}")
+    print(
+        f"  before {_same_batch_fraction(before, cell_type):.3f} -> after {_same_batch_fraction(after, cell_type):.3f}"
+    )
     print(f"corrected values are in adata.layers['mnn'] ({adata.layers['mnn'].shape}), merge info in adata.uns['mnn']")
     return 0
 

@@ -37,6 +37,8 @@ class MnnParams:
     svd_dim: int = 0
     neighbors: str = "exact"
     kernel_truncate: int | None = None
+    var_adj_dtype: type = np.float64
+    var_adj_sample: int | None = None
     rng: int = 0
 
 
@@ -104,7 +106,9 @@ def merge_step(state: MergeState, left: Node, right: Node) -> MergeRecord:
     if state.data_out is not None:
         left_out, right_out = state.data_out[left_rows], state.data_out[right_rows]
         averages.append(mnn_averages(left_out, right_out, pairs)[1])
-    corrections, stats = smooth_corrections(right_in, mnn_cells, averages, p.sigma, truncate=p.kernel_truncate)
+    corrections, stats = smooth_corrections(
+        right_in, mnn_cells, averages, p.sigma, truncate=p.kernel_truncate, neighbors=p.neighbors, rng=p.rng
+    )
 
     if p.svd_dim > 0:
         left_mnn = np.unique(pairs[:, 0])
@@ -117,7 +121,9 @@ def merge_step(state: MergeState, left: Node, right: Node) -> MergeRecord:
                 remove_subspace(corrections[1], basis, cols)
 
     if p.var_adj:
-        scales = variance_adjustment_scales(left_in, right_in, corrections[0], p.sigma)
+        scales = variance_adjustment_scales(
+            left_in, right_in, corrections[0], p.sigma, dtype=p.var_adj_dtype, sample=p.var_adj_sample, seed=p.rng
+        )
         corrections[0] *= scales[:, None]
         if state.data_out is not None:
             if not state.out_scale_shared:
@@ -125,7 +131,13 @@ def merge_step(state: MergeState, left: Node, right: Node) -> MergeRecord:
                 if cols is None:  # the out data holds only the subset genes
                     cols = slice(None)
                 scales = variance_adjustment_scales(
-                    left_out[:, cols], right_out[:, cols], corrections[1][:, cols], p.sigma
+                    left_out[:, cols],
+                    right_out[:, cols],
+                    corrections[1][:, cols],
+                    p.sigma,
+                    dtype=p.var_adj_dtype,
+                    sample=p.var_adj_sample,
+                    seed=p.rng,
                 )
             corrections[1] *= scales[:, None]
 

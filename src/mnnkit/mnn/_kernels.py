@@ -138,29 +138,39 @@ def variance_scales(
     left_sq_dist: np.ndarray,
     right_pos: np.ndarray,
     right_sq_dist: np.ndarray,
-    own_index: np.ndarray,
+    own_slot: np.ndarray,
+    own_pos: np.ndarray,
+    own_log_weight: float,
     correction_norm: np.ndarray,
     sigma: float,
     scales: np.ndarray,
 ) -> None:
     """Variance-adjustment scale factors for a chunk of right cells (batchelor's ``var.adj``).
 
-    For chunk row ``c`` (right cell ``j = own_index[c]`` with unit correction direction ``g``):
-    ``left_pos[c]`` / ``right_pos[c]`` hold the projections of every left / right cell on ``g``, and
-    ``left_sq_dist[c]`` / ``right_sq_dist[c]`` their squared distances to cell ``j`` (all four are
-    ``(n_chunk, n_cells)`` arrays, so each right cell reads contiguous rows).
+    For chunk row ``c`` (right cell ``j`` with unit correction direction ``g``): ``left_pos[c]`` /
+    ``right_pos[c]`` hold the projections on ``g`` of every left / right cell of the populations
+    compared against, and ``left_sq_dist[c]`` / ``right_sq_dist[c]`` their squared distances to cell
+    ``j`` (all four are ``(n_chunk, n_cells)`` arrays, so each right cell reads contiguous rows).
+    ``own_pos[c]`` is ``j``'s own projection and ``own_slot[c]`` its column in the right population,
+    or -1 if the population (a sample) does not contain it: then ``j`` enters the own-batch sums with
+    log-weight ``own_log_weight``.
+
     The weight of a cell ``y`` is ``exp(-delta^2 / sigma)`` with ``delta`` its distance to the line
     through cell ``j`` along ``g``. The quantile ``F`` of ``j`` among its own batch is matched with the
-    weighted quantile of the left cells, and ``scales[c] = max((q* - p_j) / |c_j|, 1)``.
+    weighted quantile of the left cells, and ``scales[c] = max((q* - p_j) / |c_j|, 1)``. Log sums run
+    sequentially in population order, as batchelor's do.
     """
     n_left = left_pos.shape[1]
     n_right = right_pos.shape[1]
-    n_chunk = own_index.size
+    n_chunk = own_pos.size
     for c in prange(n_chunk):
-        j = own_index[c]
-        p = right_pos[c, j]
+        j = own_slot[c]
+        p = own_pos[c]
         num = -np.inf
         den = -np.inf
+        if j < 0:
+            num = own_log_weight
+            den = own_log_weight
         for s in range(n_right):
             if s == j:
                 lw = 0.0
@@ -198,3 +208,18 @@ def variance_scales(
                 break
         scale = (quantile - p) / correction_norm[c]
         scales[c] = scale if scale > 1.0 else 1.0
+
+
+@njit(cache=True, parallel=True)
+def weighted_gather(weights: np.ndarray, index: np.ndarray, rows: np.ndarray, out: np.ndarray) -> None:
+    """``out[j] = sum_t weights[j, t] * rows[index[j, t]]`` for every j (parallel over j)."""
+    n, m = index.shape
+    n_cols = rows.shape[1]
+    for j in prange(n):
+        for c in range(n_cols):
+            out[j, c] = 0.0
+        for t in range(m):
+            w = weights[j, t]
+            src = index[j, t]
+            for c in range(n_cols):
+                out[j, c] += w * rows[src, c]

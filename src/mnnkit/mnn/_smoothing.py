@@ -13,7 +13,8 @@ import numpy as np
 import scipy.sparse as sp
 
 from mnnkit._config import rows_per_chunk
-from mnnkit.mnn._kernels import kernel_logits, row_logsumexp, softmax_rows_inplace
+from mnnkit.mnn._kernels import kernel_logits, row_logsumexp, softmax_rows_inplace, weighted_gather
+from mnnkit.neighbors import knn
 
 
 def squared_distances(rows: np.ndarray, rows_sq: np.ndarray, cols: np.ndarray, cols_sq: np.ndarray) -> np.ndarray:
@@ -77,6 +78,8 @@ def smooth_corrections(
     sigma: float,
     *,
     truncate: int | None = None,
+    neighbors: str = "exact",
+    rng: int = 0,
 ) -> tuple[list[np.ndarray], SmoothingStats]:
     """Gaussian-kernel smoothed correction of every right cell (batchelor's ``mnnCorrect``).
 
@@ -97,14 +100,17 @@ def smooth_corrections(
     sigma
         Divisor of the squared distance in the kernel.
     truncate
-        ``None`` (exact): every MNN cell contributes. An integer ``m``: only each cell's ``m`` largest
-        kernel weights are kept; the dropped weight is bounded and reported (see ``SmoothingStats``).
+        ``None`` (exact): every MNN cell contributes. An integer ``m``: only each cell's ``m`` nearest
+        MNN cells contribute (found by ``neighbors``), in the density too; the dropped share of kernel
+        weight is bounded and reported (see :func:`truncated_smoothing`).
 
     Returns
     -------
     One ``(n_right, genes_x)`` correction per entry of ``averages``, and the smoothing statistics.
     Memory: the outputs plus one chunk of ``rows x len(mnn_cells)`` float64.
     """
+    if truncate is not None and truncate < mnn_cells.size:
+        return truncated_smoothing(right, mnn_cells, averages, sigma, truncate, neighbors=neighbors, rng=rng)
     mnn_data = np.ascontiguousarray(right[mnn_cells])
     mnn_sq = row_sq_norms(mnn_data)
     n_mnn = mnn_cells.size
@@ -120,32 +126,56 @@ def smooth_corrections(
 
     right_sq = row_sq_norms(right)
     outputs = [np.empty((right.shape[0], avg.shape[1])) for avg in averages]
-    worst_dropped = 0.0
-    keep = None if truncate is None or truncate >= n_mnn else int(truncate)
     for start in range(0, right.shape[0], chunk):
         stop = min(start + chunk, right.shape[0])
         logits = squared_distances(right[start:stop], right_sq[start:stop], mnn_data, mnn_sq)
         kernel_logits(logits, log_density, sigma)
-        if keep is not None:
-            worst_dropped = max(worst_dropped, _truncate_logits(logits, keep))
         softmax_rows_inplace(logits)
         for out, avg in zip(outputs, averages, strict=True):
             np.matmul(logits, avg, out=out[start:stop])
-    return outputs, SmoothingStats(max_truncated_mass=worst_dropped)
+    return outputs, SmoothingStats(max_truncated_mass=0.0)
 
 
-def _truncate_logits(logits: np.ndarray, keep: int) -> float:
-    """Set all but each row's ``keep`` largest logits to -inf; return the worst dropped-mass bound.
+def truncated_smoothing(
+    right: np.ndarray,
+    mnn_cells: np.ndarray,
+    averages: list[np.ndarray],
+    sigma: float,
+    keep: int,
+    *,
+    neighbors: str = "exact",
+    rng: int = 0,
+) -> tuple[list[np.ndarray], SmoothingStats]:
+    """The kernel smoothing restricted to each cell's ``keep`` nearest MNN cells (opt-in ``kernel_neighbors``).
 
-    The bound per row is ``(m - keep) * exp(l_drop - l_max) / (1 + ...)`` with ``l_drop`` the largest
-    dropped logit: the true share of the dropped weights in the full softmax is at most this.
+    Both the MNN densities ``D_u`` and the per-cell weights use only the ``keep`` nearest MNN cells.
+    Error bound: every dropped MNN cell ``u`` of cell ``j`` is at least as far as the ``keep``-th
+    nearest one, so its weight ``K(u, j) / D_u <= exp(-d_keep^2 / sigma)`` (``D_u >= K(u, u) = 1``).
+    The dropped share of the total weight of cell ``j`` is therefore at most ``r / (1 + r)`` with
+    ``r = (n_mnn - keep) exp(-d_keep^2 / sigma) / sum_kept w``; the largest such bound over cells is
+    reported, and the change of the correction is at most that share times ``2 max_u |a_u|``.
+
+    Cost ``O(n_right x keep x genes)`` plus the neighbour searches; memory ``O(n_right x keep)``.
     """
-    n, m = logits.shape
-    part = np.argpartition(-logits, keep - 1, axis=1)
-    dropped = part[:, keep:]
-    rows = np.arange(n)[:, None]
-    best = logits.max(axis=1)
-    best_dropped = logits[rows, dropped].max(axis=1)
-    logits[rows, dropped] = -np.inf
-    ratio = (m - keep) * np.exp(best_dropped - best)
-    return float(np.max(ratio / (1.0 + ratio))) if n else 0.0
+    mnn_data = np.ascontiguousarray(right[mnn_cells])
+    n_mnn = mnn_cells.size
+    near_mnn = knn(mnn_data, mnn_data, keep, method=neighbors, rng=rng)
+    log_density = np.empty(n_mnn)
+    logits = -(near_mnn.distances**2) / sigma
+    row_logsumexp(logits, log_density)
+
+    near = knn(right, mnn_data, keep, method=neighbors, rng=rng)
+    sq = near.distances**2
+    logits = -sq / sigma - log_density[near.indices]
+    log_kept = np.empty(right.shape[0])
+    row_logsumexp(logits, log_kept)
+    log_ratio = np.log(n_mnn - keep) - sq[:, -1] / sigma - log_kept
+    worst = float(np.max(1.0 / (1.0 + np.exp(-log_ratio)))) if right.shape[0] else 0.0
+    softmax_rows_inplace(logits)
+    index = np.ascontiguousarray(near.indices, dtype=np.int64)
+    outputs = []
+    for avg in averages:
+        out = np.empty((right.shape[0], avg.shape[1]))
+        weighted_gather(logits, index, np.ascontiguousarray(avg), out)
+        outputs.append(out)
+    return outputs, SmoothingStats(max_truncated_mass=worst)

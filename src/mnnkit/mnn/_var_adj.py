@@ -4,7 +4,11 @@ Each right cell's correction is lengthened (never shortened) so that the cell la
 weighted quantile of the left data along its correction direction as it had in its own batch.
 The cost is ``O(n_right x (n_left + n_right) x genes)`` for the projections and distances, done as
 BLAS products in row chunks; the weighted quantiles run in a parallel numba kernel.
-Memory: four ``chunk x n_cells`` float64 blocks (bounded by ``mnnkit._config.CHUNK_BYTES``).
+Memory: four ``chunk x n_cells`` blocks (bounded by ``mnnkit._config.CHUNK_BYTES``).
+
+With ``approximate=True`` the two populations whose quantiles are matched can be replaced by seeded uniform
+samples of ``sample`` cells each (cost ``O(n_right x 2 sample x genes)``), and the products run in
+float32. Both are approximations of the exact procedure; their error is measured against exact mode.
 """
 
 from __future__ import annotations
@@ -21,6 +25,10 @@ def variance_adjustment_scales(
     right: np.ndarray,
     correction: np.ndarray,
     sigma: float,
+    *,
+    dtype: type = np.float64,
+    sample: int | None = None,
+    seed: int = 0,
 ) -> np.ndarray:
     """Scale factor ``>= 1`` for each right cell's correction vector.
 
@@ -33,6 +41,14 @@ def variance_adjustment_scales(
         ``(n_right, genes)`` correction vectors.
     sigma
         The kernel's divisor of squared distances, ``exp(-delta^2 / sigma)``.
+    dtype
+        Precision of the projections and distances: float64 (exact mode) or float32 (``approximate=True``:
+        BLAS runs about twice as fast; positions and squared distances carry relative errors near 1e-7).
+    sample
+        If set and smaller than a side, that side's quantile is taken over a seeded uniform sample of
+        ``sample`` of its cells instead of all of them (each cell is still adjusted).
+    seed
+        Seed of the samples.
 
     Returns
     -------
@@ -45,26 +61,53 @@ def variance_adjustment_scales(
     moving = np.flatnonzero(norms > 0)
     if moving.size == 0:
         return scales
-    left_sq = row_sq_norms(left)
-    right_sq = row_sq_norms(right)
-    chunk = rows_per_chunk(left.shape[0] + right.shape[0], n_blocks=4)
+    rng = np.random.default_rng(seed)
+    left_rows = _population(left.shape[0], sample, rng)
+    right_rows = _population(n_right, sample, rng)
+    left_pop = np.asarray(left if left_rows is None else left[left_rows], dtype=dtype)
+    right_pop = np.asarray(right if right_rows is None else right[right_rows], dtype=dtype)
+    # column of each right cell in the right population, -1 where a sample left it out
+    slot = np.arange(n_right) if right_rows is None else np.full(n_right, -1)
+    if right_rows is not None:
+        slot[right_rows] = np.arange(right_rows.size)
+    own_log_weight = 0.0 if right_rows is None else float(np.log(right_rows.size / n_right))
+
+    left_sq = row_sq_norms(left_pop)
+    right_pop_sq = row_sq_norms(right_pop)
+    chunk = rows_per_chunk(left_pop.shape[0] + right_pop.shape[0], n_blocks=4)
     for start in range(0, moving.size, chunk):
         cells = moving[start : start + chunk]
         b = cells.size
-        query = np.empty((2 * b, right.shape[1]))
-        np.divide(correction[cells], norms[cells, None], out=query[:b])
-        query[b:] = right[cells]
-        left_prod = query @ left.T
-        right_prod = query @ right.T
+        own = np.asarray(right[cells], dtype=dtype)
+        query = np.empty((2 * b, right.shape[1]), dtype=dtype)
+        np.divide(correction[cells], norms[cells, None], out=query[:b], casting="unsafe")
+        query[b:] = own
+        own_sq = row_sq_norms(own)
+        left_prod = query @ left_pop.T
+        right_prod = query @ right_pop.T
         left_pos, left_d2 = left_prod[:b], left_prod[b:]
         right_pos, right_d2 = right_prod[:b], right_prod[b:]
         left_d2 *= -2.0
-        left_d2 += right_sq[cells, None]
+        left_d2 += own_sq[:, None]
         left_d2 += left_sq[None, :]
         right_d2 *= -2.0
-        right_d2 += right_sq[cells, None]
-        right_d2 += right_sq[None, :]
+        right_d2 += own_sq[:, None]
+        right_d2 += right_pop_sq[None, :]
+        own_slot = slot[cells]
+        if right_rows is None:
+            own_pos = right_pos[np.arange(b), own_slot]
+        else:
+            own_pos = np.einsum("ij,ij->i", query[:b], own)
         out = np.empty(b)
-        variance_scales(left_pos, left_d2, right_pos, right_d2, cells, norms[cells], sigma, out)
+        variance_scales(
+            left_pos, left_d2, right_pos, right_d2, own_slot, own_pos, own_log_weight, norms[cells], sigma, out
+        )
         scales[cells] = out
     return scales
+
+
+def _population(n: int, sample: int | None, rng: np.random.Generator) -> np.ndarray | None:
+    """Sorted rows of a uniform sample of ``sample`` of ``n`` cells, or None for all of them."""
+    if sample is None or sample >= n:
+        return None
+    return np.sort(rng.choice(n, size=sample, replace=False))
