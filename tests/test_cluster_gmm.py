@@ -367,7 +367,7 @@ def test_kernels_python_path_in_process(blobs):
 
 def test_fit_with_numba_jit_disabled(blobs):
     """The estimator runs under NUMBA_DISABLE_JIT=1 and gives the compiled result."""
-    X = blobs[0][:300]
+    X = blobs[0][:120]
     expected = {
         ct: GaussianMixture(3, covariance_type=ct, random_state=0, init_params="random_from_data").fit(X).lower_bound_
         for ct in COV_TYPES

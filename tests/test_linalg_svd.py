@@ -14,10 +14,20 @@ import numpy as np
 import pytest
 import scipy.linalg
 import scipy.sparse as sp
+from threadpoolctl import threadpool_limits
 
 from mnnkit.linalg import CenteredScaledMatrix, _kernels, _svd, mean_var, randomized_svd, svd_sign_flip
 
 FORMATS = ["dense", "csr", "csc"]
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _single_threaded_blas():
+    """Dense references here are small; threaded BLAS only adds contention on shared CI machines."""
+    with threadpool_limits(limits=1, user_api="blas"):
+        yield
+
+
 DTYPES = [np.float32, np.float64]
 
 
