@@ -43,7 +43,10 @@ def main(argv: list[str] | None = None) -> int:
 
     info = adata.uns["mnn"]
     mode = "approximate" if args.approximate else "exact"
-    print(f"mnnkit.correct ({mode} mode) merged {' <- '.join(info['merge_order'])} in {seconds:.2f} s")
+    print(
+        f"mnnkit.correct ({mode} mode) merged {' <- '.join(info['merge_order'])} in {seconds:.2f} s "
+        "(the first run also compiles and caches mnnkit's numba kernels)"
+    )
     for name, step in info["steps"].items():
         print(f"  {name}: {step['n_pairs']} MNN pairs between {list(step['left'])} and {list(step['right'])}")
 

@@ -7,7 +7,6 @@ the parameter. The caller's AnnData is only read.
 from __future__ import annotations
 
 import warnings
-from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -207,11 +206,3 @@ def dense_columns(mat, cols: np.ndarray | None, scale: np.ndarray | None) -> np.
 def cosine_scale(norms: np.ndarray) -> np.ndarray:
     """The divisors of cosine normalisation: the l2 norms floored at 1e-8 (all-zero cells stay zero)."""
     return np.maximum(norms, COSINE_NORM_FLOOR)
-
-
-def check_seq_of_names(value, name: str) -> Sequence | None:
-    """Accept None or a non-string sequence (for list-valued parameters)."""
-    if value is None or (isinstance(value, Sequence) and not isinstance(value, str)):
-        return value
-    msg = f"{name} must be a list, got {type(value).__name__}"
-    raise TypeError(msg)
