@@ -1,0 +1,40 @@
+"""Errors the command line reports as one line, with their exit codes."""
+
+from __future__ import annotations
+
+#: Exit status of a successful run.
+EXIT_OK = 0
+#: Exit status when the command could not be carried out on the given files (missing or unreadable input,
+#: a column that is not there, an output that already exists, parameters the data reject, ...).
+EXIT_DATA = 1
+#: Exit status of a malformed command line (unknown option, bad value, conflicting options); argparse's own.
+EXIT_USAGE = 2
+#: Exit status after an interruption (Ctrl-C, SIGTERM): 128 + SIGINT, as shells report it.
+EXIT_INTERRUPTED = 130
+
+EXIT_CODES_HELP = """\
+exit status:
+  0    success
+  1    data or file error: missing or unreadable input, missing column, no shared genes, existing
+       output without --force, parameters the data reject
+  2    usage error: unknown option, bad or conflicting values
+  130  interrupted (143 on SIGTERM); no partial output is left behind
+Errors are one line on stderr; --debug adds the traceback."""
+
+
+class CliError(Exception):
+    """An error shown to the user as one line; ``code`` is the exit status."""
+
+    code = EXIT_DATA
+
+
+class DataError(CliError):
+    """The files or the data do not allow the command (exit status 1)."""
+
+    code = EXIT_DATA
+
+
+class UsageError(CliError):
+    """The command line is malformed or self-contradictory (exit status 2)."""
+
+    code = EXIT_USAGE

@@ -1,0 +1,195 @@
+"""``mnnkit evaluate``: integration metrics of a correction, before and after."""
+
+from __future__ import annotations
+
+import argparse
+import time
+from typing import Any
+
+from mnnkit.cli._correct import _check_plot_dir, _int_at_least, _obs_column_check, _positive_float, make_plots
+from mnnkit.cli._errors import DataError, UsageError
+from mnnkit.cli._io import read_h5ad
+from mnnkit.cli._summary import dumps, format_metrics
+
+#: File names written under ``--plot DIR``.
+PLOT_FILES = {"umap": "umap.png", "mnn_pairs": "mnn_pairs.png", "metrics": "metrics.png"}
+
+_DESCRIPTION = """\
+Integration metrics of a corrected .h5ad file, printed as a table (or --json):
+  batch mixing:   iLISI (raw and scaled), kBET-style acceptance rate, batch ASW (with --label-key)
+  biology kept:   cLISI (raw and scaled), label silhouette, ARI and NMI (KMeans), kNN graph connectivity
+                  per label (all need --label-key)
+By default the correction recorded by 'mnnkit correct' (or mnnkit.correct) is scored next to the
+uncorrected data: the correction's input on the same genes, cosine-normalised like its output. Gene-level
+values go through the same PCA (--n-pcs) first. The file is only read."""
+
+_EXAMPLES = """\
+examples:
+  mnnkit evaluate corrected.h5ad --label-key cell_type
+  mnnkit evaluate corrected.h5ad --label-key cell_type --json --plot plots/
+  mnnkit evaluate harmony.h5ad --batch-key batch --rep X_pca_harmony   # any .obsm key, layer or X
+"""
+
+
+def add_parser(commands: Any, **kwargs: Any) -> argparse.ArgumentParser:
+    """Add the ``evaluate`` subcommand to ``commands``."""
+    p = commands.add_parser(
+        "evaluate",
+        help="integration metrics of a correction (before/after)",
+        description=_DESCRIPTION,
+        **{**kwargs, "epilog": _EXAMPLES + "\n" + kwargs.get("epilog", "")},
+    )
+    p.set_defaults(run=run)
+    p.add_argument("file", metavar="FILE.h5ad", help="corrected file (read only)")
+    p.add_argument("--batch-key", metavar="COLUMN", help=".obs column of batches (default: the correction's)")
+    p.add_argument("--label-key", metavar="COLUMN", help=".obs column of cell types (enables the biology metrics)")
+    p.add_argument(
+        "--rep", metavar="REP", help="what to score: an .obsm key, a layer or X (default: the recorded correction)"
+    )
+    p.add_argument("--key", metavar="KEY", help="which recorded correction (uns key), if the file holds several")
+    p.add_argument("--no-baseline", action="store_true", help="score the corrected values only (no 'uncorrected')")
+    g = p.add_argument_group("metric settings (defaults are mnnkit.metrics.evaluate's)")
+    g.add_argument(
+        "--n-neighbors", type=_int_at_least(1), default=15, metavar="N", help="kNN graph for connectivity (default: 15)"
+    )
+    g.add_argument(
+        "--kbet-neighbors",
+        type=_int_at_least(1),
+        default=50,
+        metavar="N",
+        help="neighbourhood of the kBET test (default: 50)",
+    )
+    g.add_argument("--perplexity", type=_positive_float, default=30.0, help="LISI perplexity (default: 30)")
+    g.add_argument(
+        "--n-pcs",
+        type=_int_at_least(1),
+        default=50,
+        metavar="N",
+        help="PCA components for gene-level values (default: 50)",
+    )
+    g.add_argument(
+        "--neighbors", choices=["exact", "pynndescent"], default="exact", help="neighbour search (default: exact)"
+    )
+    g.add_argument(
+        "--seed", type=_int_at_least(0), default=0, metavar="N", help="seed of PCA, KMeans, searches (default: 0)"
+    )
+    g = p.add_argument_group("plots")
+    g.add_argument("--plot", metavar="DIR", help=f"write {', '.join(PLOT_FILES.values())} to DIR")
+    g.add_argument("--force", action="store_true", help="replace existing plot files")
+    return p
+
+
+def _choose_correction(adata: Any, args: argparse.Namespace, corrections: list[str]) -> str | None:
+    """The recorded correction to score (``None``: score ``--rep`` as it is)."""
+    if args.key is not None:
+        if args.key not in corrections:
+            listing = ", ".join(corrections) or "none"
+            msg = f"--key {args.key!r}: no mnnkit correction recorded under uns[{args.key!r}]; recorded: {listing}"
+            raise DataError(msg)
+        return args.key
+    if args.rep is not None:
+        for key in corrections:
+            if args.rep in (key, f"X_{key}"):
+                return key
+        return None
+    if len(corrections) == 1:
+        return corrections[0]
+    if corrections:
+        msg = f"{args.file} holds several corrections ({', '.join(corrections)}); choose one with --key"
+        raise UsageError(msg)
+    msg = (
+        f"no mnnkit correction is recorded in {args.file}; pass --rep: an .obsm key "
+        f"({', '.join(adata.obsm.keys()) or 'none'}), a layer ({', '.join(adata.layers.keys()) or 'none'}) or X"
+    )
+    raise DataError(msg)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run ``mnnkit evaluate``; return the exit status."""
+    from anndata import AnnData
+
+    from mnnkit.metrics import evaluate
+    from mnnkit.pl._data import compare_metrics, correction_data, correction_record, find_corrections
+
+    started = time.perf_counter()
+    if args.plot and args.no_baseline:
+        msg = "--plot compares uncorrected and corrected values; drop --no-baseline"
+        raise UsageError(msg)
+    plot_dir = _check_plot_dir(args.plot, list(PLOT_FILES.values()), force=args.force) if args.plot else None
+    adata = read_h5ad(args.file)
+    key = _choose_correction(adata, args, find_corrections(adata))
+    if key is None and plot_dir is not None:
+        msg = f"--plot needs a recorded mnnkit correction; --rep {args.rep!r} is not one"
+        raise UsageError(msg)
+    record = correction_record(adata, key) if key is not None else {}
+    batch_key = args.batch_key or str(dict(record.get("params", {})).get("batch_key", "batch"))
+    _obs_column_check(adata, batch_key, "--batch-key", args.file)
+    if args.label_key is not None:
+        _obs_column_check(adata, args.label_key, "--label-key", args.file)
+    settings = {
+        "n_neighbors": args.n_neighbors,
+        "kbet_neighbors": args.kbet_neighbors,
+        "perplexity": args.perplexity,
+        "n_pcs": args.n_pcs,
+        "neighbors_method": args.neighbors,
+        "rng": args.seed,
+    }
+    common = {"batch_key": batch_key, "label_key": args.label_key, **settings}
+
+    baseline = None
+    if key is None:
+        table = evaluate(adata, rep=args.rep, **common)
+        rep_where = table.attrs["source"]
+        values = table
+    else:
+        data = correction_data(adata, key)
+        rep_where = data.corrected_where
+        if args.no_baseline:
+            obs = adata.obs[[c for c in dict.fromkeys([batch_key, args.label_key]) if c is not None]]
+            scored = (
+                AnnData(X=data.corrected, obs=obs.copy())
+                if data.gene_level
+                else AnnData(obs=obs.copy(), obsm={"corrected": data.corrected})
+            )
+            table = evaluate(scored, rep="X" if data.gene_level else "corrected", **common)
+            values = table
+        else:
+            table = compare_metrics(adata, key_added=key, data=data, **common)
+            baseline = data.uncorrected_where
+            values = table.rename(columns={"corrected": "value"})
+    evaluated = time.perf_counter()
+
+    plots = []
+    if plot_dir is not None:
+        plots = make_plots(
+            adata, key=key, label_key=args.label_key, directory=plot_dir, which=list(PLOT_FILES), table=table
+        )
+    finished = time.perf_counter()
+
+    attrs = table.attrs.get("corrected", table.attrs)
+    metrics = {}
+    for name, row in values.iterrows():
+        entry = {"value": float(row["value"])}
+        if baseline is not None:
+            entry["uncorrected"] = float(row["uncorrected"])
+        entry["higher_is_better"] = bool(row["higher_is_better"])
+        entry["description"] = str(row["description"])
+        metrics[str(name)] = entry
+    summary = {
+        "command": "evaluate",
+        "file": str(args.file),
+        "key_added": key,
+        "rep": rep_where,
+        "baseline": baseline,
+        "batch_key": batch_key,
+        "label_key": args.label_key,
+        "n_obs": attrs.get("n_obs", adata.n_obs),
+        "n_batches": attrs.get("n_batches"),
+        "n_labels": attrs.get("n_labels"),
+        "metrics": metrics,
+        "settings": settings,
+        "plots": plots,
+        "seconds": {"evaluate": evaluated - started, "plots": finished - evaluated, "total": finished - started},
+    }
+    print(dumps(summary) if args.json else format_metrics(summary), flush=True)
+    return 0

@@ -1,0 +1,148 @@
+"""Summaries the commands print: plain values for ``--json`` and the one-screen text."""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+
+def jsonable(value: Any) -> Any:
+    """``value`` with numpy scalars/arrays, tuples and mappings turned into plain JSON types (NaN -> None)."""
+    if isinstance(value, Mapping):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set):
+        return [jsonable(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return [jsonable(v) for v in value.tolist()]
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, bool | int | float | str) or value is None:
+        return value
+    return str(value)
+
+
+def dumps(summary: Mapping) -> str:
+    """The JSON text of a summary (sorted keys stay in insertion order for readability)."""
+    return json.dumps(jsonable(summary), indent=2, allow_nan=False)
+
+
+def _names(values: Any) -> list[str]:
+    return [str(v) for v in np.atleast_1d(np.asarray(values, dtype=object))]
+
+
+def correction_steps(record: Mapping) -> list[dict]:
+    """The merge steps of a correction record, in order, as plain dicts (without the pair arrays)."""
+    steps = record.get("steps", {})
+    out = []
+    for name in sorted(steps, key=lambda s: int(str(s).rsplit("_", 1)[-1]) if str(s)[-1].isdigit() else 0):
+        step = steps[name]
+        out.append(
+            {
+                "step": len(out) + 1,
+                "left": _names(step.get("left", [])),
+                "right": _names(step.get("right", [])),
+                "n_pairs": int(step.get("n_pairs", 0)),
+                "seconds": float(step.get("seconds", float("nan"))),
+            }
+        )
+    return out
+
+
+def format_correct(summary: Mapping) -> str:
+    """The one-screen text summary of ``mnnkit correct``."""
+    lines = [f"mnnkit correct: {summary['n_cells']} cells x {summary['n_genes']} genes, {summary['method']} method"]
+    batches = ", ".join(f"{name} ({n})" for name, n in summary["batches"].items())
+    lines.append(f"  batches ({len(summary['batches'])}, column {summary['batch_key']!r}): {batches}")
+    inputs = summary["inputs"]
+    lines.append(f"  input{'s' if len(inputs) > 1 else ''}: {', '.join(inputs)}")
+    if summary.get("genes_dropped"):
+        dropped = ", ".join(f"{name} {n}" for name, n in summary["genes_dropped"].items())
+        lines.append(f"  joined on {summary['n_genes']} shared genes; genes dropped per file: {dropped}")
+    if summary.get("normalized"):
+        lines.append(f"  normalised: normalize_total + log1p into layers[{summary['layer']!r}]")
+    if summary.get("n_top_genes"):
+        lines.append(f"  highly variable genes: {summary['n_top_genes']} (var['highly_variable'])")
+    subset = summary.get("subset") or "all genes"
+    n_sub = summary.get("n_subset_genes")
+    lines.append(f"  genes for distances: {subset}" + (f" ({n_sub})" if n_sub is not None else ""))
+    order = summary.get("merge_order") or []
+    if order:
+        lines.append(f"  merge order: {' <- '.join(order)}")
+    for step in summary.get("steps", []):
+        seconds = step["seconds"]
+        time_text = f" ({seconds:.2f} s)" if seconds is not None and math.isfinite(seconds) else ""
+        lines.append(
+            f"  step {step['step']}: {'+'.join(step['left'])} <- {'+'.join(step['right'])}: "
+            f"{step['n_pairs']:,} MNN pairs{time_text}"
+        )
+    lines.append(f"  output: {summary['output']} ({', '.join(summary['written'])})")
+    for path in summary.get("plots", []):
+        lines.append(f"  plot: {path}")
+    t = summary["seconds"]
+    lines.append(
+        f"  time: read {t['read']:.1f} s, prepare {t['prepare']:.1f} s, correct {t['correct']:.1f} s, "
+        f"write {t['write']:.1f} s"
+        + (f", plots {t['plots']:.1f} s" if "plots" in t else "")
+        + f"; total {t['total']:.1f} s"
+    )
+    return "\n".join(lines)
+
+
+def format_metrics(summary: Mapping) -> str:
+    """The metrics table of ``mnnkit evaluate``."""
+    metrics = summary["metrics"]
+    baseline = any("uncorrected" in row for row in metrics.values())
+    header = (
+        f"{'metric':<20} {'uncorrected':>12} {'corrected':>10}  better"
+        if baseline
+        else (f"{'metric':<20} {'value':>10}  better")
+    )
+    lines = [
+        f"mnnkit evaluate: {summary['file']}: {summary['n_obs']} cells, {summary['n_batches']} batches "
+        f"({summary['batch_key']!r})"
+        + (f", {summary['n_labels']} labels ({summary['label_key']!r})" if summary.get("label_key") else ""),
+    ]
+    if baseline:
+        lines.append(f"  corrected:   {summary['rep']}")
+        lines.append(f"  uncorrected: {summary['baseline']}")
+    else:
+        lines.append(f"  representation: {summary['rep']}")
+    lines.append(header)
+    lines.append("-" * len(header))
+    for name, row in metrics.items():
+        arrow = "higher" if row["higher_is_better"] else "lower"
+        if baseline:
+            lines.append(f"{name:<20} {row['uncorrected']:>12.4f} {row['value']:>10.4f}  {arrow}")
+        else:
+            lines.append(f"{name:<20} {row['value']:>10.4f}  {arrow}")
+    if not summary.get("label_key"):
+        lines.append("(batch-mixing metrics only; pass --label-key for cLISI, silhouettes, ARI/NMI, connectivity)")
+    for path in summary.get("plots", []):
+        lines.append(f"plot: {path}")
+    return "\n".join(lines)
+
+
+def describe_column(values: Any) -> str:
+    """``'categorical, 5 categories'``, ``'numeric'``, ... for one ``.obs``/``.var`` column."""
+    import pandas as pd
+
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        return f"{len(values.cat.categories)} categories"
+    if values.dtype == bool:
+        return f"boolean, {int(values.sum())} True"
+    if pd.api.types.is_numeric_dtype(values.dtype):
+        return f"numeric ({values.dtype})"
+    return f"{values.nunique()} distinct values"
+
+
+def list_columns(frame: Any) -> str:
+    """The columns of a data frame with a word on each, for error messages (``'(none)'`` if empty)."""
+    if len(frame.columns) == 0:
+        return "(none)"
+    return ", ".join(f"{name} ({describe_column(frame[name])})" for name in frame.columns)

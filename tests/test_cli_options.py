@@ -1,0 +1,129 @@
+"""The command line's options map onto mnnkit.correct's parameters, with its defaults (in-process, fast)."""
+
+import inspect
+import subprocess
+import sys
+
+import anndata as ad
+import numpy as np
+import pandas as pd
+import pytest
+
+import mnnkit
+from mnnkit.cli import _correct, build_parser, main
+
+
+def _parse(*argv):
+    args, unknown = build_parser().parse_known_args(["correct", "in.h5ad", "-o", "out.h5ad", *argv])
+    assert not unknown
+    return args
+
+
+def test_help_defaults_equal_the_api_signature():
+    params = inspect.signature(mnnkit.correct).parameters
+    for name, value in _correct.API_DEFAULTS.items():
+        assert params[name].default == value, name
+    # every parameter of the API is reachable from the command line (copy has no meaning for files;
+    # progress is --quiet; fast-method parameters are checked in test_cli_fast)
+    reachable = set(_correct.API_DEFAULTS) | {"adata", "copy", "progress"}
+    classic = {name for name in params if name not in {"method", *_correct.FAST_ONLY}}
+    assert classic <= reachable, classic - reachable
+
+
+def test_options_left_out_are_not_passed():
+    args = _parse()
+    assert _correct.correct_kwargs(args, mnnkit.correct) == {}
+    assert args.batch_key == "batch"
+
+
+def test_every_option_forwards_to_its_parameter():
+    args = _parse(
+        "--layer", "L", "--subset", "hv", "--correct-all", "-k", "15,25", "--prop-k", "0.2", "--sigma", "0.5",
+        "--no-cos-norm-in", "--cos-norm-out", "--no-var-adj", "--svd-dim", "2", "--merge-order", "b, a",
+        "--approximate", "--neighbors", "pynndescent", "--kernel-neighbors", "7", "--var-adj-sample", "100",
+        "--key-added", "corr", "--seed", "3",
+    )  # fmt: skip
+    assert _correct.correct_kwargs(args, mnnkit.correct) == {
+        "layer": "L", "subset": "hv", "correct_all": True, "k": (15, 25), "prop_k": 0.2, "sigma": 0.5,
+        "cos_norm_in": False, "cos_norm_out": True, "var_adj": False, "svd_dim": 2, "merge_order": ["b", "a"],
+        "approximate": True, "neighbors": "pynndescent", "kernel_neighbors": 7, "var_adj_sample": 100,
+        "key_added": "corr", "rng": 3,
+    }  # fmt: skip
+    assert _correct.correct_kwargs(_parse("-k", "9", "--merge-order", "auto"), mnnkit.correct) == {
+        "k": 9,
+        "merge_order": "auto",
+    }
+
+
+@pytest.mark.parametrize(
+    ("argv", "fragment"),
+    [
+        (["-k", "0"], "-k/--k: must be >= 1"),
+        (["-k", "1,2,3"], "K_LEFT,K_RIGHT"),
+        (["--sigma", "-1"], "--sigma: must be a positive number"),
+        (["--sigma", "nan"], "--sigma: must be a positive number"),
+        (["--prop-k", "1.5"], "--prop-k: must lie in (0, 1]"),
+        (["--svd-dim", "x"], "expected an integer"),
+        (["--neighbors", "annoy"], "invalid choice"),
+        (["--method", "slow"], "invalid choice"),
+        (["--merge-order", "a,,b"], "comma-separated names"),
+        (["--frobnicate"], "unrecognized arguments: --frobnicate"),
+    ],
+)
+def test_bad_values_are_usage_errors(argv, fragment, capsys):
+    assert main(["correct", "in.h5ad", "-o", "out.h5ad", *argv]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1, err
+    assert err[0].startswith("mnnkit correct: error:") and fragment in err[0], err[0]
+    assert "see 'mnnkit correct --help'" in err[0]
+
+
+def _classic_only(adata, batch_key="batch", *, k=20, progress=False):
+    """A stand-in for mnnkit.correct without a 'method' parameter."""
+
+
+def _with_fast(adata, batch_key="batch", *, method="classic", k=20, d=50, progress=False):
+    """A stand-in for mnnkit.correct with the fast method."""
+
+
+def test_fast_options_need_the_fast_method():
+    with pytest.raises(_correct.UsageError, match="--method fast is not available in this mnnkit version"):
+        _correct.correct_kwargs(_parse("--method", "fast"), _classic_only)
+    with pytest.raises(_correct.UsageError, match="--d only applies to --method fast"):
+        _correct.correct_kwargs(_parse("--d", "30"), _classic_only)
+    with pytest.raises(_correct.UsageError, match="--d, --ndist only apply to --method fast"):
+        _correct.correct_kwargs(_parse("--method", "classic", "--d", "30", "--ndist", "2"), _with_fast)
+    with pytest.raises(_correct.UsageError, match="--ndist is not supported"):
+        _correct.correct_kwargs(_parse("--method", "fast", "--ndist", "2"), _with_fast)
+    # classic without a 'method' parameter: nothing to pass; with one, it is passed as given
+    assert _correct.correct_kwargs(_parse("--method", "classic"), _classic_only) == {}
+    assert _correct.correct_kwargs(_parse("--method", "fast", "--d", "30"), _with_fast) == {"method": "fast", "d": 30}
+
+
+def test_method_fast_unavailable_is_one_line_usage_error(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(_correct, "correct_function", lambda: _classic_only)
+    data = tmp_path / "in.h5ad"
+    ad.AnnData(np.ones((4, 3)), obs=pd.DataFrame({"batch": list("aabb")}, index=list("wxyz"))).write_h5ad(data)
+    assert main(["correct", str(data), "-o", str(tmp_path / "out.h5ad"), "--method", "fast"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [
+        "mnnkit correct: error: --method fast is not available in this mnnkit version (mnnkit.correct has no "
+        "'method' parameter); use --method classic"
+    ]
+    assert not (tmp_path / "out.h5ad").exists()
+
+
+def test_help_lists_exit_codes_and_needs_no_heavy_imports():
+    code = (
+        "import sys; from mnnkit.cli import main; rc = main(['--help']); "
+        "heavy = [m for m in ('scanpy', 'anndata', 'numba', 'matplotlib') if m in sys.modules]; "
+        "print('HEAVY', heavy); sys.exit(rc)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert "HEAVY []" in out.stdout
+    for text in ("exit status:", "0    success", "1    data or file error", "2    usage error", "correct", "evaluate"):
+        assert text in out.stdout, text
+    sub = subprocess.run([sys.executable, "-m", "mnnkit", "correct", "--help"], capture_output=True, text=True)
+    assert sub.returncode == 0 and "--batch-key" in sub.stdout and "--normalize" in sub.stdout
+    assert "usage: mnnkit correct" in sub.stdout
