@@ -8,18 +8,16 @@ Usage::
 Each case is timed for every mnnkit engine (``im2col`` + BLAS, ``direct`` numba loops, and ``auto``,
 the one mnnkit picks) and for torch, alternating the contenders round by round so that load from
 other processes hits all of them alike; the table reports the best round of each. Both sides use
-all cores (torch's intra-op threads, numba's threads and BLAS's threads). Needs ``torch``.
+all cores (torch's intra-op threads, numba's threads and BLAS's threads). The CPU-time columns
+(summed over threads) show the work done, which stays meaningful when other processes share the
+cores. Needs ``torch``.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import time
-
-import numpy as np
-
-import mnnkit.nn as mnn
-from mnnkit.nn._conv import _check_method
 
 
 def _cases(batch: int, size: int) -> list[dict]:
@@ -63,12 +61,16 @@ def _cases(batch: int, size: int) -> list[dict]:
     ]
 
 
-def _best(times: list[float]) -> float:
+def _best(times: list) -> float:
     return min(times) * 1e3
 
 
 def run(batch: int, size: int, rounds: int, dtype: str) -> list[tuple]:
+    import numpy as np
     import torch
+
+    import mnnkit.nn as mnn
+    from mnnkit.nn._conv import _check_method
 
     rng = np.random.default_rng(0)
     rows = []
@@ -105,14 +107,28 @@ def run(batch: int, size: int, rounds: int, dtype: str) -> list[tuple]:
         for f in contenders.values():  # warm up (numba compilation, torch's first-call set-up)
             f()
         times = {k: [] for k in contenders}
+        cpu = {k: [] for k in contenders}
         for _ in range(rounds):
             for k, f in contenders.items():
-                t0 = time.perf_counter()
+                c0, t0 = time.process_time(), time.perf_counter()
                 f()
                 times[k].append(time.perf_counter() - t0)
+                cpu[k].append(time.process_time() - c0)
         best = {k: _best(v) for k, v in times.items()}
+        best_cpu = {k: _best(v) for k, v in cpu.items()}
         picked = _check_method("auto", w.shape[1], kw.get("groups", 1))
-        rows.append((case["name"], best["im2col"], best["direct"], best["auto"], picked, best["torch"]))
+        rows.append(
+            (
+                case["name"],
+                best["im2col"],
+                best["direct"],
+                best["auto"],
+                picked,
+                best["torch"],
+                best_cpu["auto"],
+                best_cpu["torch"],
+            )
+        )
     return rows
 
 
@@ -123,23 +139,38 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=64, help="image height and width")
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--dtype", default="float32", choices=["float32", "float64"])
+    parser.add_argument(
+        "--threads", type=int, default=None, help="threads for torch, numba and BLAS alike (default: all cores)"
+    )
     args = parser.parse_args()
     if args.quick:
         args.batch, args.size, args.rounds = 4, 16, 2
+    if args.threads is not None:  # before numpy, numba and torch start their thread pools
+        for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS"):
+            os.environ[var] = str(args.threads)
     import torch
+
+    if args.threads is not None:
+        torch.set_num_threads(args.threads)
 
     print(
         f"mnnkit.nn vs torch {torch.__version__} (threads {torch.get_num_threads()}), {args.dtype}, "
         f"batch {args.batch}, best of {args.rounds} rounds; times in ms for forward + backward (all gradients)"
     )
-    header = f"{'case':<36} {'im2col':>8} {'direct':>8} {'auto':>8} {'picks':>7} {'torch':>8} {'auto/torch':>11}"
+    header = (
+        f"{'case':<36} {'im2col':>8} {'direct':>8} {'auto':>8} {'picks':>7} {'torch':>8} {'auto/torch':>11}"
+        f" {'cpu auto':>9} {'cpu torch':>9}"
+    )
     print(header)
     print("-" * len(header))
-    for name, t_im2col, t_direct, t_auto, picked, t_torch in run(args.batch, args.size, args.rounds, args.dtype):
+    for name, t_im2col, t_direct, t_auto, picked, t_torch, c_auto, c_torch in run(
+        args.batch, args.size, args.rounds, args.dtype
+    ):
         print(
             f"{name:<36} {t_im2col:8.1f} {t_direct:8.1f} {t_auto:8.1f} {picked:>7} {t_torch:8.1f} "
-            f"{t_auto / t_torch:10.2f}x"
+            f"{t_auto / t_torch:10.2f}x {c_auto:9.1f} {c_torch:9.1f}"
         )
+    print("wall-clock ms (best round); 'cpu' columns: process CPU ms summed over threads (best round)")
 
 
 if __name__ == "__main__":

@@ -144,3 +144,43 @@ def test_dual_softmax_rows_sum_to_one_and_damp_popular_columns():
     np.testing.assert_allclose(out.sum(axis=1), 1)
     # column 1 is liked by both rows, so row 0 moves towards its exclusive match, column 0
     assert out[0, 0] > mnn.softmax(sim, axis=1)[0, 0]
+
+
+def test_chunked_im2col_engine_matches_one_chunk(monkeypatch):
+    from mnnkit.nn import _conv
+
+    rng = np.random.default_rng(2)
+    x = rng.standard_normal((5, 4, 7, 6))
+    w = rng.standard_normal((6, 2, 3, 2))
+    kw = {"stride": (2, 1), "padding": 1, "groups": 2, "padding_mode": "reflect", "method": "im2col"}
+    wt = rng.standard_normal((4, 3, 3, 3))
+    kt = {"stride": 2, "padding": 1, "output_padding": 1, "method": "im2col"}
+    gy = rng.standard_normal(mnn.conv2d(x, w, **kw).shape)
+    gt = rng.standard_normal(mnn.conv_transpose2d(x, wt, **kt).shape)
+
+    def everything():
+        return [
+            mnn.conv2d(x, w, **kw),
+            *mnn.conv2d_backward(gy, x, w, **kw),
+            mnn.conv_transpose2d(x, wt, **kt),
+            *mnn.conv_transpose2d_backward(gt, x, wt, **kt),
+        ]
+
+    whole = everything()
+    monkeypatch.setattr(_conv, "CHUNK_BYTES", 1)  # one image per chunk
+    assert len(_conv._chunks(5, 100)) == 5
+    for a, b in zip(everything(), whole, strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-13, atol=1e-13)
+
+
+def test_small_kernels_run_single_threaded():
+    import numba
+
+    from mnnkit.nn._threads import PARALLEL_MIN_WORK, run_kernel
+
+    seen = []
+    before = numba.get_num_threads()
+    run_kernel(lambda: seen.append(numba.get_num_threads()), 10)
+    run_kernel(lambda: seen.append(numba.get_num_threads()), PARALLEL_MIN_WORK)
+    assert seen == [1, before]
+    assert numba.get_num_threads() == before

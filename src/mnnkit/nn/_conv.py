@@ -126,61 +126,112 @@ def _conv_geometry(
     return _Geometry(stride, dilation, pads, groups, padding_mode, method, (oh, ow))
 
 
-# --- engines on padded arrays -------------------------------------------------------------------
+# --- engines ------------------------------------------------------------------------------------
+#
+# They take unpadded arrays and pad inside. The im2col engine walks the batch in chunks of images
+# whose unfolded columns take about CHUNK_BYTES, so the temporaries stay cache-sized and are
+# reused rather than freshly mapped for every call.
+
+#: Target size in bytes of the im2col columns of one chunk of images.
+CHUNK_BYTES = 8 << 20
 
 
-def _forward(xp: np.ndarray, w: np.ndarray, geo: _Geometry) -> np.ndarray:
-    """Cross-correlate the padded ``xp`` with ``w``: ``(N, O, OH, OW)``."""
-    n = xp.shape[0]
+def _chunks(n: int, per_image_bytes: int) -> list[slice]:
+    step = max(1, CHUNK_BYTES // max(per_image_bytes, 1))
+    return [slice(start, min(start + step, n)) for start in range(0, n, step)]
+
+
+def _col_bytes(w_shape: tuple[int, ...], geo: _Geometry, itemsize: int) -> int:
+    _, cg, kh, kw = w_shape
+    return geo.groups * cg * kh * kw * geo.out_hw[0] * geo.out_hw[1] * itemsize
+
+
+def _forward(x: np.ndarray, w: np.ndarray, geo: _Geometry) -> np.ndarray:
+    """Cross-correlate ``x`` (padded as ``geo`` says) with ``w``: ``(N, O, OH, OW)``."""
+    n = x.shape[0]
     n_out, cg, kh, kw = w.shape
     oh, ow = geo.out_hw
     if geo.method == "direct":
-        out = np.zeros((n, n_out, oh, ow), dtype=xp.dtype)
-        xq = to_phases(xp, geo.stride[1])
+        out = np.zeros((n, n_out, oh, ow), dtype=x.dtype)
+        xq = to_phases(_pad(x, geo.pads, geo.mode), geo.stride[1])
         run_kernel(
             conv_forward_kernel, out.size * w[0].size, xq, np.ascontiguousarray(w), *geo.kernel_args, geo.groups, out
         )
         return out
-    g = geo.groups
-    cols = _unfold(xp, (kh, kw), geo.stride, geo.dilation).reshape(n, g, cg * kh * kw, oh * ow)
-    out = np.matmul(w.reshape(g, n_out // g, cg * kh * kw), cols)
+    g, k = geo.groups, cg * kh * kw
+    wg = w.reshape(g, n_out // g, k)
+    out = np.empty((n, g, n_out // g, oh * ow), dtype=x.dtype)
+    for sl in _chunks(n, _col_bytes(w.shape, geo, x.itemsize)):
+        cols = _unfold(_pad(x[sl], geo.pads, geo.mode), (kh, kw), geo.stride, geo.dilation)
+        np.matmul(wg, cols.reshape(-1, g, k, oh * ow), out=out[sl])
     return out.reshape(n, n_out, oh, ow)
 
 
-def _grad_input(gy: np.ndarray, w: np.ndarray, padded_shape: tuple[int, ...], geo: _Geometry) -> np.ndarray:
-    """Gradient with respect to the padded input (the adjoint of :func:`_forward` in ``xp``)."""
+def _grad_input(gy: np.ndarray, w: np.ndarray, in_shape: tuple[int, ...], geo: _Geometry) -> np.ndarray:
+    """Gradient with respect to the (unpadded) input of :func:`_forward`, shape ``in_shape``."""
     n = gy.shape[0]
     n_out, cg, kh, kw = w.shape
     g = geo.groups
+    pads = geo.pads
+    padded = (in_shape[0], in_shape[1], in_shape[2] + pads[0] + pads[1], in_shape[3] + pads[2] + pads[3])
     if geo.method == "direct":
-        out = zeros_phases(padded_shape, geo.stride[1], gy.dtype)
+        outq = zeros_phases(padded, geo.stride[1], gy.dtype)
         work = gy.size * w[0].size
         run_kernel(
-            conv_grad_input_kernel, work, np.ascontiguousarray(gy), np.ascontiguousarray(w), *geo.kernel_args, g, out
+            conv_grad_input_kernel, work, np.ascontiguousarray(gy), np.ascontiguousarray(w), *geo.kernel_args, g, outq
         )
-        return from_phases(out, padded_shape[3])
+        return _unpad(from_phases(outq, padded[3]), pads, geo.mode)
     length = gy.shape[2] * gy.shape[3]
-    wt = w.reshape(g, n_out // g, cg * kh * kw).transpose(0, 2, 1)
-    cols = np.matmul(wt, gy.reshape(n, g, n_out // g, length))
-    return _fold(cols.reshape(n, g * cg * kh * kw, length), padded_shape, (kh, kw), geo.stride, geo.dilation)
+    k = cg * kh * kw
+    wt = w.reshape(g, n_out // g, k).transpose(0, 2, 1)
+    gy4 = gy.reshape(n, g, n_out // g, length)
+    out = np.empty(in_shape, dtype=gy.dtype)
+    for sl in _chunks(n, _col_bytes(w.shape, geo, gy.itemsize)):
+        cols = np.matmul(wt, gy4[sl]).reshape(-1, g * k, length)
+        chunk = (cols.shape[0], *padded[1:])
+        out[sl] = _unpad(_fold(cols, chunk, (kh, kw), geo.stride, geo.dilation), pads, geo.mode)
+    return out
 
 
-def _grad_weight(gy: np.ndarray, xp: np.ndarray, w_shape: tuple[int, ...], geo: _Geometry) -> np.ndarray:
-    """Gradient with respect to the weight, ``(O, C / groups, kh, kw)``."""
+def _grad_weight(gy: np.ndarray, x: np.ndarray, w_shape: tuple[int, ...], geo: _Geometry) -> np.ndarray:
+    """Gradient with respect to the weight, ``(O, C / groups, kh, kw)``, for input ``x``."""
+    return _forward_and_grad_weight(x, None, gy, w_shape, geo)[1]
+
+
+def _forward_and_grad_weight(
+    x: np.ndarray, w: np.ndarray | None, gy: np.ndarray, w_shape: tuple[int, ...], geo: _Geometry
+) -> tuple[np.ndarray | None, np.ndarray]:
+    """The forward pass of ``x`` with ``w`` (skipped when ``w`` is None) and the weight gradient for ``gy``.
+
+    Both read the same windows of ``x``, so the im2col engine unfolds each chunk once for both.
+    """
     n = gy.shape[0]
     n_out, cg, kh, kw = w_shape
     g = geo.groups
     if geo.method == "direct":
-        out = np.empty(w_shape, dtype=gy.dtype)
-        xq = to_phases(xp, geo.stride[1])
+        xq = to_phases(_pad(x, geo.pads, geo.mode), geo.stride[1])
+        grad = np.empty(w_shape, dtype=gy.dtype)
         run_kernel(
-            conv_grad_weight_kernel, gy.size * out[0].size, np.ascontiguousarray(gy), xq, *geo.kernel_args, g, out
+            conv_grad_weight_kernel, gy.size * grad[0].size, np.ascontiguousarray(gy), xq, *geo.kernel_args, g, grad
         )
-        return out
+        out = None
+        if w is not None:
+            out = np.zeros((x.shape[0], n_out, *geo.out_hw), dtype=x.dtype)
+            run_kernel(conv_forward_kernel, out.size * w[0].size, xq, np.ascontiguousarray(w), *geo.kernel_args, g, out)
+        return out, grad
     length = gy.shape[2] * gy.shape[3]
-    cols = _unfold(xp, (kh, kw), geo.stride, geo.dilation).reshape(n, g, cg * kh * kw, length)
-    per_image = np.matmul(gy.reshape(n, g, n_out // g, length), cols.transpose(0, 1, 3, 2))
-    return per_image.sum(axis=0).reshape(w_shape)
+    k = cg * kh * kw
+    gy4 = gy.reshape(n, g, n_out // g, length)
+    grad = np.zeros((g, n_out // g, k), dtype=gy.dtype)
+    out = None if w is None else np.empty((n, g, n_out // g, length), dtype=x.dtype)
+    for sl in _chunks(n, _col_bytes(w_shape, geo, gy.itemsize)):
+        cols = _unfold(_pad(x[sl], geo.pads, geo.mode), (kh, kw), geo.stride, geo.dilation).reshape(-1, g, k, length)
+        grad += np.matmul(gy4[sl], cols.transpose(0, 1, 3, 2)).sum(axis=0)
+        if w is not None:
+            np.matmul(w.reshape(g, n_out // g, k), cols, out=out[sl])
+    if out is not None:
+        out = out.reshape(n, n_out, *geo.out_hw)
+    return out, grad.reshape(w_shape)
 
 
 # --- conv2d -------------------------------------------------------------------------------------
@@ -230,7 +281,7 @@ def conv2d(
     weight = _check_weight(weight, x)
     bias = _check_bias(bias, x, weight.shape[0])
     geo = _conv_geometry(x, weight, stride, padding, dilation, groups, padding_mode, method)
-    out = _forward(_pad(x, geo.pads, geo.mode), weight, geo)
+    out = _forward(x, weight, geo)
     if bias is not None:
         out += bias[:, None, None]
     return out
@@ -274,11 +325,8 @@ def conv2d_backward(
     gy = as_nchw(grad_output, "grad_output")
     check_same_dtype(gy, x, "grad_output", "x")
     check_shape(gy, (x.shape[0], weight.shape[0], *geo.out_hw), "grad_output")
-    xp = _pad(x, geo.pads, geo.mode)
-    grad_weight = _grad_weight(gy, xp, weight.shape, geo)
-    grad_input = None
-    if input_grad:
-        grad_input = _unpad(_grad_input(gy, weight, xp.shape, geo), geo.pads, geo.mode)
+    grad_weight = _grad_weight(gy, x, weight.shape, geo)
+    grad_input = _grad_input(gy, weight, x.shape, geo) if input_grad else None
     return grad_input, grad_weight, gy.sum(axis=(0, 2, 3))
 
 
@@ -379,8 +427,7 @@ def conv_transpose2d(
         x, weight, stride, padding, output_padding, dilation, groups, padding_mode, method
     )
     bias = _check_bias(bias, x, out_shape[1])
-    padded = (out_shape[0], out_shape[1], out_shape[2] + 2 * geo.pads[0], out_shape[3] + 2 * geo.pads[2])
-    out = _unpad(_grad_input(x, weight, padded, geo), geo.pads, geo.mode)
+    out = _grad_input(x, weight, out_shape, geo)
     if bias is not None:
         out += bias[:, None, None]
     return out
@@ -427,7 +474,6 @@ def conv_transpose2d_backward(
     gy = as_nchw(grad_output, "grad_output")
     check_same_dtype(gy, x, "grad_output", "x")
     check_shape(gy, out_shape, "grad_output")
-    gp = _pad(gy, geo.pads, geo.mode)
-    grad_weight = _grad_weight(x, gp, weight.shape, geo)
-    grad_input = _forward(gp, weight, geo) if input_grad else None
+    # both gradients read the windows of the output gradient: one pass computes them together
+    grad_input, grad_weight = _forward_and_grad_weight(gy, weight if input_grad else None, x, weight.shape, geo)
     return grad_input, grad_weight, gy.sum(axis=(0, 2, 3))
