@@ -188,7 +188,7 @@ def test_subspace_iteration_satisfies_canonical_angle_bounds(n_iter):
     A, s, V = _spectrum_matrix()
     k, ell = 10, 15
     omega = np.random.default_rng(6).standard_normal((A.shape[1], ell))
-    basis = _svd._subspace_iteration(CenteredScaledMatrix(A), omega, n_iter)
+    basis = _svd._subspace_iteration(CenteredScaledMatrix(A), omega.copy(), n_iter)
     np.testing.assert_allclose(basis.T @ basis, np.eye(ell), atol=1e-12)
 
     factor_k = np.linalg.norm(V[:, k:].T @ omega @ np.linalg.pinv(V[:, :k].T @ omega), 2)

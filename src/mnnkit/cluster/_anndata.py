@@ -5,14 +5,15 @@ from __future__ import annotations
 import logging
 import numbers
 from collections.abc import Iterable
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
-import pandas as pd
 import scipy.sparse as sp
-from anndata import AnnData
 
 from ._gmm import GaussianMixture
+
+if TYPE_CHECKING:
+    from anndata import AnnData
 
 __all__ = ["gmm"]
 
@@ -94,6 +95,9 @@ def gmm(
     -----
     Memory: the embedding as float64 plus ``n_obs x K`` probabilities per fitted mixture.
     """
+    import pandas as pd
+    from anndata import AnnData  # imported here: the estimator alone does not need anndata
+
     if not isinstance(adata, AnnData):
         msg = f"`adata` must be an AnnData object; got {type(adata).__name__}."
         raise TypeError(msg)

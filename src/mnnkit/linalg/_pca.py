@@ -160,9 +160,9 @@ def pca(
         U, S, Vt = _exact(op, k)
         scores = (U * S).astype(out_dtype, copy=False)
     else:
-        scores = np.empty((n_obs, k), dtype=out_dtype)
         with blas_single_thread_if_sparse(op):
             S, Vt = _right_singular(op, k, p, q, generator)
+            scores = np.empty((n_obs, k), dtype=out_dtype)  # allocated after the iteration's blocks are freed
             op.matmat_blocks(Vt.T, scores)
     if zero_center:
         variance = S**2 / (n_obs - 1)

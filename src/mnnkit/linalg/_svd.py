@@ -80,30 +80,38 @@ def blas_single_thread_if_sparse(op: CenteredScaledMatrix) -> Iterator[None]:
 
 
 def _orthonormal(Y: np.ndarray) -> np.ndarray:
-    """Orthonormal basis of ``range(Y)`` (tall ``Y``) by CholeskyQR2, falling back to Householder QR.
+    """Orthonormal basis of ``range(Y)`` (tall C-ordered float64 ``Y``, overwritten) by CholeskyQR2.
 
-    CholeskyQR2 (two rounds of ``Q <- Q chol(Q^T Q)^{-T}``) needs only a small Gram matrix and a
-    triangular solve, is much faster than LAPACK QR for tall-skinny blocks, and is as accurate when
-    ``cond(Y) < ~1e7``; if the Cholesky factorisation fails (ill-conditioned or rank-deficient
-    ``Y``), Householder QR is used instead.
+    CholeskyQR2 (two rounds of ``Q <- Q chol(Q^T Q)^{-T}``) needs only a small Gram matrix and an
+    in-place triangular solve, so it is much faster than LAPACK QR for tall-skinny blocks and
+    allocates nothing of the size of ``Y``; it is as accurate when ``cond(Y) < ~1e7``. If the
+    Cholesky factorisation fails or is nearly singular (ill-conditioned or rank-deficient ``Y``),
+    Householder QR is used instead.
     """
     Q = Y
     for _ in range(2):
         try:
             L = np.linalg.cholesky(Q.T @ Q)
         except np.linalg.LinAlgError:
-            return np.linalg.qr(Y)[0]
+            return np.ascontiguousarray(np.linalg.qr(Q)[0])
         if not np.all(np.diag(L) > np.finfo(np.float64).eps ** 0.5 * np.abs(L).max()):
-            return np.linalg.qr(Y)[0]
-        Q = scipy.linalg.solve_triangular(L, Q.T, lower=True, check_finite=False).T
+            return np.ascontiguousarray(np.linalg.qr(Q)[0])
+        # Q^T is Fortran-ordered, so the solve L Z = Q^T overwrites Q's memory
+        Q = scipy.linalg.solve_triangular(L, Q.T, lower=True, overwrite_b=True, check_finite=False).T
     return np.ascontiguousarray(Q)
 
 
 def _subspace_iteration(op: CenteredScaledMatrix, omega: np.ndarray, n_iter: int) -> np.ndarray:
-    """Orthonormal basis of ``range((A^T A)^n_iter @ omega)``, re-orthonormalised after every pass."""
-    V = _orthonormal(omega)
+    """Orthonormal basis of ``range((A^T A)^n_iter @ omega)``, re-orthonormalised after every pass.
+
+    ``omega`` (C-ordered float64 ``g x l``) is overwritten.
+    """
+    V = _orthonormal(np.ascontiguousarray(omega, dtype=np.float64))  # overwrites omega
+    del omega
     for _ in range(n_iter):
-        V = _orthonormal(op.gram(V))
+        W = op.gram(V)
+        del V  # keep at most two g x l blocks alive
+        V = _orthonormal(W)
     return V
 
 
@@ -124,8 +132,7 @@ def _right_singular(
     """Randomized top-``k`` singular values and right singular vectors (sign-fixed)."""
     n, g = op.shape
     ell = min(k + n_oversamples, min(n, g))
-    omega = rng.standard_normal((g, ell))
-    V = _subspace_iteration(op, omega, n_iter)
+    V = _subspace_iteration(op, rng.standard_normal((g, ell)), n_iter)
     S, Vt = _rayleigh_ritz(op, V, k)
     svd_sign_flip(None, Vt)
     return S, Vt
@@ -266,7 +273,7 @@ def randomized_svd(
 
     **Cost**: ``q + 2`` passes over ``X`` (``q + 1`` Gram products, one ``A V``), each with
     ``4 * nnz * l`` flops. **Memory** O((n + g) * l) floats besides ``X`` (the output ``U`` is
-    ``n x k``; the iteration itself needs O(g * l) plus an 8 MiB row block). The exact method
+    ``n x k``; the iteration itself needs two ``g x l`` blocks plus a 4 MiB row block). The exact method
     needs O(n * g).
     """
     op, k, p, q, method, generator = _prepare(X, n_components, center, row_weights, n_oversamples, n_iter, method, rng)

@@ -1,0 +1,157 @@
+"""Gaussian mixture EM: ``mnnkit.GaussianMixture`` against scikit-learn side by side in one run.
+
+Usage::
+
+    python benchmarks/bench_gmm.py                                 # 100000 points x 50 dims, 10 components
+    python benchmarks/bench_gmm.py --n 5000 --dims 10              # a quick smoke run
+
+The data (a mixture of ``components`` Gaussians with random full covariances and overlapping
+clusters) are generated once and saved to a temporary file.
+Each estimator runs in its own subprocess with the same parameters (``covariance_type``,
+``random_state=0``, default ``tol``/``max_iter``/k-means initialisation), so both start from the
+same k-means labels and follow the same EM path: the table shows that they reach the same final
+lower bound. Each subprocess first fits a tiny data set (Numba compilation and imports are not
+timed), then times one ``fit`` (k-means initialisation included) and, separately, the
+initialisation alone (``max_iter=0``) so the EM part can be compared on its own. Memory: peak
+resident set size (``ru_maxrss``) and that peak minus the resident size before the timed fit.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+import warnings
+from pathlib import Path
+
+HERE = Path(__file__).resolve()
+
+
+def _rss_mb() -> float:
+    with open("/proc/self/statm") as fh:
+        return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+def _peak_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def make_data(path: Path, n: int, dims: int, components: int, seed: int = 0) -> None:
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(0.0, 1.2, size=(components, dims))
+    labels = rng.integers(0, components, size=n)
+    X = np.empty((n, dims))
+    for k in range(components):
+        rows = labels == k
+        A = rng.normal(0.0, 1.0, size=(dims, dims)) / np.sqrt(dims)
+        scale = rng.uniform(0.5, 1.5, size=dims)
+        X[rows] = centres[k] + (rng.standard_normal((rows.sum(), dims)) * scale) @ A
+    np.save(path, X)
+
+
+def _worker(method: str, path: Path, components: int, covariance_type: str) -> dict:
+    import numpy as np
+
+    if method == "mnnkit":
+        from mnnkit import GaussianMixture
+    else:
+        from sklearn.mixture import GaussianMixture
+
+    def model(**kw):
+        return GaussianMixture(n_components=components, covariance_type=covariance_type, random_state=0, **kw)
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model().fit(np.random.default_rng(1).standard_normal((max(500, 5 * components), 4)))  # compile, import
+    X = np.load(path)
+    before = _rss_mb()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        started = time.perf_counter()
+        fitted = model().fit(X)
+        seconds = time.perf_counter() - started
+        peak = _peak_mb()
+        init_seconds = np.inf
+        for _ in range(2):  # the initialisation alone (k-means + one E-step): best of two
+            started = time.perf_counter()
+            model(max_iter=0).fit(X)
+            init_seconds = min(init_seconds, time.perf_counter() - started)
+    return {
+        "seconds": seconds,
+        "init_seconds": init_seconds,
+        "n_iter": int(fitted.n_iter_),
+        "converged": bool(fitted.converged_),
+        "lower_bound": float(fitted.lower_bound_),
+        "peak_mb": peak,
+        "extra_mb": peak - before,
+        "means": fitted.means_.tolist(),
+    }
+
+
+def _run_worker(method: str, path: Path, components: int, covariance_type: str) -> dict:
+    cmd = [sys.executable, str(HERE), "--worker", method, "--path", str(path)]
+    cmd += ["--components", str(components), "--covariance-type", covariance_type]
+    res = subprocess.run(cmd, capture_output=True, text=True)
+    if res.returncode != 0:
+        return {"error": res.stderr.strip().splitlines()[-1] if res.stderr.strip() else f"exit {res.returncode}"}
+    return json.loads(res.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--n", type=int, default=100_000)
+    parser.add_argument("--dims", type=int, default=50)
+    parser.add_argument("--components", type=int, default=10)
+    parser.add_argument("--covariance-type", default="full")
+    parser.add_argument("--worker", help=argparse.SUPPRESS)
+    parser.add_argument("--path", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+
+    if args.worker:
+        print(json.dumps(_worker(args.worker, Path(args.path), args.components, args.covariance_type)))
+        return
+
+    import numpy as np
+
+    with tempfile.TemporaryDirectory(prefix="bench_gmm_") as tmp:
+        path = Path(tmp) / "x.npy"
+        make_data(path, args.n, args.dims, args.components)
+        print(
+            f"# data: {args.n} points x {args.dims} dims, {args.components} components, "
+            f"covariance_type={args.covariance_type!r}"
+        )
+        results = {m: _run_worker(m, path, args.components, args.covariance_type) for m in ("mnnkit", "sklearn")}
+
+    ref = results["sklearn"]
+    header = (
+        f"{'method':<8} {'fit (s)':>8} {'x sklearn':>10} {'EM (s)':>7} {'x sklearn':>10} {'s/iter':>7} "
+        f"{'n_iter':>6} {'lower bound':>16} {'peak RSS (MiB)':>15} {'extra (MiB)':>12}"
+    )
+    print(header)
+    print("-" * len(header))
+    for m, r in results.items():
+        if "error" in r:
+            print(f"{m:<8} failed: {r['error']}")
+            continue
+        em = r["seconds"] - r["init_seconds"]
+        ref_em = ref.get("seconds", np.nan) - ref.get("init_seconds", np.nan)
+        print(
+            f"{m:<8} {r['seconds']:>8.2f} {r['seconds'] / ref.get('seconds', np.nan):>10.2f} {em:>7.2f} "
+            f"{em / ref_em:>10.2f} {em / max(r['n_iter'], 1):>7.3f} {r['n_iter']:>6d} {r['lower_bound']:>16.10f} "
+            f"{r['peak_mb']:>15.0f} {r['extra_mb']:>12.0f}"
+        )
+    if "error" not in ref and "error" not in results["mnnkit"]:
+        diff = abs(results["mnnkit"]["lower_bound"] - ref["lower_bound"])
+        mdiff = np.abs(np.array(results["mnnkit"]["means"]) - np.array(ref["means"])).max()
+        print(f"# |lower bound difference| = {diff:.2e}; max |means difference| = {mdiff:.2e}")
+
+
+if __name__ == "__main__":
+    main()
