@@ -146,15 +146,16 @@ def test_dual_softmax_rows_sum_to_one_and_damp_popular_columns():
     assert out[0, 0] > mnn.softmax(sim, axis=1)[0, 0]
 
 
-def test_chunked_im2col_engine_matches_one_chunk(monkeypatch):
+@pytest.mark.parametrize("method", ["im2col", "direct"])
+def test_chunked_engines_match_one_chunk(monkeypatch, method):
     from mnnkit.nn import _conv
 
     rng = np.random.default_rng(2)
     x = rng.standard_normal((5, 4, 7, 6))
     w = rng.standard_normal((6, 2, 3, 2))
-    kw = {"stride": (2, 1), "padding": 1, "groups": 2, "padding_mode": "reflect", "method": "im2col"}
+    kw = {"stride": (2, 1), "padding": 1, "groups": 2, "padding_mode": "reflect", "method": method}
     wt = rng.standard_normal((4, 3, 3, 3))
-    kt = {"stride": 2, "padding": 1, "output_padding": 1, "method": "im2col"}
+    kt = {"stride": 2, "padding": 1, "output_padding": 1, "method": method}
     gy = rng.standard_normal(mnn.conv2d(x, w, **kw).shape)
     gt = rng.standard_normal(mnn.conv_transpose2d(x, wt, **kt).shape)
 

@@ -128,9 +128,9 @@ def _conv_geometry(
 
 # --- engines ------------------------------------------------------------------------------------
 #
-# They take unpadded arrays and pad inside. The im2col engine walks the batch in chunks of images
-# whose unfolded columns take about CHUNK_BYTES, so the temporaries stay cache-sized and are
-# reused rather than freshly mapped for every call.
+# They take unpadded arrays and pad inside. Both engines walk the batch in chunks of images whose
+# unfolded columns (im2col) or padded copy (direct) take about CHUNK_BYTES, so the temporaries
+# stay cache-sized and are reused rather than freshly mapped for every call.
 
 #: Target size in bytes of the im2col columns of one chunk of images.
 CHUNK_BYTES = 8 << 20
@@ -139,6 +139,11 @@ CHUNK_BYTES = 8 << 20
 def _chunks(n: int, per_image_bytes: int) -> list[slice]:
     step = max(1, CHUNK_BYTES // max(per_image_bytes, 1))
     return [slice(start, min(start + step, n)) for start in range(0, n, step)]
+
+
+def _padded_bytes(in_shape: tuple[int, ...], geo: _Geometry, itemsize: int) -> int:
+    _, c, h, w = in_shape
+    return c * (h + geo.pads[0] + geo.pads[1]) * (w + geo.pads[2] + geo.pads[3]) * itemsize
 
 
 def _col_bytes(w_shape: tuple[int, ...], geo: _Geometry, itemsize: int) -> int:
@@ -153,10 +158,10 @@ def _forward(x: np.ndarray, w: np.ndarray, geo: _Geometry) -> np.ndarray:
     oh, ow = geo.out_hw
     if geo.method == "direct":
         out = np.zeros((n, n_out, oh, ow), dtype=x.dtype)
-        xq = to_phases(_pad(x, geo.pads, geo.mode), geo.stride[1])
-        run_kernel(
-            conv_forward_kernel, out.size * w[0].size, xq, np.ascontiguousarray(w), *geo.kernel_args, geo.groups, out
-        )
+        wc = np.ascontiguousarray(w)
+        for sl in _chunks(n, _padded_bytes(x.shape, geo, x.itemsize)):
+            xq = to_phases(_pad(x[sl], geo.pads, geo.mode), geo.stride[1])
+            run_kernel(conv_forward_kernel, out[sl].size * w[0].size, xq, wc, *geo.kernel_args, geo.groups, out[sl])
         return out
     g, k = geo.groups, cg * kh * kw
     wg = w.reshape(g, n_out // g, k)
@@ -175,12 +180,13 @@ def _grad_input(gy: np.ndarray, w: np.ndarray, in_shape: tuple[int, ...], geo: _
     pads = geo.pads
     padded = (in_shape[0], in_shape[1], in_shape[2] + pads[0] + pads[1], in_shape[3] + pads[2] + pads[3])
     if geo.method == "direct":
-        outq = zeros_phases(padded, geo.stride[1], gy.dtype)
-        work = gy.size * w[0].size
-        run_kernel(
-            conv_grad_input_kernel, work, np.ascontiguousarray(gy), np.ascontiguousarray(w), *geo.kernel_args, g, outq
-        )
-        return _unpad(from_phases(outq, padded[3]), pads, geo.mode)
+        out = np.empty(in_shape, dtype=gy.dtype)
+        gyc, wc = np.ascontiguousarray(gy), np.ascontiguousarray(w)
+        for sl in _chunks(n, _padded_bytes(in_shape, geo, gy.itemsize)):
+            outq = zeros_phases((gyc[sl].shape[0], *padded[1:]), geo.stride[1], gy.dtype)
+            run_kernel(conv_grad_input_kernel, gyc[sl].size * w[0].size, gyc[sl], wc, *geo.kernel_args, g, outq)
+            out[sl] = _unpad(from_phases(outq, padded[3]), pads, geo.mode)
+        return out
     length = gy.shape[2] * gy.shape[3]
     k = cg * kh * kw
     wt = w.reshape(g, n_out // g, k).transpose(0, 2, 1)
@@ -209,15 +215,17 @@ def _forward_and_grad_weight(
     n_out, cg, kh, kw = w_shape
     g = geo.groups
     if geo.method == "direct":
-        xq = to_phases(_pad(x, geo.pads, geo.mode), geo.stride[1])
-        grad = np.empty(w_shape, dtype=gy.dtype)
-        run_kernel(
-            conv_grad_weight_kernel, gy.size * grad[0].size, np.ascontiguousarray(gy), xq, *geo.kernel_args, g, grad
-        )
-        out = None
-        if w is not None:
-            out = np.zeros((x.shape[0], n_out, *geo.out_hw), dtype=x.dtype)
-            run_kernel(conv_forward_kernel, out.size * w[0].size, xq, np.ascontiguousarray(w), *geo.kernel_args, g, out)
+        grad = np.zeros(w_shape, dtype=gy.dtype)
+        part = np.empty(w_shape, dtype=gy.dtype)
+        gyc = np.ascontiguousarray(gy)
+        out = None if w is None else np.zeros((x.shape[0], n_out, *geo.out_hw), dtype=x.dtype)
+        for sl in _chunks(n, _padded_bytes(x.shape, geo, x.itemsize)):
+            xq = to_phases(_pad(x[sl], geo.pads, geo.mode), geo.stride[1])
+            run_kernel(conv_grad_weight_kernel, gyc[sl].size * part[0].size, gyc[sl], xq, *geo.kernel_args, g, part)
+            grad += part
+            if w is not None:
+                wc = np.ascontiguousarray(w)
+                run_kernel(conv_forward_kernel, out[sl].size * w[0].size, xq, wc, *geo.kernel_args, g, out[sl])
         return out, grad
     length = gy.shape[2] * gy.shape[3]
     k = cg * kh * kw
