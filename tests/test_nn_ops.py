@@ -195,6 +195,14 @@ def test_dropout_scaling_matches_torch(dtype):
     close(ty.numpy()[kept], x[kept] / dtype(0.7), dtype)
     assert np.all(y[~mask] == 0)
     close(mnn.dropout(x, 0.3, training=False), F.dropout(torch.tensor(x), 0.3, training=False), dtype)
+    # with torch's mask (x is positive, so its kept entries are its non-zeros) forward and backward agree
+    tx = torch.tensor(x, requires_grad=True)
+    ty = F.dropout(tx, 0.3, training=True)
+    torch_mask = ty.detach().numpy() != 0
+    close(mnn.dropout(x, 0.3, mask=torch_mask), ty, dtype)
+    g = np.random.default_rng(43).standard_normal(x.shape).astype(dtype)
+    ty.backward(torch.tensor(g))
+    close(mnn.dropout_backward(g, torch_mask, 0.3), tx.grad, dtype)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
