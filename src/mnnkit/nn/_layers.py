@@ -29,7 +29,7 @@ from ._pool import (
 from ._random import as_generator
 from ._shuffle import channel_shuffle, channel_shuffle_backward
 from ._squeeze_excitation import squeeze_excitation, squeeze_excitation_backward
-from ._validation import positive_int
+from ._validation import int_pair, positive_int
 
 
 def _bias(size: int, bias: bool, dtype: Any) -> Parameter | None:
@@ -83,7 +83,7 @@ class Conv2d(Module):
                 f"in_channels ({in_channels}) and out_channels ({out_channels}) must be divisible by groups ({groups})"
             )
             raise ValueError(msg)
-        kh, kw = (kernel_size, kernel_size) if isinstance(kernel_size, int) else kernel_size
+        kh, kw = int_pair(kernel_size, "kernel_size", minimum=1)
         self.kernel_size, self.stride, self.padding, self.dilation = (kh, kw), stride, padding, dilation
         self.groups, self.padding_mode, self.method = groups, padding_mode, method
         self.weight = Parameter(init_weight((out_channels, in_channels // groups, kh, kw), init, rng, dtype))
@@ -158,7 +158,7 @@ class ConvTranspose2d(Module):
                 f"in_channels ({in_channels}) and out_channels ({out_channels}) must be divisible by groups ({groups})"
             )
             raise ValueError(msg)
-        kh, kw = (kernel_size, kernel_size) if isinstance(kernel_size, int) else kernel_size
+        kh, kw = int_pair(kernel_size, "kernel_size", minimum=1)
         self.kernel_size, self.stride, self.padding, self.dilation = (kh, kw), stride, padding, dilation
         self.output_padding, self.groups, self.padding_mode, self.method = output_padding, groups, padding_mode, method
         self.weight = Parameter(init_weight((in_channels, out_channels // groups, kh, kw), init, rng, dtype))
@@ -266,7 +266,7 @@ class SpatiallySeparableConv2d(Module):
         from ._separable import _stages
 
         gen = as_generator(rng)
-        kh, kw = (kernel_size, kernel_size) if isinstance(kernel_size, int) else kernel_size
+        kh, kw = int_pair(kernel_size, "kernel_size", minimum=1)
         v, h = _stages(stride, padding, dilation)
         common = {
             "groups": groups,
@@ -566,6 +566,10 @@ class MaxPool2d(Module):
         """Accumulate the parameter gradients and return the input gradient."""
         return max_pool2d_backward(grad_output, self._cached(), *self._args())
 
+    def extra_repr(self) -> str:
+        """Describe the settings."""
+        return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding!r}"
+
 
 class AvgPool2d(Module):
     """Average pooling layer (see :func:`~mnnkit.nn.avg_pool2d`).
@@ -598,6 +602,10 @@ class AvgPool2d(Module):
     def backward(self, grad_output: np.ndarray) -> np.ndarray:
         """Accumulate the parameter gradients and return the input gradient."""
         return avg_pool2d_backward(grad_output, self._cached(), *self._args())
+
+    def extra_repr(self) -> str:
+        """Describe the settings."""
+        return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding!r}"
 
 
 class GlobalAvgPool2d(Module):
