@@ -1,5 +1,6 @@
 """The command line's options map onto mnnkit.correct's parameters, with its defaults (in-process, fast)."""
 
+import importlib
 import inspect
 import subprocess
 import sys
@@ -25,9 +26,12 @@ def test_help_defaults_equal_the_api_signature():
         assert params[name].default == value, name
     # every parameter of the API is reachable from the command line (copy has no meaning for files;
     # progress is --quiet; fast-method parameters are checked in test_cli_fast)
-    reachable = set(_correct.API_DEFAULTS) | {"adata", "copy", "progress"}
-    classic = {name for name in params if name not in {"method", *_correct.FAST_ONLY}}
-    assert classic <= reachable, classic - reachable
+    reachable = set(_correct.API_DEFAULTS) | {"adata", "copy", "progress", "method", *_correct.FAST_ONLY}
+    named = {name for name, p in params.items() if p.kind is not inspect.Parameter.VAR_KEYWORD}
+    assert named <= reachable, named - reachable
+    api_fast_only = getattr(importlib.import_module("mnnkit.mnn._correct"), "FAST_ONLY", None)
+    if api_fast_only is not None:  # the fast method's own keywords, once it exists
+        assert set(_correct.FAST_ONLY) == set(api_fast_only)
 
 
 def test_options_left_out_are_not_passed():
@@ -83,7 +87,11 @@ def _classic_only(adata, batch_key="batch", *, k=20, progress=False):
 
 
 def _with_fast(adata, batch_key="batch", *, method="classic", k=20, d=50, progress=False):
-    """A stand-in for mnnkit.correct with the fast method."""
+    """A stand-in for mnnkit.correct with the fast method and only one fast option."""
+
+
+def _with_fast_options(adata, batch_key="batch", *, method="classic", k=20, progress=False, **fast_options):
+    """A stand-in for mnnkit.correct taking fast options as keywords."""
 
 
 def test_fast_options_need_the_fast_method():
@@ -98,6 +106,16 @@ def test_fast_options_need_the_fast_method():
     # classic without a 'method' parameter: nothing to pass; with one, it is passed as given
     assert _correct.correct_kwargs(_parse("--method", "classic"), _classic_only) == {}
     assert _correct.correct_kwargs(_parse("--method", "fast", "--d", "30"), _with_fast) == {"method": "fast", "d": 30}
+    with pytest.raises(_correct.UsageError, match="--svd-solver only applies to --method fast"):
+        _correct.correct_kwargs(_parse("--svd-solver", "exact"), _with_fast_options)
+    args = _parse(
+        "--method", "fast", "-k", "10", "--d", "30", "--ndist", "2.5", "--no-cos-norm", "--use-rep", "X_pca",
+        "--min-batch-skip", "0.1", "--svd-solver", "exact", "--reconstruct", "layer",
+    )  # fmt: skip
+    assert _correct.correct_kwargs(args, _with_fast_options) == {
+        "method": "fast", "k": 10, "d": 30, "ndist": 2.5, "cos_norm": False, "use_rep": "X_pca",
+        "min_batch_skip": 0.1, "svd_solver": "exact", "reconstruct": "layer",
+    }  # fmt: skip
 
 
 def test_method_fast_unavailable_is_one_line_usage_error(tmp_path, monkeypatch, capsys):

@@ -49,7 +49,7 @@ API_DEFAULTS: dict[str, Any] = {
 #: Options forwarded to ``mnnkit.correct`` exactly when given (argparse ``dest`` = API parameter name).
 FORWARDED = [name for name in API_DEFAULTS if name != "batch_key"] + ["method"]
 #: Options of the fast (PCA-space) method only; forwarded when given with ``--method fast``.
-FAST_ONLY = ["d", "ndist"]
+FAST_ONLY = ["d", "ndist", "cos_norm", "use_rep", "min_batch_skip", "svd_solver", "reconstruct"]
 #: Layer that ``--normalize`` writes the log-normalised values to.
 NORMALIZED_LAYER = "lognorm"
 #: File names written under ``--plot DIR``.
@@ -108,6 +108,16 @@ def _positive_float(text: str) -> float:
         raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
     if not math.isfinite(value) or value <= 0:
         raise argparse.ArgumentTypeError(f"must be a positive number, got {text}")
+    return value
+
+
+def _non_negative_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not math.isfinite(value) or value < 0:
+        raise argparse.ArgumentTypeError(f"must be a non-negative number, got {text}")
     return value
 
 
@@ -285,14 +295,35 @@ def add_parser(commands: Any, **kwargs: Any) -> argparse.ArgumentParser:
         help=f"seed of the approximate searches ({_fmt_default('rng')})",
     )
 
-    g = p.add_argument_group("fast method only (--method fast; defaults are mnnkit.correct's)")
+    g = p.add_argument_group("fast method only (--method fast; defaults are mnnkit.fast_mnn's)")
     g.add_argument("--d", type=_int_at_least(1), default=argparse.SUPPRESS, metavar="N", help="principal components")
     g.add_argument(
         "--ndist",
         type=_positive_float,
         default=argparse.SUPPRESS,
         metavar="X",
-        help="distance threshold of the kernel, in median NN distances",
+        help="tricube bandwidth, in distances to the ceil(k/2)-th nearest MNN cell",
+    )
+    g.add_argument(
+        "--cos-norm",
+        action=argparse.BooleanOptionalAction,
+        default=argparse.SUPPRESS,
+        help="cosine-normalise before the PCA (default: on for genes, off with --use-rep)",
+    )
+    g.add_argument("--use-rep", default=argparse.SUPPRESS, metavar="OBSM", help="correct this .obsm embedding")
+    g.add_argument(
+        "--min-batch-skip",
+        type=_non_negative_float,
+        default=argparse.SUPPRESS,
+        metavar="X",
+        help="skip merge steps whose batch effect is below X",
+    )
+    g.add_argument("--svd-solver", choices=["randomized", "exact"], default=argparse.SUPPRESS, help="PCA solver")
+    g.add_argument(
+        "--reconstruct",
+        choices=["factors", "layer"],
+        default=argparse.SUPPRESS,
+        help="gene-level output: rotation for all genes, or also layers[KEY]",
     )
 
     g = p.add_argument_group("plots")
@@ -313,7 +344,9 @@ def correct_function():
 
 
 def _accepts(func: Any, name: str) -> bool:
-    return name in inspect.signature(func).parameters
+    """Whether ``func`` takes the keyword ``name`` (by name, or through ``**kwargs``)."""
+    params = inspect.signature(func).parameters
+    return name in params or any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
 
 
 def correct_kwargs(args: argparse.Namespace, func: Any) -> dict[str, Any]:
@@ -321,7 +354,8 @@ def correct_kwargs(args: argparse.Namespace, func: Any) -> dict[str, Any]:
     kwargs = {name: getattr(args, name) for name in FORWARDED if hasattr(args, name)}
     fast_given = [name for name in FAST_ONLY if hasattr(args, name)]
     method = kwargs.get("method")
-    if method is not None and not _accepts(func, "method"):
+    has_method = "method" in inspect.signature(func).parameters  # the fast method exists in this build
+    if method is not None and not has_method:
         if method == "fast":
             msg = (
                 "--method fast is not available in this mnnkit version (mnnkit.correct has no 'method' "
@@ -330,18 +364,20 @@ def correct_kwargs(args: argparse.Namespace, func: Any) -> dict[str, Any]:
             raise UsageError(msg)
         del kwargs["method"]  # classic is the only method here
     if fast_given:
-        if method == "classic" or (method is None and not _accepts(func, "method")):
-            options = ", ".join("--" + name for name in fast_given)
+        if method != "fast":
+            options = ", ".join(_flag(name) for name in fast_given)
             msg = f"{options} only appl{'y' if len(fast_given) > 1 else 'ies'} to --method fast"
             raise UsageError(msg)
         for name in fast_given:
             if not _accepts(func, name):
-                msg = f"--{name} is not supported by mnnkit.correct in this version"
+                msg = f"{_flag(name)} is not supported by mnnkit.correct in this version"
                 raise UsageError(msg)
             kwargs[name] = getattr(args, name)
-    if "merge_order" in kwargs and isinstance(kwargs["merge_order"], list):
-        kwargs["merge_order"] = list(kwargs["merge_order"])
     return kwargs
+
+
+def _flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
 
 
 def _note(args: argparse.Namespace, text: str) -> None:

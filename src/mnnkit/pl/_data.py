@@ -52,35 +52,42 @@ class CorrectionData:
     ----------
     key
         ``key_added`` of the correction.
+    method
+        ``"classic"`` or ``"fast"`` (the record's ``method``).
     batch_key
         The ``.obs`` column the correction used.
     corrected
-        Dense float64: cells x ``genes`` for a gene-level output (``.layers[key]``), else the embedding.
+        Dense float64: cells x ``genes`` for a gene-level output (``.layers[key]`` of the classic method),
+        else the corrected embedding (``.obsm["X_<key>"]``).
     uncorrected
-        Dense float64 cells x ``genes``: the correction's input on those genes, cosine-normalised over them
-        when the correction's output was.
+        Dense float64: the correction's input, cells x ``genes``, cosine-normalised over those genes when the
+        correction normalised; or, for an embedding the correction started from (``use_rep``), that embedding.
     genes
-        Column positions (in ``adata.var``) of the genes in ``uncorrected``: the genes used for distances
-        when known, else every gene the correction returned.
+        Column positions (in ``adata.var``) of the genes in ``uncorrected`` (``None`` for an embedding): the
+        genes used for distances when known, else every gene the correction returned (or read).
     gene_level
-        Whether ``corrected`` lies on the same genes as ``uncorrected`` (then ``corrected - uncorrected`` are
+        Whether ``corrected`` and ``uncorrected`` lie on the same genes (then ``corrected - uncorrected`` are
         the correction vectors).
+    uncorrected_is_genes
+        Whether ``uncorrected`` is gene-level (else an embedding).
     corrected_where, uncorrected_where
         Human-readable origins of the two matrices.
     """
 
     key: str
+    method: str
     batch_key: str
     corrected: np.ndarray
     uncorrected: np.ndarray
-    genes: np.ndarray
+    genes: np.ndarray | None
     gene_level: bool
+    uncorrected_is_genes: bool
     corrected_where: str
     uncorrected_where: str
 
     @property
     def vector_lengths(self) -> np.ndarray | None:
-        """Per-cell length of the correction vector over ``genes`` (``None`` for an embedding output)."""
+        """Per-cell length of the correction vector over ``genes`` (``None`` unless ``gene_level``)."""
         if not self.gene_level:
             return None
         return np.linalg.norm(self.corrected - self.uncorrected, axis=1)
@@ -110,13 +117,20 @@ def _subset_columns(adata: Any, subset: Any) -> np.ndarray:
     return np.sort(positions)
 
 
-def _output_of(adata: Any, key: str) -> tuple[Any, str, bool]:
-    """The correction's output: ``(values, where, gene_level)``."""
-    if key in adata.layers:
-        return adata.layers[key], f"layers[{key!r}]", True
-    for name in (f"X_{key}", key):
-        if name in adata.obsm:
-            return adata.obsm[name], f"obsm[{name!r}]", False
+def _output_of(adata: Any, key: str, method: str) -> tuple[Any, str, bool]:
+    """The correction's output: ``(values, where, gene_level)``.
+
+    The classic method's output is ``.layers[key]`` (corrected expression); the fast method's is the
+    embedding ``.obsm["X_<key>"]`` (its optional ``.layers[key]`` holds centred reconstructions, not values
+    comparable with the input, so it is not used here).
+    """
+    embedding_first = method == "fast"
+    candidates = [("obsm", f"X_{key}"), ("obsm", key)]
+    candidates = candidates + [("layers", key)] if embedding_first else [("layers", key), *candidates]
+    for where, name in candidates:
+        store = adata.obsm if where == "obsm" else adata.layers
+        if name in store:
+            return store[name], f"{where}[{name!r}]", where == "layers"
     msg = (
         f"the correction {key!r} is recorded in .uns but its output is neither .layers[{key!r}] nor "
         f".obsm[{'X_' + key!r}]; layers: {sorted(adata.layers.keys())}, obsm: {sorted(adata.obsm.keys())}"
@@ -150,37 +164,25 @@ def correction_data(adata: Any, key_added: str = "mnn", *, subset: str | Sequenc
     """
     record = correction_record(adata, key_added)
     params = dict(record.get("params", {}))
+    method = str(record.get("method", "classic"))
     batch_key = str(params.get("batch_key", "batch"))
-    output, out_where, gene_level = _output_of(adata, key_added)
+    output, out_where, gene_level = _output_of(adata, key_added, method)
     cli = record.get("cli", {}) if isinstance(record.get("cli", {}), Mapping) else {}
 
-    n_subset = int(params.get("n_subset_genes", adata.n_vars))
-    if subset is None:  # the command line records the subset it used
-        if str(cli.get("subset", "")) and str(cli["subset"]) in adata.var.columns:
-            subset = str(cli["subset"])
-        elif np.size(cli.get("subset_genes", [])) > 0:
-            subset = [str(name) for name in np.atleast_1d(cli["subset_genes"])]
-    if subset is not None:
-        genes = _subset_columns(adata, subset)
-        if gene_level and genes.size != n_subset:
-            logger.info("subset of %d genes differs from the %d the correction used", genes.size, n_subset)
-    elif gene_level and not bool(params.get("correct_all", False)):
-        sample = np.asarray(output[: min(adata.n_obs, 64)] if not sparse.issparse(output) else output[:64].toarray())
-        genes = np.flatnonzero(np.isfinite(sample).all(axis=0))
-    elif n_subset == adata.n_vars:
-        genes = np.arange(adata.n_vars)
-    elif gene_level:
-        msg = (
-            f"correction {key_added!r} corrected all genes using a subset of {n_subset} of {adata.n_vars} genes that "
-            "is not recorded; pass subset= (the .var column, mask or names used)"
-        )
-        raise ValueError(msg)
-    else:
-        genes = np.arange(adata.n_vars)
-    if genes.size == 0:
-        msg = f"correction {key_added!r}: no genes to compare (the subset is empty)"
-        raise ValueError(msg)
+    use_rep = params.get("use_rep")
+    if use_rep is not None:  # the correction started from an embedding: compare with that embedding
+        if str(use_rep) not in adata.obsm:
+            msg = f"correction {key_added!r} corrected .obsm[{use_rep!r}], which is no longer in the file"
+            raise ValueError(msg)
+        uncorrected = _dense(adata.obsm[str(use_rep)], None)
+        corrected = _dense(output, None)
+        return CorrectionData(
+            key=key_added, method=method, batch_key=batch_key, corrected=corrected, uncorrected=uncorrected,
+            genes=None, gene_level=False, uncorrected_is_genes=False, corrected_where=out_where,
+            uncorrected_where=f"obsm[{str(use_rep)!r}]",
+        )  # fmt: skip
 
+    genes = _compared_genes(adata, key_added, params, cli, subset, output if gene_level else None)
     layer = params.get("layer")
     if layer is not None and str(layer) not in adata.layers:
         msg = f"correction {key_added!r} read .layers[{layer!r}], which is no longer in the file"
@@ -188,7 +190,7 @@ def correction_data(adata: Any, key_added: str = "mnn", *, subset: str | Sequenc
     source = adata.X if layer is None else adata.layers[str(layer)]
     src_where = "X" if layer is None else f"layers[{str(layer)!r}]"
     uncorrected = _dense(source, genes)
-    cosine = bool(params.get("cos_norm_out", True))
+    cosine = bool(params.get("cos_norm_out", params.get("cos_norm", True)))
     if cosine:
         norms = np.sqrt(np.einsum("ij,ij->i", uncorrected, uncorrected))
         uncorrected /= np.maximum(norms, _COSINE_NORM_FLOOR)[:, None]
@@ -199,14 +201,46 @@ def correction_data(adata: Any, key_added: str = "mnn", *, subset: str | Sequenc
     where_genes = f"{genes.size} genes"
     return CorrectionData(
         key=key_added,
+        method=method,
         batch_key=batch_key,
         corrected=corrected,
         uncorrected=uncorrected,
         genes=genes,
         gene_level=gene_level,
+        uncorrected_is_genes=True,
         corrected_where=f"{out_where}, {where_genes}" if gene_level else out_where,
         uncorrected_where=f"{src_where}, {where_genes}" + (", cosine-normalised" if cosine else ""),
     )
+
+
+def _compared_genes(adata: Any, key: str, params: dict, cli: Mapping, subset: Any, layer_out: Any) -> np.ndarray:
+    """Columns of the genes to compare: the correction's subset when known, else what it returned or read."""
+    n_subset = int(params.get("n_subset_genes", adata.n_vars))
+    if subset is None:  # the command line records the subset it used; the fast method records a column name
+        if str(cli.get("subset", "")) and str(cli["subset"]) in adata.var.columns:
+            subset = str(cli["subset"])
+        elif np.size(cli.get("subset_genes", [])) > 0:
+            subset = [str(name) for name in np.atleast_1d(cli["subset_genes"])]
+        elif isinstance(params.get("subset"), str) and params["subset"] in adata.var.columns:
+            subset = params["subset"]
+    if subset is not None:
+        genes = _subset_columns(adata, subset)
+    elif layer_out is not None and not bool(params.get("correct_all", False)):
+        rows = layer_out[: min(adata.n_obs, 64)]
+        sample = rows.toarray() if sparse.issparse(rows) else np.asarray(rows)
+        genes = np.flatnonzero(np.isfinite(sample).all(axis=0))  # genes outside the subset are NaN
+    elif layer_out is None or n_subset == adata.n_vars:
+        genes = np.arange(adata.n_vars)
+    else:
+        msg = (
+            f"correction {key!r} corrected all genes using a subset of {n_subset} of {adata.n_vars} genes that "
+            "is not recorded; pass subset= (the .var column, mask or names used)"
+        )
+        raise ValueError(msg)
+    if genes.size == 0:
+        msg = f"correction {key!r}: no genes to compare (the subset is empty)"
+        raise ValueError(msg)
+    return genes
 
 
 def compare_metrics(
@@ -225,8 +259,6 @@ def compare_metrics(
     metric with columns ``uncorrected``, ``corrected``, ``higher_is_better``, ``description``; ``attrs``
     holds each side's ``evaluate`` attributes under ``"uncorrected"`` and ``"corrected"``.
     """
-    from anndata import AnnData
-
     from mnnkit.metrics import evaluate
 
     if data is None:
@@ -239,11 +271,8 @@ def compare_metrics(
             raise ValueError(msg)
     obs = adata.obs[columns].copy()
     kwargs = {"batch_key": batch_key, "label_key": label_key, **evaluate_kwargs}
-    before = evaluate(AnnData(X=data.uncorrected, obs=obs), rep="X", **kwargs)
-    if data.gene_level:
-        after = evaluate(AnnData(X=data.corrected, obs=obs), rep="X", **kwargs)
-    else:
-        after = evaluate(AnnData(obs=obs, obsm={"corrected": data.corrected}), rep="corrected", **kwargs)
+    before = _evaluate_matrix(evaluate, data.uncorrected, obs, genes=data.uncorrected_is_genes, **kwargs)
+    after = _evaluate_matrix(evaluate, data.corrected, obs, genes=data.gene_level, **kwargs)
     table = pd.DataFrame(
         {
             "uncorrected": before["value"],
@@ -258,3 +287,12 @@ def compare_metrics(
         "key_added": data.key,
     }
     return table
+
+
+def _evaluate_matrix(evaluate, values: np.ndarray, obs: pd.DataFrame, *, genes: bool, **kwargs: Any) -> pd.DataFrame:
+    """``evaluate`` of a gene-level matrix (through its PCA) or of an embedding (as it is)."""
+    from anndata import AnnData
+
+    if genes:
+        return evaluate(AnnData(X=values, obs=obs.copy()), rep="X", **kwargs)
+    return evaluate(AnnData(obs=obs.copy(), obsm={"embedding": values}), rep="embedding", **kwargs)

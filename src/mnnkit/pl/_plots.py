@@ -172,7 +172,9 @@ def umap_comparison(
             raise ValueError(msg)
     seed = int(rng)
     coords = {
-        "uncorrected": _umap(data.uncorrected, gene_level=True, n_pcs=n_pcs, n_neighbors=n_neighbors, seed=seed),
+        "uncorrected": _umap(
+            data.uncorrected, gene_level=data.uncorrected_is_genes, n_pcs=n_pcs, n_neighbors=n_neighbors, seed=seed
+        ),
         "corrected": _umap(data.corrected, gene_level=data.gene_level, n_pcs=n_pcs, n_neighbors=n_neighbors, seed=seed),
     }
     order = np.random.default_rng(seed).permutation(adata.n_obs)
@@ -261,7 +263,10 @@ def mnn_pairs(
     except ValueError as err:
         lengths, reason = None, str(err)
     else:
-        reason = "the corrected values are an embedding; correction vectors are defined on genes only"
+        reason = (
+            f"correction vectors are shown for gene-level corrections only;\nthis one ({data.method} method) "
+            f"is an embedding, {data.corrected_where}"
+        )
     if lengths is None:
         ax_len.text(0.5, 0.5, reason, ha="center", va="center", wrap=True, fontsize=9, transform=ax_len.transAxes)
         ax_len.set_axis_off()
