@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 import numba as nb
@@ -62,6 +63,22 @@ class CenteredScaledMatrix:
             self._sorted = bool(X.has_sorted_indices)
             self._n_minor = g if self.format == "csr" else n
             self._minor_counts: np.ndarray | None = None
+
+    def with_center(self, center: Any) -> CenteredScaledMatrix:
+        """The same operator with another centring vector (``X`` is not validated again).
+
+        Parameters
+        ----------
+        center
+            ``None`` or a length-``g`` vector.
+
+        Returns
+        -------
+        A new operator sharing ``X`` (and its cached index statistics) with this one.
+        """
+        new = copy.copy(self)
+        new.center = None if center is None else check_vector(center, "center", self.shape[1])
+        return new
 
     # ------------------------------------------------------------------ helpers
     def _counts(self) -> np.ndarray:

@@ -153,7 +153,7 @@ def pca(
         msg = "All genes used for the PCA are constant (total variance is zero); there is nothing to compute."
         raise ValueError(msg)
     if zero_center:
-        op = type(op)(op.X, center=mean)
+        op = op.with_center(mean)
     out_dtype = np.float32 if op.X.dtype == np.float32 else np.float64
     logger.info("pca: %d cells x %d genes (%s), n_comps=%d, method=%s", n_obs, n_genes, op.format, k, resolved)
     if resolved == "exact":
