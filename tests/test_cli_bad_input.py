@@ -5,6 +5,7 @@ escapes. Every test that could damage a file checks its bytes afterwards.
 """
 
 import hashlib
+import json
 import shutil
 import subprocess
 import sys
@@ -245,3 +246,44 @@ def test_real_entry_point_prints_one_line_without_traceback(tmp_path):
     assert usage.stderr.strip() == (
         "mnnkit evaluate: error: the following arguments are required: FILE.h5ad (see 'mnnkit evaluate --help')"
     )
+
+
+def test_evaluate_without_a_recorded_correction(tmp_path, capsys):
+    path = tmp_path / "plain.h5ad"
+    _small(n_per_batch=60).write_h5ad(path)
+    status, _, err = _run(["evaluate", path], capsys)
+    assert status == 1
+    line = _one_error_line(err, "evaluate")
+    assert line.endswith(
+        f"no mnnkit correction is recorded in {path}; pass --rep: an .obsm key (none), a layer (none) or X"
+    )
+    # --rep scores any representation as it is (no baseline), here X through its PCA
+    status, out, err = _run(["evaluate", path, "--rep", "X", "--label-key", "cell_type", "--json"], capsys)
+    assert status == 0, err
+    summary = json.loads(out)
+    assert summary["rep"] == "PCA(19) of adata.X" and summary["baseline"] is None and summary["key_added"] is None
+    assert "uncorrected" not in summary["metrics"]["ilisi"] and summary["n_obs"] == 120
+    status, _, err = _run(["evaluate", path, "--rep", "X", "--label-key", "celltype"], capsys)
+    assert status == 1
+    assert _one_error_line(err, "evaluate").endswith(
+        "has no .obs column 'celltype' (--label-key); columns: batch (2 categories), cell_type (2 categories)"
+    )
+    status, _, err = _run(["evaluate", path, "--rep", "X", "--plot", tmp_path / "plots"], capsys)
+    assert status == 2 and "--plot needs a recorded mnnkit correction" in _one_error_line(err, "evaluate")
+    assert not (tmp_path / "plots").exists()  # nothing created by a failed command
+
+
+def test_library_warnings_reach_stderr_as_one_line(tmp_path, capsys):
+    counts = _small(n_per_batch=30)
+    counts.X = np.round(np.abs(counts.X) * 30)  # integer-valued, large: looks like raw counts
+    path = tmp_path / "counts.h5ad"
+    counts.write_h5ad(path)
+    status, _, err = _run(["correct", path, "-o", tmp_path / "out.h5ad", "--quiet"], capsys)
+    assert status == 0
+    assert err.splitlines() == [
+        "mnnkit: warning: adata.X looks like raw integer counts; MNN correction expects log-normalised expression "
+        "(e.g. sc.pp.normalize_total then sc.pp.log1p); on the command line, pass --normalize"
+    ]
+    status, _, err = _run(["correct", path, "-o", tmp_path / "norm.h5ad", "--quiet", "--normalize"], capsys)
+    assert status == 0 and err == ""
+    assert "lognorm" in ad.read_h5ad(tmp_path / "norm.h5ad").layers

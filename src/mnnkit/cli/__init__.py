@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import logging
+import os
 import signal
 import sys
 import threading
@@ -65,7 +66,9 @@ def common_options() -> argparse.ArgumentParser:
     parent = argparse.ArgumentParser(add_help=False)
     group = parent.add_argument_group("output and diagnostics")
     group.add_argument("--json", action="store_true", help="print a machine-readable JSON summary on stdout")
-    group.add_argument("-q", "--quiet", action="store_true", help="no progress bars or notes on stderr")
+    group.add_argument(
+        "-q", "--quiet", action="store_true", help="no progress bars or notes on stderr (warnings and errors still)"
+    )
     group.add_argument("--debug", action="store_true", help="show tracebacks, library warnings and debug logs")
     return parent
 
@@ -116,7 +119,7 @@ def _terminate_as_interrupt() -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def _diagnostics(*, debug: bool, quiet: bool) -> Iterator[None]:
+def _diagnostics(*, debug: bool) -> Iterator[None]:
     """Route the library's logs and warnings to stderr as short lines for the duration of a command."""
     logger = logging.getLogger("mnnkit")
     handler = logging.StreamHandler(sys.stderr)
@@ -126,10 +129,11 @@ def _diagnostics(*, debug: bool, quiet: bool) -> Iterator[None]:
     logger.setLevel(logging.DEBUG if debug else logging.WARNING)
 
     def show(message, category, filename, lineno, file=None, line=None):
-        if quiet and not debug:
-            return
         where = f" ({category.__name__} at {filename}:{lineno})" if debug else ""
-        print(f"mnnkit: warning: {_one_line(str(message))}{where}", file=sys.stderr)
+        text = _one_line(str(message))
+        if category.__name__ == "InputDataWarning" and "counts" in text:
+            text += "; on the command line, pass --normalize"
+        print(f"mnnkit: warning: {text}{where}", file=sys.stderr)
 
     with warnings.catch_warnings():
         warnings.simplefilter("default")
@@ -171,8 +175,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     prefix = f"{PROG} {args.command}"
     debug = bool(args.debug)
     try:
-        with _terminate_as_interrupt(), _diagnostics(debug=debug, quiet=bool(args.quiet)):
+        with _terminate_as_interrupt(), _diagnostics(debug=debug):
             return int(args.run(args))
+    except BrokenPipeError:
+        # the reader of stdout went away (``mnnkit info f.h5ad | head``): stop quietly, as other tools do
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return EXIT_DATA
     except (Exception, KeyboardInterrupt) as err:
         status, message = _describe(err, prefix)
         if debug:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import inspect
 import math
+import os
 import shlex
 import sys
 import time
@@ -68,7 +69,9 @@ The input must be log-normalised expression (in .X or --layer). For raw counts p
 
 Output: the input data plus layers[KEY] (corrected values; NaN for genes outside --subset unless
 --correct-all) and uns[KEY] (parameters, merge order, MNN pairs per step, and the command line), KEY being
---key-added (default mnn)."""
+--key-added (default mnn).
+
+The first run after installing compiles mnnkit's numba kernels (about 10-20 s); later runs reuse them."""
 
 _EXAMPLES = """\
 examples:
@@ -403,7 +406,10 @@ def _read_gene_list(path: str) -> list[str]:
 
 
 def _check_plot_dir(directory: str, files: list[str], *, force: bool) -> Path:
-    """Create the plot directory if needed; refuse to replace existing plots without ``--force``."""
+    """Check, before any work, that the plots can be written; refuse to replace plots without ``--force``.
+
+    The directory itself is created only when the plots are made.
+    """
     path = Path(directory)
     if path.exists() and not path.is_dir():
         msg = f"--plot {path} exists and is not a directory"
@@ -412,11 +418,12 @@ def _check_plot_dir(directory: str, files: list[str], *, force: bool) -> Path:
     if existing and not force:
         msg = f"plot file(s) already exist: {', '.join(existing)}; pass --force to replace them"
         raise DataError(msg)
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-    except OSError as err:
-        msg = f"cannot create the plot directory {path}: {err.strerror or err}"
-        raise DataError(msg) from err
+    ancestor = path.absolute()
+    while not ancestor.exists():
+        ancestor = ancestor.parent
+    if not ancestor.is_dir() or not os.access(ancestor, os.W_OK | os.X_OK):
+        msg = f"cannot write plots into {path}: {ancestor} is not a writable directory"
+        raise DataError(msg)
     return path
 
 
@@ -591,6 +598,11 @@ def make_plots(
     from mnnkit.pl._plots import DPI
 
     data = correction_data(adata, key) if {"umap", "mnn_pairs"} & set(which) else None
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        msg = f"cannot create the plot directory {directory}: {err.strerror or err}"
+        raise DataError(msg) from err
     paths = []
     for name in which:
         if name == "umap":
