@@ -287,3 +287,41 @@ def test_library_warnings_reach_stderr_as_one_line(tmp_path, capsys):
     status, _, err = _run(["correct", path, "-o", tmp_path / "norm.h5ad", "--quiet", "--normalize"], capsys)
     assert status == 0 and err == ""
     assert "lognorm" in ad.read_h5ad(tmp_path / "norm.h5ad").layers
+
+
+def test_evaluate_asks_which_correction_when_there_are_several(tmp_path, capsys):
+    path = tmp_path / "plain.h5ad"
+    _small(n_per_batch=60).write_h5ad(path)
+    assert main(["correct", str(path), "-o", str(tmp_path / "one.h5ad"), "-q"]) == 0
+    assert (
+        main(
+            [
+                "correct",
+                str(tmp_path / "one.h5ad"),
+                "-o",
+                str(tmp_path / "two.h5ad"),
+                "-q",
+                "--key-added",
+                "k5",
+                "-k",
+                "5",
+            ]
+        )
+        == 0
+    )
+    capsys.readouterr()
+    status, _, err = _run(["evaluate", tmp_path / "two.h5ad"], capsys)
+    assert status == 2
+    assert _one_error_line(err, "evaluate").endswith("holds several corrections (k5, mnn); choose one with --key")
+    status, _, err = _run(["evaluate", tmp_path / "two.h5ad", "--key", "k7"], capsys)
+    assert status == 1 and "no mnnkit correction recorded under uns['k7']; recorded: k5, mnn" in err
+    status, out, err = _run(["evaluate", tmp_path / "two.h5ad", "--key", "k5", "--json"], capsys)
+    assert status == 0, err
+    summary = json.loads(out)
+    assert summary["key_added"] == "k5" and summary["rep"] == "layers['k5'], 20 genes"
+    # --no-baseline scores the same corrected values, without the uncorrected column
+    status, out, _ = _run(["evaluate", tmp_path / "two.h5ad", "--key", "k5", "--json", "--no-baseline"], capsys)
+    alone = json.loads(out)
+    assert status == 0 and alone["baseline"] is None
+    for name, row in alone["metrics"].items():
+        assert "uncorrected" not in row and row["value"] == summary["metrics"][name]["value"], name
