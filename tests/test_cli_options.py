@@ -145,3 +145,17 @@ def test_help_lists_exit_codes_and_needs_no_heavy_imports():
     sub = subprocess.run([sys.executable, "-m", "mnnkit", "correct", "--help"], capture_output=True, text=True)
     assert sub.returncode == 0 and "--batch-key" in sub.stdout and "--normalize" in sub.stdout
     assert "usage: mnnkit correct" in sub.stdout
+
+
+def test_evaluate_defaults_equal_the_metrics_api():
+    args = build_parser().parse_args(["evaluate", "f.h5ad"])
+    params = inspect.signature(mnnkit.metrics.evaluate).parameters
+    for option, name in [
+        ("n_neighbors", "n_neighbors"),
+        ("kbet_neighbors", "kbet_neighbors"),
+        ("perplexity", "perplexity"),
+        ("n_pcs", "n_pcs"),
+        ("neighbors", "neighbors_method"),
+        ("seed", "rng"),
+    ]:
+        assert getattr(args, option) == params[name].default, option
