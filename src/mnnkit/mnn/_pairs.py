@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from mnnkit.mnn._kernels import mutual_pairs
-from mnnkit.neighbors import knn
+from mnnkit.neighbors import knn_both_ways
 
 
 def side_k(k: int, prop_k: float | None, n_cells: int) -> int:
@@ -52,6 +52,7 @@ def find_mutual_pairs(
     -------
     ``(n_pairs, 2)`` int64 (left row, right row), ordered by left row, then by increasing distance.
     """
-    left_nn = knn(left, right, k_right, method=neighbors, rng=rng).indices
-    right_nn = knn(right, left, k_left, method=neighbors, rng=rng).indices
+    left_nn, right_nn = (
+        result.indices for result in knn_both_ways(left, right, k_right, k_left, method=neighbors, rng=rng)
+    )
     return mutual_pairs(np.ascontiguousarray(left_nn, dtype=np.int64), np.ascontiguousarray(right_nn, dtype=np.int64))

@@ -6,7 +6,7 @@ approximately with pynndescent, or with a user's fitted scikit-learn estimator) 
 in place of an embedding. :meth:`NeighborResult.from_sparse` reads a precomputed kNN distance graph.
 """
 
-from mnnkit.neighbors._knn import KNeighborsLike, knn
+from mnnkit.neighbors._knn import KNeighborsLike, knn, knn_both_ways
 from mnnkit.neighbors._result import NeighborResult
 
-__all__ = ["KNeighborsLike", "NeighborResult", "knn"]
+__all__ = ["KNeighborsLike", "NeighborResult", "knn", "knn_both_ways"]

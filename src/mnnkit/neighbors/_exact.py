@@ -6,7 +6,7 @@ import numpy as np
 
 from mnnkit.neighbors import _kernels
 
-__all__ = ["exact_knn"]
+__all__ = ["exact_knn", "exact_knn_both_ways"]
 
 #: Upper bound, in bytes, on the ``(chunk rows x n_data)`` float64 block of dot products held at once.
 CHUNK_BYTES = 64 * 2**20
@@ -14,6 +14,13 @@ CHUNK_BYTES = 64 * 2**20
 
 def _chunk_rows(n_data: int, chunk_bytes: int) -> int:
     return max(1, chunk_bytes // (8 * max(n_data, 1)))
+
+
+def _error_scale(n_dim: int) -> float:
+    """Relative bound on |expansion - exact| squared distances: gamma_{d+2}, times 4 for the re-measure."""
+    unit = np.finfo(np.float64).eps / 2
+    terms = n_dim + 2
+    return 4.0 * terms * unit / (1.0 - terms * unit)
 
 
 def exact_knn(
@@ -40,10 +47,7 @@ def exact_knn(
     distances = np.empty((n_query, k), dtype=np.float64)
     if n_query == 0:
         return indices, distances
-    unit = np.finfo(np.float64).eps / 2
-    terms = n_dim + 2
-    # |approx - exact| bound for the expansion (gamma_{d+2}), times 4 to also cover the direct re-measure
-    err_scale = 4.0 * terms * unit / (1.0 - terms * unit)
+    err_scale = _error_scale(n_dim)
     query_sqnorm = np.einsum("ij,ij->i", query, query)
     data_sqnorm = np.einsum("ij,ij->i", data, data)
     step = _chunk_rows(n_data, chunk_bytes)
@@ -65,3 +69,46 @@ def exact_knn(
             distances[start:stop],
         )
     return indices, distances
+
+
+def exact_knn_both_ways(
+    left: np.ndarray,
+    right: np.ndarray,
+    k_right: int,
+    k_left: int,
+    *,
+    chunk_bytes: int = CHUNK_BYTES,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Exact kNN in both directions between two point sets from one pass of BLAS blocks.
+
+    Returns ``(left_idx, left_dist, right_idx, right_dist)``: the ``k_right`` nearest ``right`` rows of
+    every ``left`` row, and the ``k_left`` nearest ``left`` rows of every ``right`` row, each exactly as
+    :func:`exact_knn` would give them (same ties, same distances), at the cost of one ``left x right``
+    product instead of two. Memory: two ``chunk x n_right`` blocks (``2 * chunk_bytes``) plus ``O(n_right x
+    k_left)`` running results.
+    """
+    n_left, n_dim = left.shape
+    n_right = right.shape[0]
+    err_scale = _error_scale(n_dim)
+    left_sqnorm = np.einsum("ij,ij->i", left, left)
+    right_sqnorm = np.einsum("ij,ij->i", right, right)
+    left_idx = np.empty((n_left, k_right), dtype=np.int64)
+    left_dist = np.empty((n_left, k_right), dtype=np.float64)
+    best_d2 = np.full((n_right, k_left), np.inf)
+    best_idx = np.full((n_right, k_left), -1, dtype=np.int64)
+    best_n = np.zeros(n_right, dtype=np.int64)
+    step = _chunk_rows(n_right, chunk_bytes)
+    gram = np.empty((min(step, n_left), n_right), dtype=np.float64)
+    for start in range(0, n_left, step):
+        stop = min(start + step, n_left)
+        block = gram[: stop - start]
+        np.matmul(left[start:stop], right.T, out=block)
+        _kernels.select_exact(
+            block, left_sqnorm[start:stop], right_sqnorm, left[start:stop], right, err_scale, k_right, -1,
+            left_idx[start:stop], left_dist[start:stop],
+        )  # fmt: skip
+        _kernels.merge_reverse_exact(
+            np.ascontiguousarray(block.T), start, right_sqnorm, left_sqnorm, right, left, err_scale, k_left,
+            best_d2, best_idx, best_n,
+        )  # fmt: skip
+    return left_idx, left_dist, best_idx, np.sqrt(best_d2)

@@ -35,7 +35,7 @@ def _sift_down(values, labels, size):  # pragma: no cover - traced by numba
         pos = child
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, parallel=True)
 def select_exact(gram, query_sqnorm, data_sqnorm, query, data, err_scale, k, self_offset, out_idx, out_dist):
     """Turn one chunk of dot products into the exact ``k`` nearest neighbours of its query rows.
 
@@ -49,12 +49,12 @@ def select_exact(gram, query_sqnorm, data_sqnorm, query, data, err_scale, k, sel
     distances (square roots) into ``out_dist``. Needs ``k <=`` the number of data rows left.
     """
     n_rows, n_data = gram.shape
-    heap = np.empty(k)
-    heap_idx = np.empty(k, dtype=np.int64)
-    cand = np.empty(n_data, dtype=np.int64)
-    cand_d2 = np.empty(n_data)
     data_norm = np.sqrt(data_sqnorm)
-    for i in range(n_rows):
+    for i in numba.prange(n_rows):  # rows are independent: parallel, same result as serial
+        heap = np.empty(k)
+        heap_idx = np.empty(k, dtype=np.int64)
+        cand = np.empty(n_data, dtype=np.int64)
+        cand_d2 = np.empty(n_data)
         q_sq = query_sqnorm[i]
         q_norm = np.sqrt(q_sq)
         skip = self_offset + i if self_offset >= 0 else -1
@@ -100,6 +100,78 @@ def select_exact(gram, query_sqnorm, data_sqnorm, query, data, err_scale, k, sel
         for r in range(k):
             out_idx[i, r] = cand[order[r]]
             out_dist[i, r] = np.sqrt(cand_d2[order[r]])
+
+
+@numba.njit(cache=True, parallel=True)
+def merge_reverse_exact(
+    gram_t, offset, data_sqnorm, query_sqnorm, data, query, err_scale, k, best_d2, best_idx, best_n
+):
+    """Update each data row's running exact ``k`` nearest query rows with one chunk of query rows.
+
+    Used to get the reverse direction of a kNN search from the same BLAS block: ``gram_t[r, i]`` is
+    ``data[r] . query[offset + i]`` for the chunk's query rows. ``best_d2[r, :best_n[r]]`` holds the exact
+    squared distances found so far, ascending, with their query rows in ``best_idx``. Candidates are
+    filtered with the same rigorous bound as :func:`select_exact` (a point of the final top ``k`` is within
+    the ``k`` best of its own chunk and no worse than the current ``k``-th), re-measured exactly, and inserted
+    stably: chunks arrive in increasing row order, so ties keep the lower query row.
+    """
+    n_data, n_chunk = gram_t.shape
+    data_norm_all = np.sqrt(data_sqnorm)
+    for r in numba.prange(n_data):
+        r_sq = data_sqnorm[r]
+        r_norm = data_norm_all[r]
+        upper = np.inf
+        if n_chunk > k:
+            heap = np.empty(k)
+            heap_idx = np.empty(k, dtype=np.int64)
+            size = 0
+            for i in range(n_chunk):
+                approx = r_sq - 2.0 * gram_t[r, i] + query_sqnorm[offset + i]
+                if size < k:
+                    pos = size
+                    heap[pos] = approx
+                    heap_idx[pos] = i
+                    size += 1
+                    while pos > 0:
+                        parent = (pos - 1) // 2
+                        if heap[parent] >= heap[pos]:
+                            break
+                        heap[parent], heap[pos] = heap[pos], heap[parent]
+                        heap_idx[parent], heap_idx[pos] = heap_idx[pos], heap_idx[parent]
+                        pos = parent
+                elif approx < heap[0]:
+                    heap[0] = approx
+                    heap_idx[0] = i
+                    _sift_down(heap, heap_idx, k)
+            upper = -np.inf
+            for t in range(k):
+                s = r_norm + np.sqrt(query_sqnorm[offset + heap_idx[t]])
+                bound = heap[t] + err_scale * s * s
+                if bound > upper:
+                    upper = bound
+        if best_n[r] == k and best_d2[r, k - 1] < upper:
+            upper = best_d2[r, k - 1]
+        for i in range(n_chunk):
+            row = offset + i
+            approx = r_sq - 2.0 * gram_t[r, i] + query_sqnorm[row]
+            s = r_norm + np.sqrt(query_sqnorm[row])
+            if approx - err_scale * s * s > upper:
+                continue
+            d2 = _squared_distance(data[r], query[row])
+            n = best_n[r]
+            if n == k:
+                if d2 >= best_d2[r, k - 1]:
+                    continue
+                pos = k - 1
+            else:
+                pos = n
+                best_n[r] = n + 1
+            while pos > 0 and best_d2[r, pos - 1] > d2:
+                best_d2[r, pos] = best_d2[r, pos - 1]
+                best_idx[r, pos] = best_idx[r, pos - 1]
+                pos -= 1
+            best_d2[r, pos] = d2
+            best_idx[r, pos] = row
 
 
 @numba.njit(cache=True)
