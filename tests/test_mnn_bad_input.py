@@ -7,10 +7,10 @@ import numpy as np
 import pandas as pd
 import pytest
 import scipy.sparse as sp
-from tests.test_mnn_naive import three_batches, to_adata
 
 import mnnkit
 from mnnkit._warnings import InputDataWarning, ParameterWarning
+from tests.test_mnn_naive import three_batches, to_adata
 
 
 @pytest.fixture

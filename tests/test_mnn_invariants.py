@@ -13,10 +13,10 @@ import pandas as pd
 import pytest
 import scipy.sparse as sp
 from sklearn.neighbors import NearestNeighbors
-from tests.test_mnn_naive import three_batches, to_adata
 
 import mnnkit
 from mnnkit._warnings import ParameterWarning
+from tests.test_mnn_naive import three_batches, to_adata
 
 
 def shifted_types(seed: int = 0, n_per_batch: int = 150, genes: int = 40) -> ad.AnnData:

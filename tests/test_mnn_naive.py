@@ -6,9 +6,9 @@ import anndata as ad
 import numpy as np
 import pandas as pd
 import pytest
-from tests.naive_mnn import naive_mnn_correct
 
 import mnnkit
+from tests.naive_mnn import naive_mnn_correct
 
 
 def three_batches(seed: int = 0, n=(50, 40, 45), genes: int = 24) -> list[np.ndarray]:

@@ -10,9 +10,9 @@ from __future__ import annotations
 import anndata as ad
 import numpy as np
 import pytest
-from tests._shared import REFERENCE, REFERENCE_BUNDLES, reference_bundle
 
 import mnnkit
+from tests._shared import REFERENCE, REFERENCE_BUNDLES, reference_bundle
 
 
 def _mnn_runs() -> list[tuple[str, str]]:
