@@ -6,13 +6,19 @@ C-contiguous float64 ``(n, d)`` array and responsibilities are ``(n, K)`` float6
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
+
+import numba as nb
 import numpy as np
 import scipy.linalg
+from threadpoolctl import threadpool_limits
 
 from . import _kernels
 
 __all__ = [
     "COVARIANCE_TYPES",
+    "compute_context",
     "covariances_from_precisions",
     "e_step",
     "estimate_parameters",
@@ -28,6 +34,26 @@ COVARIANCE_TYPES = ("full", "tied", "diag", "spherical")
 _ESTEP_CHUNK_ROWS = 128  # rows per parallel task (one tile) in the E-step
 _MSTEP_MAX_CHUNKS = 64  # partial-sum slots of the M-step (fixed: independent of the thread count)
 _MSTEP_MAX_BYTES = 64 << 20  # cap on the partial-sum memory of the M-step
+_PARALLEL_MIN_WORK = 2e7  # multiply-adds per EM iteration below which the kernels run on one thread
+
+
+@contextlib.contextmanager
+def compute_context(n_samples: int, n_features: int, n_components: int, covariance_type: str) -> Iterator[None]:
+    """Threading for the EM kernels: BLAS on one thread, and Numba too for small problems.
+
+    Idle BLAS threads would compete with Numba's; for small problems, waking Numba's threads
+    costs more than the work. Results do not depend on the number of threads.
+    """
+    per_component = n_features * n_features if covariance_type in ("full", "tied") else n_features
+    small = n_samples * n_components * per_component < _PARALLEL_MIN_WORK
+    previous = nb.get_num_threads()
+    with threadpool_limits(limits=1, user_api="blas"):
+        if small:
+            nb.set_num_threads(1)
+        try:
+            yield
+        finally:
+            nb.set_num_threads(previous)
 
 
 def _bounds(n: int, n_chunks: int) -> np.ndarray:

@@ -13,7 +13,6 @@ from sklearn.base import BaseEstimator, DensityMixin
 from sklearn.cluster import KMeans, kmeans_plusplus
 from sklearn.exceptions import ConvergenceWarning as SklearnConvergenceWarning
 from sklearn.utils.validation import check_is_fitted
-from threadpoolctl import threadpool_limits
 
 from .._warnings import MnnkitWarning
 from . import _gaussian as gauss
@@ -392,7 +391,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
                 best_params = self._get_parameters()
                 best_n_iter = 0
                 continue
-            with threadpool_limits(limits=1, user_api="blas"):  # BLAS threads would compete with Numba's
+            with gauss.compute_context(*X.shape, self.n_components, self.covariance_type):
                 lower_bound, n_iter, converged, current = self._em(X, init, lower_bound)
             if lower_bound > max_lower_bound or max_lower_bound == -np.inf:
                 max_lower_bound = lower_bound
@@ -441,7 +440,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         return self._posterior_validated(self._checked(X))
 
     def _posterior_validated(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        with threadpool_limits(limits=1, user_api="blas"):
+        with gauss.compute_context(*X.shape, self.n_components, self.covariance_type):
             _, resp, norm = self._e_step(X)
         return resp, norm
 
