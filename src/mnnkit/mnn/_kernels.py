@@ -111,25 +111,62 @@ def kernel_logits(sq_dist: np.ndarray, log_density: np.ndarray, sigma: float) ->
 
 
 @njit(cache=True)
-def _sort_by_position_then_weight(pos: np.ndarray, logw: np.ndarray) -> np.ndarray:
-    """Order of ``pos`` ascending; equal positions ordered by ascending ``logw`` (stable)."""
-    order = np.argsort(pos, kind="mergesort")
-    n = order.size
-    start = 0
-    while start < n:
-        stop = start + 1
-        while stop < n and pos[order[stop]] == pos[order[start]]:
-            stop += 1
-        if stop - start > 1:  # insertion sort of the tied run by log-weight
-            for a in range(start + 1, stop):
-                item = order[a]
-                b = a - 1
-                while b >= start and logw[order[b]] > logw[item]:
-                    order[b + 1] = order[b]
-                    b -= 1
-                order[b + 1] = item
-        start = stop
-    return order
+def _weighted_crossing(pos: np.ndarray, weight: np.ndarray, target: float) -> float:
+    """Smallest ``pos[i]`` at which the weight of all cells with ``pos <= pos[i]`` reaches ``target``.
+
+    A weighted quickselect (three-way partitions around a median-of-three pivot), ``O(n)`` expected
+    instead of the ``O(n log n)`` sort of the reference implementation; the answer does not depend on
+    the order of tied positions. If ``target`` is never reached (rounding), the largest position.
+    """
+    n = pos.size
+    idx = np.arange(n)
+    lo = 0
+    hi = n
+    below = 0.0  # weight of the cells already known to lie below the current range
+    while hi - lo > 24:
+        a, b, c = pos[idx[lo]], pos[idx[(lo + hi) // 2]], pos[idx[hi - 1]]
+        pivot = max(min(a, b), min(max(a, b), c))
+        lt = lo  # idx[lo:lt] < pivot, idx[lt:k] == pivot, idx[gt:hi] > pivot
+        k = lo
+        gt = hi
+        w_less = 0.0
+        w_equal = 0.0
+        while k < gt:
+            v = pos[idx[k]]
+            if v < pivot:
+                w_less += weight[idx[k]]
+                idx[lt], idx[k] = idx[k], idx[lt]
+                lt += 1
+                k += 1
+            elif v > pivot:
+                gt -= 1
+                idx[gt], idx[k] = idx[k], idx[gt]
+            else:
+                w_equal += weight[idx[k]]
+                k += 1
+        if below + w_less >= target:
+            hi = lt
+        elif below + w_less + w_equal >= target:
+            return pivot
+        else:
+            below += w_less + w_equal
+            lo = gt
+    for a in range(lo + 1, hi):  # insertion sort of the small remaining range
+        item = idx[a]
+        b = a - 1
+        while b >= lo and pos[idx[b]] > pos[item]:
+            idx[b + 1] = idx[b]
+            b -= 1
+        idx[b + 1] = item
+    for a in range(lo, hi):
+        below += weight[idx[a]]
+        if below >= target:
+            return pos[idx[a]]
+    best = pos[0]
+    for i in range(1, n):
+        if pos[i] > best:
+            best = pos[i]
+    return best
 
 
 @njit(cache=True, parallel=True)
@@ -157,8 +194,9 @@ def variance_scales(
 
     The weight of a cell ``y`` is ``exp(-delta^2 / sigma)`` with ``delta`` its distance to the line
     through cell ``j`` along ``g``. The quantile ``F`` of ``j`` among its own batch is matched with the
-    weighted quantile of the left cells, and ``scales[c] = max((q* - p_j) / |c_j|, 1)``. Log sums run
-    sequentially in population order, as batchelor's do.
+    weighted quantile of the left cells (found by weighted quickselect), and
+    ``scales[c] = max((q* - p_j) / |c_j|, 1)``. The own-batch log sums run sequentially in population
+    order, as batchelor's do.
     """
     n_left = left_pos.shape[1]
     n_right = right_pos.shape[1]
@@ -186,26 +224,21 @@ def variance_scales(
         log_target = num - den
 
         logw = np.empty(n_left)
-        total = -np.inf
+        peak = -np.inf
         for i in range(n_left):
             off = left_pos[c, i] - p
             d2 = left_sq_dist[c, i] - off * off
             if d2 < 0.0:
                 d2 = 0.0
             logw[i] = -d2 / sigma
-            total = _log_add(total, logw[i])
-        log_target += total
-
-        pos = left_pos[c]
-        order = _sort_by_position_then_weight(pos, logw)
-        quantile = pos[order[n_left - 1]]
-        cumulative = -np.inf
-        for a in range(n_left):
-            i = order[a]
-            cumulative = _log_add(cumulative, logw[i])
-            if cumulative >= log_target:
-                quantile = pos[i]
-                break
+            if logw[i] > peak:
+                peak = logw[i]
+        weight = np.empty(n_left)
+        total = 0.0
+        for i in range(n_left):
+            weight[i] = np.exp(logw[i] - peak)
+            total += weight[i]
+        quantile = _weighted_crossing(left_pos[c], weight, np.exp(log_target) * total)
         scale = (quantile - p) / correction_norm[c]
         scales[c] = scale if scale > 1.0 else 1.0
 
