@@ -16,7 +16,7 @@ __all__ = ["CenteredScaledMatrix"]
 
 # Memory budget for one row block of a dense intermediate (bytes). Bounds the working memory of
 # `gram` to O(block + (n_cols) * l) instead of O(n_rows * l).
-_BLOCK_BYTES = 4 << 20
+_BLOCK_BYTES = 1 << 20
 
 
 class CenteredScaledMatrix:
@@ -41,7 +41,7 @@ class CenteredScaledMatrix:
     -----
     Memory: besides ``X``, the operator keeps O(n + g) floats. :meth:`matmat` and :meth:`rmatmat`
     need their output plus O(n * l) for an ``l``-column block; :meth:`gram` needs only
-    O(g * l) plus one row block of at most 4 MiB (dense float32 ``X``: 32 MiB, for the upcast).
+    O(g * l) plus one row block of at most 1 MiB (dense float32 ``X``: 8 MiB, for the upcast).
     Sparse products run in parallel Numba kernels and are bit-for-bit reproducible whatever the
     number of threads; dense products use BLAS.
     """

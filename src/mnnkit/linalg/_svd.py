@@ -282,7 +282,7 @@ def randomized_svd(
 
     **Cost**: ``q + 2`` passes over ``X`` (``q + 1`` Gram products, one ``A V``), each with
     ``4 * nnz * l`` flops. **Memory** O((n + g) * l) floats besides ``X`` (the output ``U`` is
-    ``n x k``; the iteration itself needs two ``g x l`` blocks plus a 4 MiB row block). The exact method
+    ``n x k``; the iteration itself needs two ``g x l`` blocks plus a 1 MiB row block). The exact method
     needs O(n * g).
     """
     op, k, p, q, method, generator = _prepare(X, n_components, center, row_weights, n_oversamples, n_iter, method, rng)
