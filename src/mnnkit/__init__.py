@@ -14,6 +14,7 @@ __version__ = "0.1.0"
 # public name -> module that defines it (imported on first access)
 _LAZY_ATTRS = {
     "correct": "mnnkit.mnn",
+    "fast_mnn": "mnnkit.fastmnn",
     "pca": "mnnkit.linalg",
     "randomized_svd": "mnnkit.linalg",
     "GaussianMixture": "mnnkit.cluster",

@@ -1,4 +1,7 @@
-"""``mnnkit.correct``: classic MNN batch correction of an AnnData (batchelor's ``mnnCorrect``)."""
+"""``mnnkit.correct``: MNN batch correction of an AnnData: classic (batchelor's ``mnnCorrect``) or fast.
+
+``method="fast"`` forwards to :func:`mnnkit.fast_mnn` (batchelor's ``fastMNN``, in PC space).
+"""
 
 from __future__ import annotations
 
@@ -36,6 +39,7 @@ def correct(
     adata: AnnData,
     batch_key: str = "batch",
     *,
+    method: Literal["classic", "fast"] = "classic",
     layer: str | None = None,
     subset: str | Sequence[str] | np.ndarray | None = None,
     correct_all: bool = False,
@@ -55,6 +59,7 @@ def correct(
     copy: bool = False,
     rng: int | np.random.Generator | None = 0,
     progress: bool = False,
+    **fast_options,
 ) -> AnnData | None:
     """Correct batch effects with mutual nearest neighbours (Haghverdi et al. 2018).
 
@@ -63,6 +68,13 @@ def correct(
     a correction vector, and every cell of the batch being merged gets a Gaussian-kernel-weighted
     average of those vectors. Batches are merged in sequence: the first is the reference, each next
     one is corrected onto everything merged so far. Defaults equal batchelor's.
+
+    ``method="fast"`` runs :func:`mnnkit.fast_mnn` instead (batchelor's ``fastMNN``: the correction in
+    the space of a multi-batch PCA; the choice for large data, see the README): the shared parameters
+    (``batch_key``, ``layer``, ``subset``, ``k``, ``prop_k``, ``merge_order``, ``neighbors``, ``key_added``,
+    ``copy``, ``rng``, ``progress``) are passed on, and so are fast-only ones given as keywords (``d``,
+    ``ndist``, ``cos_norm``, ``use_rep``, ``min_batch_skip``, ``svd_solver``, ``reconstruct``). Classic-only
+    parameters must keep their defaults then.
 
     Parameters
     ----------
@@ -74,6 +86,8 @@ def correct(
         Column of ``.obs`` with the batch of each cell. Batch order is the category order (or sorted
         values), which is also the default merge order. With a single batch there is nothing to merge:
         the output is the (cosine-normalised) input, with a warning.
+    method
+        ``"classic"`` (this function's correction, in gene space) or ``"fast"`` (:func:`mnnkit.fast_mnn`).
     layer
         Layer to correct instead of ``.X``.
     subset
@@ -130,6 +144,8 @@ def correct(
         random).
     progress
         Show a progress bar over merge steps.
+    **fast_options
+        With ``method="fast"`` only: further keywords of :func:`mnnkit.fast_mnn`.
 
     Returns
     -------
@@ -139,7 +155,8 @@ def correct(
         The corrected values (cosine-normalised input plus correction), cells in the original order,
         dense, in the input's float dtype (float64 for integer input).
     ``.uns[key_added]``
-        ``params``; ``merge_order`` (batch names in the order they entered the merge); ``batches``;
+        ``params`` (including ``subset_genes``, the names of the genes used for distances when a subset was
+        given); ``merge_order`` (batch names in the order they entered the merge); ``batches``;
         ``steps``: per merge step ``left``/``right`` batch names, ``n_pairs``, ``pairs`` (cell indices,
         column 0 the reference side) and ``left_names``/``right_names`` (obs names of the pairs).
 
@@ -159,6 +176,28 @@ def correct(
     >>> sc.pp.highly_variable_genes(adata, n_top_genes=1000)
     >>> mnnkit.correct(adata, "batch", subset="highly_variable", correct_all=True)
     """
+    if method == "fast":
+        classic_only = {
+            "sigma": (sigma, 0.1), "var_adj": (var_adj, True), "svd_dim": (svd_dim, 0),
+            "cos_norm_in": (cos_norm_in, True), "cos_norm_out": (cos_norm_out, True),
+            "correct_all": (correct_all, False), "approximate": (approximate, False),
+            "kernel_neighbors": (kernel_neighbors, None), "var_adj_sample": (var_adj_sample, None),
+        }  # fmt: skip
+        return _correct_fast(
+            adata, batch_key, classic_only, fast_options,
+            shared={
+                "layer": layer, "subset": subset, "k": k, "prop_k": prop_k, "merge_order": merge_order,
+                "neighbors": neighbors, "key_added": key_added, "copy": copy, "rng": rng, "progress": progress,
+            },
+        )  # fmt: skip
+    if method != "classic":
+        msg = f"method must be 'classic' or 'fast', got {method!r}"
+        raise ValueError(msg)
+    if fast_options:
+        msg = f"unexpected keyword argument(s) for method='classic': {', '.join(sorted(fast_options))}" + (
+            " (these belong to method='fast')" if set(fast_options) <= set(FAST_ONLY) else ""
+        )
+        raise TypeError(msg)
     adata = check_adata(adata)
     params = _check_params(
         k=k, prop_k=prop_k, sigma=sigma, svd_dim=svd_dim, approximate=approximate, neighbors=neighbors,
@@ -231,10 +270,47 @@ def correct(
             "var_adj_sample": params.var_adj_sample,
             "merge_order": "auto" if order == "auto" else "given" if merge_order is not None else "default",
             "n_subset_genes": int(data_in.shape[1]),
+            "subset_genes": None if cols is None else np.asarray(adata.var_names[cols], dtype=object),
         },
     )  # fmt: skip
     logger.info("finished MNN correction (%.2f s)", time.perf_counter() - started)
     return target if copy else None
+
+
+#: Keywords that only ``method="fast"`` takes (see :func:`mnnkit.fast_mnn`).
+FAST_ONLY = ("d", "ndist", "cos_norm", "use_rep", "min_batch_skip", "svd_solver", "reconstruct")
+
+
+def _correct_fast(adata, batch_key, classic_only: dict, fast_options: dict, shared: dict):
+    """Check the arguments for ``method="fast"`` and run :func:`mnnkit.fast_mnn`."""
+    changed = []
+    for name, (value, default) in classic_only.items():
+        if default is None:
+            same = value is None
+        elif isinstance(default, bool):
+            same = isinstance(value, bool | np.bool_) and bool(value) == default
+        else:
+            same = isinstance(value, numbers.Real) and not isinstance(value, bool) and value == default
+        if not same:
+            changed.append(f"{name}={value!r}")
+    if changed:
+        msg = (
+            f"{', '.join(changed)} only apply to method='classic'; method='fast' (fastMNN) has no such "
+            f"parameter. Leave them at their defaults, or use method='classic'"
+        )
+        raise ValueError(msg)
+    unknown = sorted(set(fast_options) - set(FAST_ONLY))
+    if unknown:
+        msg = (
+            f"unexpected keyword argument(s) for method='fast': {', '.join(unknown)}; "
+            f"fast-only options are {', '.join(FAST_ONLY)}"
+        )
+        raise TypeError(msg)
+    from mnnkit.fastmnn import fast_mnn
+
+    if shared["neighbors"] is None:
+        shared["neighbors"] = "exact"
+    return fast_mnn(adata, batch_key, **shared, **fast_options)
 
 
 def _check_params(

@@ -70,14 +70,65 @@ def progressive_plan(order: Sequence[int]) -> list[tuple[Node, Node]]:
     return steps
 
 
-def auto_merge(n_batches: int, count_pairs: Callable[[Node, Node], int], merge: Callable[[Node, Node], None]) -> None:
+def auto_merge(
+    n_batches: int,
+    count_pairs: Callable[[Node, Node], int] | None,
+    merge: Callable[[Node, Node], None],
+    *,
+    count_row: Callable[[Node, Sequence[Node]], Sequence[int]] | None = None,
+) -> None:
     """Run batchelor's ``auto.merge``: repeatedly merge the two nodes that share the most MNN pairs.
 
     For every pair of remaining nodes ``i > j`` (in the list order, where a merged node is appended
     at the end), ``count_pairs(node_i, node_j)`` counts pairs with node ``i`` as left. The maximum
     wins; ties go to the smallest ``j``, then the smallest ``i``. Then ``merge(left, right)`` runs the
     step (it must update the data that later counts see).
+
+    ``count_row`` (optional, replaces ``count_pairs``) counts a whole row at once:
+    ``count_row(node_i, [node_0, ..., node_{i-1}])`` returns the counts of node ``i`` as left against
+    each earlier node, called in batchelor's order (each initial node in turn, then each newly merged
+    node against all remaining ones). fastMNN needs it: its counting carries state from one right
+    candidate to the next (the left data is orthogonalised cumulatively).
     """
+    if count_row is None:
+        if count_pairs is None:
+            msg = "auto_merge needs count_pairs or count_row"
+            raise TypeError(msg)
+        _auto_merge_lazy(n_batches, count_pairs, merge)
+        return
+    nodes: list[Node] = [(b,) for b in range(n_batches)]
+    counts: dict[tuple[Node, Node], int] = {}
+
+    def add_row(i: int) -> None:
+        for j, count in enumerate(count_row(nodes[i], nodes[:i])):
+            counts[(nodes[i], nodes[j])] = int(count)
+
+    for i in range(1, len(nodes)):
+        add_row(i)
+    while len(nodes) > 1:
+        left, right = _best(nodes, counts)
+        merge(left, right)
+        nodes = [node for node in nodes if node not in (left, right)]
+        nodes.append((*left, *right))
+        if len(nodes) > 1:
+            add_row(len(nodes) - 1)
+
+
+def _best(nodes: list[Node], counts: dict[tuple[Node, Node], int]) -> tuple[Node, Node]:
+    """The pair (left, right) with the most pairs; ties to the smallest right, then the smallest left position."""
+    best = None
+    for j in range(len(nodes)):
+        for i in range(j + 1, len(nodes)):
+            key = (nodes[i], nodes[j])
+            if best is None or counts[key] > counts[best]:
+                best = key
+    return best
+
+
+def _auto_merge_lazy(
+    n_batches: int, count_pairs: Callable[[Node, Node], int], merge: Callable[[Node, Node], None]
+) -> None:
+    """:func:`auto_merge` with pair-by-pair counts, computed when first needed."""
     nodes: list[Node] = [(b,) for b in range(n_batches)]
     counts: dict[tuple[Node, Node], int] = {}
     while len(nodes) > 1:

@@ -1,0 +1,210 @@
+"""The fastMNN merge loop on plain arrays (batchelor's ``.fast_mnn_core``; no AnnData here).
+
+The data (cells x dimensions, float64) stay in input cell order and are modified in place: a merge
+step copies out the rows of its two nodes (each a concatenation of its batches, in node order),
+works on the copies and writes them back. Each node also carries the batch vectors of the merges
+that formed it. Memory: the data, a copy of the two sides of the current step, and the searches'.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import warnings
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from mnnkit._warnings import MnnkitWarning
+from mnnkit.fastmnn._orthogonalize import center_along, orthogonalize, perbatch_variance
+from mnnkit.fastmnn._search import Part, side_parts
+from mnnkit.fastmnn._tricube import batch_magnitude, mnn_averages, tricube_correct
+from mnnkit.mnn._merge_order import Node, auto_merge, progressive_plan
+from mnnkit.mnn._pairs import side_k
+
+logger = logging.getLogger("mnnkit")
+
+
+class SkippedMergeWarning(MnnkitWarning):
+    """A merge step found no MNN pairs: the batches were merged without correction."""
+
+
+@dataclass(frozen=True)
+class FastParams:
+    """Parameters of the merge loop (see :func:`mnnkit.fast_mnn`)."""
+
+    k: int = 20
+    prop_k: float | None = None
+    ndist: float = 3.0
+    min_batch_skip: float = 0.0
+
+
+@dataclass
+class StepRecord:
+    """What one merge step did (pairs as global cell rows; lost variance per batch position)."""
+
+    left: Node
+    right: Node
+    pairs: np.ndarray
+    batch_size: float
+    skipped: bool
+    lost_var: dict[int, float]
+    batch_vector: np.ndarray
+    seconds: float = 0.0
+    reason: str = ""
+
+
+@dataclass
+class FastMergeState:
+    """The data being corrected, the batch vectors of each node, and the steps done so far."""
+
+    data: np.ndarray
+    members: list[np.ndarray]
+    params: FastParams
+    search: object
+    extras: dict[Node, list[np.ndarray]] = field(default_factory=dict)
+    records: list[StepRecord] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.sizes = [int(m.size) for m in self.members]
+        for b in range(len(self.members)):
+            self.extras.setdefault((b,), [])
+
+    def rows(self, node: Node) -> np.ndarray:
+        """Global rows of a node: its batches' cells, in node order."""
+        return np.concatenate([self.members[b] for b in node])
+
+    def parts(self, node: Node) -> list[Part]:
+        return side_parts(node, self.sizes)
+
+    def side_ks(self, n_left: int, n_right: int) -> tuple[int, int]:
+        p = self.params
+        return side_k(p.k, p.prop_k, n_left), side_k(p.k, p.prop_k, n_right)
+
+
+def count_row(state: FastMergeState, left: Node, rights: Sequence[Node]) -> list[int]:
+    """MNN pair counts of ``left`` against each of ``rights``, as batchelor's fastMNN auto-merge counts them.
+
+    Each right node is orthogonalised against the left node's batch vectors; the left data are
+    orthogonalised against each right node's vectors *cumulatively* across the candidates (a copy
+    carried from one candidate to the next), as in batchelor. The stored data are not changed.
+    """
+    left_data = state.data[state.rows(left)]
+    counts = []
+    for right in rights:
+        right_data = state.data[state.rows(right)]
+        orthogonalize(right_data, state.extras[left])
+        orthogonalize(left_data, state.extras[right])
+        k_left, k_right = state.side_ks(left_data.shape[0], right_data.shape[0])
+        pairs = state.search.mnn_pairs(left_data, right_data, state.parts(left), state.parts(right), k_left, k_right)
+        counts.append(int(pairs.shape[0]))
+    return counts
+
+
+def merge_step(state: FastMergeState, left: Node, right: Node) -> StepRecord:
+    """Correct node ``right`` onto node ``left`` (both are modified) and record the step."""
+    started = time.perf_counter()
+    p = state.params
+    left_rows, right_rows = state.rows(left), state.rows(right)
+    left_data, right_data = state.data[left_rows], state.data[right_rows]
+    left_parts, right_parts = state.parts(left), state.parts(right)
+    bounds = [(q.start, q.stop) for q in left_parts], [(q.start, q.stop) for q in right_parts]
+    before = perbatch_variance(left_data, bounds[0]), perbatch_variance(right_data, bounds[1])
+
+    orthogonalize(right_data, state.extras[left])
+    orthogonalize(left_data, state.extras[right])
+    k_left, k_right = state.side_ks(left_data.shape[0], right_data.shape[0])
+    pairs = state.search.mnn_pairs(left_data, right_data, left_parts, right_parts, k_left, k_right)
+
+    reason = ""
+    overall = np.zeros(state.data.shape[1])
+    if pairs.shape[0] == 0:
+        size, skipped, reason = 0.0, True, "no MNN pairs"
+    else:
+        cells, averages = mnn_averages(left_data, right_data, pairs)
+        overall = averages.mean(axis=0)
+        size = batch_magnitude(averages, overall)
+        skipped = size < p.min_batch_skip
+        if skipped:
+            reason = f"batch_size {size:.3g} < min_batch_skip {p.min_batch_skip:g}"
+    new_extras = [*state.extras[left], *state.extras[right]]
+    if not skipped:
+        center_along(left_data, overall)
+        center_along(right_data, overall)
+        _, averages = mnn_averages(left_data, right_data, pairs)
+        k_mnn = min(side_k(p.k, p.prop_k, right_data.shape[0]), cells.size)
+        indices, distances = state.search.nearest_of(right_data, right_parts, cells, k_mnn)
+        after = perbatch_variance(left_data, bounds[0]), perbatch_variance(right_data, bounds[1])
+        tricube_correct(right_data, averages, indices, distances, p.ndist)
+        new_extras.append(overall)
+    else:
+        after = perbatch_variance(left_data, bounds[0]), perbatch_variance(right_data, bounds[1])
+
+    state.data[left_rows] = left_data
+    state.data[right_rows] = right_data
+    state.extras[(*left, *right)] = new_extras
+    lost = {}
+    with np.errstate(divide="ignore", invalid="ignore"):
+        for side, parts in ((0, left_parts), (1, right_parts)):
+            for i, part in enumerate(parts):
+                lost[part.batch] = float(1.0 - after[side][i] / before[side][i])
+    record = StepRecord(
+        left=left,
+        right=right,
+        pairs=np.column_stack([left_rows[pairs[:, 0]], right_rows[pairs[:, 1]]]).astype(np.int64),
+        batch_size=float(size),
+        skipped=bool(skipped),
+        lost_var=lost,
+        batch_vector=overall,
+        seconds=time.perf_counter() - started,
+        reason=reason,
+    )
+    state.records.append(record)
+    after_merge = getattr(state.search, "after_merge", None)
+    if after_merge is not None:
+        after_merge(record.pairs)
+    logger.info(
+        "merged batches %s onto %s: %d MNN pairs, batch_size %.3f%s (%.2f s)",
+        list(right),
+        list(left),
+        pairs.shape[0],
+        size,
+        ", skipped" if skipped else "",
+        record.seconds,
+    )
+    if pairs.shape[0] == 0:
+        warnings.warn(
+            f"merge step {len(state.records)} found no MNN pairs between batches {list(left)} and {list(right)}: "
+            "they were merged without correction (recorded as skipped in the merge information)",
+            SkippedMergeWarning,
+            stacklevel=4,
+        )
+    return record
+
+
+def run_merges(
+    state: FastMergeState, order: list[int] | str, *, progress: Callable[[StepRecord], None] | None = None
+) -> list[int]:
+    """Run every merge step (a progressive order of batch positions, or ``"auto"``).
+
+    Returns the batch positions in the order they entered the merge.
+    """
+
+    def do_merge(left: Node, right: Node) -> None:
+        record = merge_step(state, left, right)
+        if progress is not None:
+            progress(record)
+
+    if order == "auto":
+        auto_merge(len(state.members), None, do_merge, count_row=lambda a, b: count_row(state, a, b))
+    else:
+        for left, right in progressive_plan(order):
+            do_merge(left, right)
+    if not state.records:
+        return [0]
+    first = state.records[0]
+    entered = [*first.left, *first.right]
+    for record in state.records[1:]:
+        entered.extend(record.right)
+    return entered

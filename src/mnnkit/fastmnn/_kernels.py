@@ -1,0 +1,407 @@
+"""Numba kernels of the PC-space MNN correction (plain arrays only, validated by the callers).
+
+Determinism: the parallel kernels give every output row to exactly one iteration of a ``prange``
+loop, which computes it in a fixed order; nothing is reduced across threads. The output is therefore
+bit for bit the same whatever the number of threads or their scheduling. The ``*_serial`` kernels
+(used inside dask tasks) are compiled without ``parallel`` and with ``nogil``: several of them can
+run at once in one process's threads, which numba's parallel kernels (workqueue threading layer)
+do not allow.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit, prange
+
+from mnnkit._config import NUMBA_FASTMATH
+
+#: Queries handled by one ``prange`` iteration of the graph search (they share its scratch arrays).
+SEARCH_BLOCK = 128
+
+
+@njit(cache=True, parallel=True, fastmath=NUMBA_FASTMATH)
+def project_rows(data: np.ndarray, unit: np.ndarray, out: np.ndarray) -> None:
+    """``out[i] = <data[i], unit>`` (summed over columns in order)."""
+    n, d = data.shape
+    for i in prange(n):
+        acc = 0.0
+        for j in range(d):
+            acc += data[i, j] * unit[j]
+        out[i] = acc
+
+
+@njit(cache=True, parallel=True, fastmath=NUMBA_FASTMATH)
+def shift_along(data: np.ndarray, unit: np.ndarray, positions: np.ndarray, centre: float) -> None:
+    """In place: ``data[i] += (centre - positions[i]) * unit`` (every cell to the same position along ``unit``)."""
+    n, d = data.shape
+    for i in prange(n):
+        step = centre - positions[i]
+        for j in range(d):
+            data[i, j] = data[i, j] + step * unit[j]
+
+
+@njit(cache=True, parallel=True, fastmath=NUMBA_FASTMATH)
+def group_averages(
+    left: np.ndarray, right: np.ndarray, pair_left: np.ndarray, pair_right: np.ndarray, starts: np.ndarray
+) -> np.ndarray:
+    """Average of ``left[l] - right[r]`` over each group of pairs sharing a right cell.
+
+    ``pair_left``/``pair_right`` hold the pairs grouped by right cell (a stable sort, so each group
+    keeps the pairs' order); group ``g`` is ``starts[g]:starts[g + 1]``. The differences are summed in
+    that order, then divided by the group size. Returns ``(n_groups, d)``.
+    """
+    n_groups = starts.shape[0] - 1
+    d = left.shape[1]
+    out = np.zeros((n_groups, d))
+    for g in prange(n_groups):
+        lo = starts[g]
+        hi = starts[g + 1]
+        r = pair_right[lo]
+        for p in range(lo, hi):
+            li = pair_left[p]
+            for j in range(d):
+                out[g, j] += left[li, j] - right[r, j]
+        count = hi - lo
+        for j in range(d):
+            out[g, j] /= count
+    return out
+
+
+@njit(cache=True, parallel=True, fastmath=NUMBA_FASTMATH)
+def tricube_correct(
+    data: np.ndarray, averages: np.ndarray, indices: np.ndarray, distances: np.ndarray, ndist: float, floor: float
+) -> None:
+    """In place: add to each row the tricube-weighted average of its neighbours' correction vectors.
+
+    Row ``i`` has neighbours ``indices[i]`` (rows of ``averages``) at ``distances[i]``, nearest first.
+    Bandwidth ``h = max(ndist * distances[i, ceil(k/2) - 1], floor)``; weights ``(1 - min(d/h, 1)^3)^3``
+    divided by their sum; the weighted vectors are accumulated neighbour by neighbour.
+    """
+    n, k = indices.shape
+    d = data.shape[1]
+    middle = (k + 1) // 2 - 1
+    for i in prange(n):
+        bandwidth = max(distances[i, middle] * ndist, floor)
+        weights = np.empty(k)
+        total = 0.0
+        for a in range(k):
+            rel = distances[i, a] / bandwidth
+            if rel > 1.0:
+                rel = 1.0
+            w = 1.0 - rel * rel * rel
+            weights[a] = w * w * w
+            total += weights[a]
+        acc = np.zeros(d)
+        for a in range(k):
+            w = weights[a] / total
+            u = indices[i, a]
+            for j in range(d):
+                acc[j] += averages[u, j] * w
+        for j in range(d):
+            data[i, j] = data[i, j] + acc[j]
+
+
+# ----------------------------------------------------------------------------------------- graph search
+@njit(cache=True, inline="always", fastmath=True)
+def _sqdist_fast(a: np.ndarray, b: np.ndarray) -> float:
+    """Squared distance for navigating the graph (vectorised; the final neighbours are re-measured)."""
+    acc = 0.0
+    for j in range(a.shape[0]):
+        diff = a[j] - b[j]
+        acc += diff * diff
+    return acc
+
+
+@njit(cache=True, inline="always")
+def _sqdist(a: np.ndarray, b: np.ndarray) -> float:
+    """Squared distance summed in column order (the distances returned)."""
+    acc = 0.0
+    for j in range(a.shape[0]):
+        diff = a[j] - b[j]
+        acc += diff * diff
+    return acc
+
+
+@njit(cache=True, inline="always")
+def _before(da: float, ia: int, db: float, ib: int) -> bool:
+    """Strict order by (distance, index)."""
+    return da < db or (da == db and ia < ib)
+
+
+@njit(cache=True)
+def _min_push(heap_d, heap_i, size, dist, idx):
+    """Push onto a binary min-heap on (distance, index); return the new size."""
+    pos = size
+    heap_d[pos] = dist
+    heap_i[pos] = idx
+    while pos > 0:
+        parent = (pos - 1) // 2
+        if _before(heap_d[pos], heap_i[pos], heap_d[parent], heap_i[parent]):
+            heap_d[pos], heap_d[parent] = heap_d[parent], heap_d[pos]
+            heap_i[pos], heap_i[parent] = heap_i[parent], heap_i[pos]
+            pos = parent
+        else:
+            break
+    return size + 1
+
+
+@njit(cache=True)
+def _min_pop(heap_d, heap_i, size):
+    """Remove the root of a min-heap (the caller read it first); return the new size."""
+    size -= 1
+    heap_d[0] = heap_d[size]
+    heap_i[0] = heap_i[size]
+    pos = 0
+    while True:
+        left = 2 * pos + 1
+        if left >= size:
+            break
+        best = left
+        right = left + 1
+        if right < size and _before(heap_d[right], heap_i[right], heap_d[left], heap_i[left]):
+            best = right
+        if _before(heap_d[best], heap_i[best], heap_d[pos], heap_i[pos]):
+            heap_d[pos], heap_d[best] = heap_d[best], heap_d[pos]
+            heap_i[pos], heap_i[best] = heap_i[best], heap_i[pos]
+            pos = best
+        else:
+            break
+    return size
+
+
+@njit(cache=True)
+def _max_offer(heap_d, heap_i, size, capacity, dist, idx):
+    """Offer (dist, idx) to a bounded max-heap (keeps the ``capacity`` smallest); return the new size."""
+    if size < capacity:
+        pos = size
+        heap_d[pos] = dist
+        heap_i[pos] = idx
+        while pos > 0:
+            parent = (pos - 1) // 2
+            if _before(heap_d[parent], heap_i[parent], heap_d[pos], heap_i[pos]):
+                heap_d[pos], heap_d[parent] = heap_d[parent], heap_d[pos]
+                heap_i[pos], heap_i[parent] = heap_i[parent], heap_i[pos]
+                pos = parent
+            else:
+                break
+        return size + 1
+    if _before(dist, idx, heap_d[0], heap_i[0]):
+        heap_d[0] = dist
+        heap_i[0] = idx
+        pos = 0
+        while True:
+            left = 2 * pos + 1
+            if left >= size:
+                break
+            best = left
+            right = left + 1
+            if right < size and _before(heap_d[left], heap_i[left], heap_d[right], heap_i[right]):
+                best = right
+            if _before(heap_d[pos], heap_i[pos], heap_d[best], heap_i[best]):
+                heap_d[pos], heap_d[best] = heap_d[best], heap_d[pos]
+                heap_i[pos], heap_i[best] = heap_i[best], heap_i[pos]
+                pos = best
+            else:
+                break
+    return size
+
+
+@njit(cache=True)
+def _write_sorted(res_d, res_i, size, k, out_i, out_d):
+    """Write the ``k`` smallest (distance, index) of the first ``size`` entries, ascending, as sqrt distances."""
+    dist = res_d[:size].copy()
+    idx = res_i[:size].copy()
+    # insertion sort on (distance, index): size is small (the search pool)
+    for a in range(1, size):
+        dv = dist[a]
+        iv = idx[a]
+        b = a - 1
+        while b >= 0 and _before(dv, iv, dist[b], idx[b]):
+            dist[b + 1] = dist[b]
+            idx[b + 1] = idx[b]
+            b -= 1
+        dist[b + 1] = dv
+        idx[b + 1] = iv
+    for a in range(k):
+        out_i[a] = idx[a]
+        out_d[a] = np.sqrt(dist[a])
+
+
+@njit(cache=True, parallel=True)
+def graph_knn(
+    targets: np.ndarray,
+    indptr: np.ndarray,
+    indices: np.ndarray,
+    cross_ptr: np.ndarray,
+    cross_idx: np.ndarray,
+    pivots: np.ndarray,
+    seed_ptr: np.ndarray,
+    seed_idx: np.ndarray,
+    queries: np.ndarray,
+    k: int,
+    ef: int,
+    n_entries: int,
+    allowed: np.ndarray,
+    out_idx: np.ndarray,
+    out_dist: np.ndarray,
+) -> None:
+    """Approximate ``k`` nearest ``targets`` rows of each query row by best-first search on a neighbour graph.
+
+    Parameters
+    ----------
+    targets
+        ``(m, d)`` points searched.
+    indptr, indices
+        The search graph over ``targets`` in CSR form (row ``v``'s neighbours).
+    cross_ptr, cross_idx
+        More edges, in the same form (edges between batches); both lists of a row are followed.
+    pivots
+        Entry candidates for queries without seeds: such a query starts from its ``n_entries`` nearest.
+    seed_ptr, seed_idx
+        Per-query entry points in CSR form (``seed_ptr`` has ``q + 1`` entries): query ``i`` starts from
+        ``seed_idx[seed_ptr[i]:seed_ptr[i + 1]]`` when that is not empty.
+    queries
+        ``(q, d)`` query points.
+    k, ef
+        Neighbours returned, and size of the search's result pool (``ef >= k``).
+    allowed
+        ``(m,)`` bool: only these targets may be returned (all are used to move through the graph).
+        Must hold at least ``ef`` True values.
+    out_idx, out_dist
+        ``(q, k)`` outputs: target rows and Euclidean distances, nearest first (ties: lower row).
+
+    Notes
+    -----
+    The search keeps a pool of the ``ef`` nearest allowed targets seen and expands candidates in order
+    of distance until the nearest unexpanded one is farther than the pool's farthest (HNSW's layer-0
+    search). The pool is then re-measured with the exact column-order sum and sorted. A query whose
+    search reaches fewer than ``k`` allowed targets (a small graph component) is answered by brute
+    force over the allowed targets. Each query is handled by one thread in a fixed order, so the
+    output does not depend on the number of threads.
+    """
+    m, d = targets.shape
+    n_queries = queries.shape[0]
+    n_pivots = pivots.shape[0]
+    n_blocks = (n_queries + SEARCH_BLOCK - 1) // SEARCH_BLOCK
+    n_entries = max(1, min(n_entries, n_pivots))
+    for block in prange(n_blocks):
+        stamp = np.full(m, -1, dtype=np.int64)
+        cand_d = np.empty(m + 1)
+        cand_i = np.empty(m + 1, dtype=np.int64)
+        pool = max(ef, k)
+        res_d = np.empty(pool)
+        res_i = np.empty(pool, dtype=np.int64)
+        ent_d = np.empty(n_entries)
+        ent_i = np.empty(n_entries, dtype=np.int64)
+        for q in range(block * SEARCH_BLOCK, min(n_queries, (block + 1) * SEARCH_BLOCK)):
+            query = queries[q]
+            n_cand = 0
+            n_res = 0
+            if seed_ptr[q + 1] > seed_ptr[q]:
+                for e in range(seed_ptr[q], seed_ptr[q + 1]):
+                    v = seed_idx[e]
+                    if stamp[v] == q:
+                        continue
+                    stamp[v] = q
+                    dv = _sqdist_fast(query, targets[v])
+                    n_cand = _min_push(cand_d, cand_i, n_cand, dv, v)
+                    if allowed[v]:
+                        n_res = _max_offer(res_d, res_i, n_res, ef, dv, v)
+            else:
+                n_ent = 0
+                for p in range(n_pivots):
+                    v = pivots[p]
+                    n_ent = _max_offer(ent_d, ent_i, n_ent, n_entries, _sqdist_fast(query, targets[v]), v)
+                for e in range(n_ent):
+                    v = ent_i[e]
+                    if stamp[v] == q:
+                        continue
+                    stamp[v] = q
+                    n_cand = _min_push(cand_d, cand_i, n_cand, ent_d[e], v)
+                    if allowed[v]:
+                        n_res = _max_offer(res_d, res_i, n_res, ef, ent_d[e], v)
+            while n_cand > 0:
+                cd = cand_d[0]
+                ci = cand_i[0]
+                if n_res == ef and cd > res_d[0]:
+                    break
+                n_cand = _min_pop(cand_d, cand_i, n_cand)
+                n_own = indptr[ci + 1] - indptr[ci]
+                n_all = n_own + cross_ptr[ci + 1] - cross_ptr[ci]
+                for e in range(n_all):
+                    v = indices[indptr[ci] + e] if e < n_own else cross_idx[cross_ptr[ci] + e - n_own]
+                    if stamp[v] == q:
+                        continue
+                    stamp[v] = q
+                    dv = _sqdist_fast(query, targets[v])
+                    if n_res < ef or dv < res_d[0]:
+                        n_cand = _min_push(cand_d, cand_i, n_cand, dv, v)
+                        if allowed[v]:
+                            n_res = _max_offer(res_d, res_i, n_res, ef, dv, v)
+            if n_res < k:  # too few reachable: brute force over every allowed target
+                n_res = 0
+                for v in range(m):
+                    if allowed[v]:
+                        n_res = _max_offer(res_d, res_i, n_res, pool, _sqdist(query, targets[v]), v)
+            for a in range(n_res):
+                res_d[a] = _sqdist(query, targets[res_i[a]])
+            _write_sorted(res_d, res_i, n_res, k, out_idx[q], out_dist[q])
+
+
+@njit(cache=True, parallel=True)
+def merge_nearest(idx: np.ndarray, dist: np.ndarray, k: int, out_idx: np.ndarray, out_dist: np.ndarray) -> None:
+    """Row by row, the ``k`` entries of smallest (distance, index) among ``idx``/``dist`` (distinct indices)."""
+    n, m = idx.shape
+    for i in prange(n):
+        heap_d = np.empty(k)
+        heap_i = np.empty(k, dtype=np.int64)
+        size = 0
+        for a in range(m):
+            size = _max_offer(heap_d, heap_i, size, k, dist[i, a], idx[i, a])
+        order = np.argsort(heap_d[:size], kind="mergesort")
+        sd = heap_d[:size][order]
+        si = heap_i[:size][order]
+        start = 0
+        while start < size:
+            stop = start + 1
+            while stop < size and sd[stop] == sd[start]:
+                stop += 1
+            if stop - start > 1:
+                si[start:stop] = np.sort(si[start:stop])
+            start = stop
+        for a in range(k):
+            out_idx[i, a] = si[a]
+            out_dist[i, a] = sd[a]
+
+
+# ----------------------------------------------------------------------------- serial kernels for dask tasks
+@njit(cache=True, nogil=True)
+def csr_row_sumsq_serial(data: np.ndarray, indptr: np.ndarray, n_rows: int) -> np.ndarray:
+    """Per-row sum of squares of a CSR block (stored entries in order)."""
+    out = np.zeros(n_rows)
+    for i in range(n_rows):
+        acc = 0.0
+        for p in range(indptr[i], indptr[i + 1]):
+            acc += data[p] * data[p]
+        out[i] = acc
+    return out
+
+
+@njit(cache=True, nogil=True)
+def csr_group_sums_serial(
+    data: np.ndarray,
+    indices: np.ndarray,
+    indptr: np.ndarray,
+    divisor: np.ndarray,
+    groups: np.ndarray,
+    n_groups: int,
+    n_cols: int,
+) -> np.ndarray:
+    """``out[g] = sum over rows i of group g of X[i] / divisor[i]`` for a CSR block (rows in order)."""
+    out = np.zeros((n_groups, n_cols))
+    for i in range(groups.shape[0]):
+        g = groups[i]
+        s = divisor[i]
+        for p in range(indptr[i], indptr[i + 1]):
+            out[g, indices[p]] += data[p] / s
+    return out
