@@ -35,6 +35,33 @@ def _sift_down(values, labels, size):  # pragma: no cover - traced by numba
         pos = child
 
 
+@numba.njit(cache=True)
+def _heap_offer(values, labels, size, value, label):  # pragma: no cover - traced by numba
+    """Offer ``(value, label)`` to a bounded max-heap of capacity ``len(values)``; return its new size.
+
+    While the heap is not full the item is added (sift up); afterwards it replaces the root only if
+    ``value`` is smaller than the largest value kept.
+    """
+    capacity = values.shape[0]
+    if size < capacity:
+        pos = size
+        values[pos] = value
+        labels[pos] = label
+        while pos > 0:
+            parent = (pos - 1) // 2
+            if values[parent] >= values[pos]:
+                break
+            values[parent], values[pos] = values[pos], values[parent]
+            labels[parent], labels[pos] = labels[pos], labels[parent]
+            pos = parent
+        return size + 1
+    if value < values[0]:
+        values[0] = value
+        labels[0] = label
+        _sift_down(values, labels, capacity)
+    return size
+
+
 @numba.njit(cache=True, parallel=True)
 def select_exact(gram, query_sqnorm, data_sqnorm, query, data, err_scale, k, self_offset, out_idx, out_dist):
     """Turn one chunk of dot products into the exact ``k`` nearest neighbours of its query rows.
@@ -63,23 +90,7 @@ def select_exact(gram, query_sqnorm, data_sqnorm, query, data, err_scale, k, sel
             if j == skip:
                 continue
             approx = q_sq - 2.0 * gram[i, j] + data_sqnorm[j]
-            if size < k:
-                # sift up
-                pos = size
-                heap[pos] = approx
-                heap_idx[pos] = j
-                size += 1
-                while pos > 0:
-                    parent = (pos - 1) // 2
-                    if heap[parent] >= heap[pos]:
-                        break
-                    heap[parent], heap[pos] = heap[pos], heap[parent]
-                    heap_idx[parent], heap_idx[pos] = heap_idx[pos], heap_idx[parent]
-                    pos = parent
-            elif approx < heap[0]:
-                heap[0] = approx
-                heap_idx[0] = j
-                _sift_down(heap, heap_idx, k)
+            size = _heap_offer(heap, heap_idx, size, approx, j)
         upper = -np.inf
         for t in range(k):
             s = q_norm + data_norm[heap_idx[t]]
@@ -127,22 +138,7 @@ def merge_reverse_exact(
             size = 0
             for i in range(n_chunk):
                 approx = r_sq - 2.0 * gram_t[r, i] + query_sqnorm[offset + i]
-                if size < k:
-                    pos = size
-                    heap[pos] = approx
-                    heap_idx[pos] = i
-                    size += 1
-                    while pos > 0:
-                        parent = (pos - 1) // 2
-                        if heap[parent] >= heap[pos]:
-                            break
-                        heap[parent], heap[pos] = heap[pos], heap[parent]
-                        heap_idx[parent], heap_idx[pos] = heap_idx[pos], heap_idx[parent]
-                        pos = parent
-                elif approx < heap[0]:
-                    heap[0] = approx
-                    heap_idx[0] = i
-                    _sift_down(heap, heap_idx, k)
+                size = _heap_offer(heap, heap_idx, size, approx, i)
             upper = -np.inf
             for t in range(k):
                 s = r_norm + np.sqrt(query_sqnorm[offset + heap_idx[t]])
