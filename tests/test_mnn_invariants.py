@@ -189,6 +189,16 @@ def test_uns_records_pairs_names_and_parameters() -> None:
     assert set(adata.obs["batch"].iloc[step["pairs"][:, 0]]) <= {"b0", "b1"}
 
 
+def test_uns_records_the_subset_genes() -> None:
+    adata = to_adata(three_batches())
+    mnnkit.correct(adata, "batch", subset=["3", "1", "7"], correct_all=True)
+    params = adata.uns["mnn"]["params"]
+    assert list(params["subset_genes"]) == ["1", "3", "7"]  # var order
+    assert params["n_subset_genes"] == 3
+    mnnkit.correct(adata, "batch", key_added="all")
+    assert "subset_genes" not in adata.uns["all"]["params"]
+
+
 def test_result_survives_an_h5ad_round_trip(tmp_path) -> None:
     adata = to_adata(three_batches())
     mnnkit.correct(adata, "batch")
