@@ -7,6 +7,7 @@ the gradient with respect to the module's input.
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from typing import Any
 
@@ -32,7 +33,7 @@ class Parameter:
         return f"Parameter(shape={self.data.shape}, dtype={self.data.dtype})"
 
 
-class Module:
+class Module(ABC):
     """Base class of layers and blocks.
 
     Subclasses set parameters (:class:`Parameter`) and sub-modules as attributes and implement
@@ -45,13 +46,13 @@ class Module:
     _buffers: tuple[str, ...] = ()
     training: bool = True
 
+    @abstractmethod
     def forward(self, x: np.ndarray) -> np.ndarray:
         """Compute the output and remember what the backward pass needs."""
-        raise NotImplementedError
 
+    @abstractmethod
     def backward(self, grad_output: np.ndarray) -> np.ndarray:
         """Accumulate parameter gradients and return the gradient with respect to the input."""
-        raise NotImplementedError
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
         return self.forward(x)

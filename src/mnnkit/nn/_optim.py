@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Iterable
 
 import numpy as np
@@ -29,7 +30,7 @@ def _non_negative(value: float, name: str) -> float:
     return value
 
 
-class Optimizer:
+class Optimizer(ABC):
     """Base class: holds the parameters; :meth:`step` updates them in place from their gradients."""
 
     def __init__(self, params: Iterable[Parameter], lr: float):
@@ -41,9 +42,9 @@ class Optimizer:
         for p in self.params:
             p.grad[...] = 0
 
+    @abstractmethod
     def step(self) -> None:
         """Update every parameter once from its current gradient."""
-        raise NotImplementedError
 
 
 class SGD(Optimizer):
