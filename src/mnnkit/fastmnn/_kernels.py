@@ -241,6 +241,7 @@ def graph_knn(
     k: int,
     ef: int,
     n_entries: int,
+    max_visits: int,
     allowed: np.ndarray,
     out_idx: np.ndarray,
     out_dist: np.ndarray,
@@ -256,14 +257,17 @@ def graph_knn(
     cross_ptr, cross_idx
         More edges, in the same form (edges between batches); both lists of a row are followed.
     pivots
-        Entry candidates for queries without seeds: such a query starts from its ``n_entries`` nearest.
+        Entry candidates: each query also starts from its ``n_entries`` nearest pivots (none if 0).
     seed_ptr, seed_idx
         Per-query entry points in CSR form (``seed_ptr`` has ``q + 1`` entries): query ``i`` starts from
-        ``seed_idx[seed_ptr[i]:seed_ptr[i + 1]]`` when that is not empty.
+        ``seed_idx[seed_ptr[i]:seed_ptr[i + 1]]`` (and its nearest pivots).
     queries
         ``(q, d)`` query points.
     k, ef
         Neighbours returned, and size of the search's result pool (``ef >= k``).
+    max_visits
+        The search of a query stops after this many distance evaluations (0: no limit). A query that
+        has then found fewer than ``k`` allowed targets gets the rest by brute force.
     allowed
         ``(m,)`` bool: only these targets may be returned (all are used to move through the graph).
         Must hold at least ``ef`` True values.
@@ -283,7 +287,7 @@ def graph_knn(
     n_queries = queries.shape[0]
     n_pivots = pivots.shape[0]
     n_blocks = (n_queries + SEARCH_BLOCK - 1) // SEARCH_BLOCK
-    n_entries = max(1, min(n_entries, n_pivots))
+    n_entries = min(n_entries, n_pivots)
     for block in prange(n_blocks):
         stamp = np.full(m, -1, dtype=np.int64)
         cand_d = np.empty(m + 1)
@@ -291,39 +295,39 @@ def graph_knn(
         pool = max(ef, k)
         res_d = np.empty(pool)
         res_i = np.empty(pool, dtype=np.int64)
-        ent_d = np.empty(n_entries)
-        ent_i = np.empty(n_entries, dtype=np.int64)
+        ent_d = np.empty(max(n_entries, 1))
+        ent_i = np.empty(max(n_entries, 1), dtype=np.int64)
         for q in range(block * SEARCH_BLOCK, min(n_queries, (block + 1) * SEARCH_BLOCK)):
             query = queries[q]
             n_cand = 0
             n_res = 0
-            if seed_ptr[q + 1] > seed_ptr[q]:
-                for e in range(seed_ptr[q], seed_ptr[q + 1]):
-                    v = seed_idx[e]
-                    if stamp[v] == q:
-                        continue
-                    stamp[v] = q
-                    dv = _sqdist_fast(query, targets[v])
-                    n_cand = _min_push(cand_d, cand_i, n_cand, dv, v)
-                    if allowed[v]:
-                        n_res = _max_offer(res_d, res_i, n_res, ef, dv, v)
-            else:
-                n_ent = 0
-                for p in range(n_pivots):
-                    v = pivots[p]
-                    n_ent = _max_offer(ent_d, ent_i, n_ent, n_entries, _sqdist_fast(query, targets[v]), v)
-                for e in range(n_ent):
-                    v = ent_i[e]
-                    if stamp[v] == q:
-                        continue
-                    stamp[v] = q
-                    n_cand = _min_push(cand_d, cand_i, n_cand, ent_d[e], v)
-                    if allowed[v]:
-                        n_res = _max_offer(res_d, res_i, n_res, ef, ent_d[e], v)
+            visits = 0
+            for e in range(seed_ptr[q], seed_ptr[q + 1]):
+                v = seed_idx[e]
+                if stamp[v] == q:
+                    continue
+                stamp[v] = q
+                dv = _sqdist_fast(query, targets[v])
+                visits += 1
+                n_cand = _min_push(cand_d, cand_i, n_cand, dv, v)
+                if allowed[v]:
+                    n_res = _max_offer(res_d, res_i, n_res, ef, dv, v)
+            n_ent = 0
+            for p in range(n_pivots if n_entries > 0 else 0):
+                v = pivots[p]
+                n_ent = _max_offer(ent_d, ent_i, n_ent, n_entries, _sqdist_fast(query, targets[v]), v)
+            for e in range(n_ent):
+                v = ent_i[e]
+                if stamp[v] == q:
+                    continue
+                stamp[v] = q
+                n_cand = _min_push(cand_d, cand_i, n_cand, ent_d[e], v)
+                if allowed[v]:
+                    n_res = _max_offer(res_d, res_i, n_res, ef, ent_d[e], v)
             while n_cand > 0:
                 cd = cand_d[0]
                 ci = cand_i[0]
-                if n_res == ef and cd > res_d[0]:
+                if (n_res == ef and cd > res_d[0]) or (max_visits > 0 and visits >= max_visits):
                     break
                 n_cand = _min_pop(cand_d, cand_i, n_cand)
                 n_own = indptr[ci + 1] - indptr[ci]
@@ -334,6 +338,7 @@ def graph_knn(
                         continue
                     stamp[v] = q
                     dv = _sqdist_fast(query, targets[v])
+                    visits += 1
                     if n_res < ef or dv < res_d[0]:
                         n_cand = _min_push(cand_d, cand_i, n_cand, dv, v)
                         if allowed[v]:
@@ -348,30 +353,98 @@ def graph_knn(
             _write_sorted(res_d, res_i, n_res, k, out_idx[q], out_dist[q])
 
 
-@njit(cache=True, parallel=True)
-def merge_nearest(idx: np.ndarray, dist: np.ndarray, k: int, out_idx: np.ndarray, out_dist: np.ndarray) -> None:
-    """Row by row, the ``k`` entries of smallest (distance, index) among ``idx``/``dist`` (distinct indices)."""
-    n, m = idx.shape
-    for i in prange(n):
-        heap_d = np.empty(k)
-        heap_i = np.empty(k, dtype=np.int64)
-        size = 0
-        for a in range(m):
-            size = _max_offer(heap_d, heap_i, size, k, dist[i, a], idx[i, a])
-        order = np.argsort(heap_d[:size], kind="mergesort")
-        sd = heap_d[:size][order]
-        si = heap_i[:size][order]
-        start = 0
-        while start < size:
-            stop = start + 1
-            while stop < size and sd[stop] == sd[start]:
-                stop += 1
-            if stop - start > 1:
-                si[start:stop] = np.sort(si[start:stop])
-            start = stop
-        for a in range(k):
-            out_idx[i, a] = si[a]
-            out_dist[i, a] = sd[a]
+@njit(cache=True)
+def greedy_landmarks(
+    indptr: np.ndarray, indices: np.ndarray, cross_ptr: np.ndarray, cross_idx: np.ndarray
+) -> np.ndarray:
+    """A maximal independent set of a graph, taken greedily in row order (deterministic).
+
+    Row ``v`` becomes a landmark unless one of its neighbours (in either edge list, either direction
+    of an edge as stored) already is one; every other row then has a landmark neighbour or a
+    landmark that lists it.
+    """
+    n = indptr.shape[0] - 1
+    landmark = np.zeros(n, dtype=np.bool_)
+    covered = np.zeros(n, dtype=np.bool_)
+    for v in range(n):
+        if covered[v]:
+            continue
+        landmark[v] = True
+        covered[v] = True
+        for e in range(indptr[v], indptr[v + 1]):
+            covered[indices[e]] = True
+        for e in range(cross_ptr[v], cross_ptr[v + 1]):
+            covered[cross_idx[e]] = True
+    return landmark
+
+
+@njit(cache=True)
+def landmark_seeds(
+    indptr: np.ndarray,
+    indices: np.ndarray,
+    cross_ptr: np.ndarray,
+    cross_idx: np.ndarray,
+    landmark: np.ndarray,
+    slot: np.ndarray,
+    found: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Seeds of the rows that are not landmarks: the neighbours found for the landmarks next to them.
+
+    ``slot[v]`` is landmark ``v``'s row in ``found`` (``(n_landmarks, k)``). A landmark ``u`` is next to
+    ``v`` if either lists the other. Returns the non-landmark rows and their seeds in CSR form.
+    """
+    n = indptr.shape[0] - 1
+    k = found.shape[1]
+    # landmarks that list each row (the reverse direction of their edges)
+    listed_by = np.zeros(n + 1, dtype=np.int64)
+    for u in range(n):
+        if landmark[u]:
+            for e in range(indptr[u], indptr[u + 1]):
+                listed_by[indices[e] + 1] += 1
+            for e in range(cross_ptr[u], cross_ptr[u + 1]):
+                listed_by[cross_idx[e] + 1] += 1
+    for v in range(n):
+        listed_by[v + 1] += listed_by[v]
+    fill = listed_by[:-1].copy()
+    listers = np.empty(listed_by[n], dtype=np.int64)
+    for u in range(n):
+        if landmark[u]:
+            for e in range(indptr[u], indptr[u + 1]):
+                listers[fill[indices[e]]] = u
+                fill[indices[e]] += 1
+            for e in range(cross_ptr[u], cross_ptr[u + 1]):
+                listers[fill[cross_idx[e]]] = u
+                fill[cross_idx[e]] += 1
+    rows = np.flatnonzero(~landmark)
+    ptr = np.zeros(rows.size + 1, dtype=np.int64)
+    for i in range(rows.size):
+        v = rows[i]
+        count = listed_by[v + 1] - listed_by[v]
+        for e in range(indptr[v], indptr[v + 1]):
+            if landmark[indices[e]]:
+                count += 1
+        for e in range(cross_ptr[v], cross_ptr[v + 1]):
+            if landmark[cross_idx[e]]:
+                count += 1
+        ptr[i + 1] = ptr[i] + count * k
+    seeds = np.empty(ptr[rows.size], dtype=np.int64)
+    for i in range(rows.size):
+        v = rows[i]
+        pos = ptr[i]
+        for e in range(listed_by[v], listed_by[v + 1]):
+            seeds[pos : pos + k] = found[slot[listers[e]]]
+            pos += k
+        for e in range(indptr[v], indptr[v + 1]):
+            u = indices[e]
+            if landmark[u]:
+                seeds[pos : pos + k] = found[slot[u]]
+                pos += k
+        for e in range(cross_ptr[v], cross_ptr[v + 1]):
+            u = cross_idx[e]
+            if landmark[u]:
+                seeds[pos : pos + k] = found[slot[u]]
+                pos += k
+    return rows, ptr, seeds
 
 
 # ----------------------------------------------------------------------------- serial kernels for dask tasks

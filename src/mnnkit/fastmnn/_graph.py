@@ -1,0 +1,192 @@
+"""Search graphs for the approximate path: one per batch, and their union over the batches of a side.
+
+Each batch gets a kNN graph (pynndescent, single-threaded and seeded; brute force for small batches)
+made undirected (reverse edges, up to twice the degree per cell, nearest first). Its cells are
+renumbered in reverse Cuthill-McKee order, so that cells close in the graph are close in memory:
+a search then touches far fewer cache lines. A side made of several batches is searched on the union
+of their graphs plus "cross" edges (MNN partners of earlier merges). Everything here works in the
+renumbered positions; :class:`SideView` maps them to the side's rows and back.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numba
+import numpy as np
+import scipy.sparse as sp
+from scipy.sparse.csgraph import connected_components, reverse_cuthill_mckee
+
+from mnnkit.neighbors import knn
+
+#: Neighbours per cell in each batch's graph (pynndescent); reverse edges are added up to twice this.
+GRAPH_DEGREE = 15
+#: Batches smaller than this get an exact kNN graph (pynndescent needs more points to be useful).
+SMALL_GRAPH = 1000
+#: At most this many random pivots for a side of several batches (plus each component's first cell).
+MAX_PIVOTS = 512
+
+
+@dataclass(frozen=True)
+class BatchGraph:
+    """The search graph of one batch, in renumbered positions.
+
+    ``order[p]`` is the batch-local row at position ``p`` (``rank`` the inverse); ``indptr``/``indices``
+    the CSR graph over positions; ``pivots`` a seeded sample of positions plus ``components``, the first
+    position of each connected component.
+    """
+
+    order: np.ndarray
+    rank: np.ndarray
+    indptr: np.ndarray
+    indices: np.ndarray
+    pivots: np.ndarray
+    components: np.ndarray
+
+
+@dataclass(frozen=True)
+class SideView:
+    """A side (batches in node order, each a block of rows ``start:stop``) as one renumbered graph.
+
+    ``perm[p]`` is the side row at position ``p`` and ``inv`` its inverse; the graph (``indptr``,
+    ``indices``), the cross edges (``cross_ptr``, ``cross_idx``) and ``pivots`` are over positions.
+    """
+
+    perm: np.ndarray
+    inv: np.ndarray
+    indptr: np.ndarray
+    indices: np.ndarray
+    cross_ptr: np.ndarray
+    cross_idx: np.ndarray
+    pivots: np.ndarray
+
+
+def _knn_graph(points: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """``(m, GRAPH_DEGREE)`` neighbours (self excluded) and distances: pynndescent, or exact when small."""
+    m = points.shape[0]
+    degree = min(GRAPH_DEGREE, m - 1)
+    if m < SMALL_GRAPH:
+        found = knn(points, points, degree, method="exact", exclude_self=True)
+        return found.indices, found.distances
+    from pynndescent import NNDescent
+
+    threads = numba.get_num_threads()
+    try:
+        index = NNDescent(
+            points,
+            metric="euclidean",
+            n_neighbors=degree + 1,
+            random_state=seed,
+            n_jobs=1,
+            low_memory=True,
+            verbose=False,
+        )
+        neighbours, distances = index.neighbor_graph
+    finally:
+        numba.set_num_threads(threads)
+    return neighbours.astype(np.int64), distances.astype(np.float64)
+
+
+def build_batch_graph(points: np.ndarray, seed: int) -> BatchGraph:
+    """Search graph of one batch (``points``: its cells, ``(m, d)``).
+
+    Memory ``O(m * GRAPH_DEGREE)``; time: one pynndescent graph, and sorts of its edges.
+    """
+    m = points.shape[0]
+    if m < 2:
+        empty = np.zeros(0, dtype=np.int64)
+        order = np.arange(m, dtype=np.int64)
+        return BatchGraph(order, order, np.zeros(m + 1, dtype=np.int64), empty.astype(np.int32), order, order)
+    neighbours, distances = _knn_graph(points, seed)
+    source = np.repeat(np.arange(m, dtype=np.int64), neighbours.shape[1])
+    target = neighbours.ravel()
+    weight = distances.ravel()
+    keep = (target >= 0) & (target != source)
+    source, target, weight = source[keep], target[keep], weight[keep]
+    # forward and reverse edges, one copy of each; per cell its nearest 2 * GRAPH_DEGREE
+    src = np.concatenate([source, target])
+    dst = np.concatenate([target, source])
+    dist = np.concatenate([weight, weight])
+    order = np.lexsort((dst, dist, src))
+    src, dst = src[order], dst[order]
+    _, first = np.unique(src * m + dst, return_index=True)
+    first = np.sort(first)
+    src, dst = src[first], dst[first]
+    counts = np.bincount(src, minlength=m)
+    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+    keep = (np.arange(src.size) - np.repeat(starts, counts)) < 2 * GRAPH_DEGREE
+    src, dst = src[keep], dst[keep]
+    graph = sp.csr_matrix((np.ones(src.size, dtype=np.int8), (src, dst)), shape=(m, m))
+    # renumber: reverse Cuthill-McKee order puts graph neighbours next to each other in memory
+    new_order = reverse_cuthill_mckee(graph, symmetric_mode=False).astype(np.int64)
+    rank = np.empty(m, dtype=np.int64)
+    rank[new_order] = np.arange(m)
+    src_pos, dst_pos = rank[src], rank[dst]
+    order = np.argsort(src_pos, kind="stable")  # keeps each cell's neighbours nearest first
+    indptr = np.concatenate([[0], np.cumsum(np.bincount(src_pos, minlength=m))]).astype(np.int64)
+    indices = dst_pos[order].astype(np.int32)
+    renumbered = sp.csr_matrix((np.ones(indices.size, dtype=np.int8), indices, indptr), shape=(m, m))
+    _, labels = connected_components(renumbered, directed=False)
+    components = np.unique(labels, return_index=True)[1].astype(np.int64)
+    rng = np.random.default_rng(seed)
+    n_pivots = min(m, max(64, int(2 * np.sqrt(m))))
+    pivots = np.union1d(rng.choice(m, size=n_pivots, replace=False), components).astype(np.int64)
+    return BatchGraph(new_order, rank, indptr, indices, pivots, components)
+
+
+def side_view(
+    graphs: Sequence[BatchGraph], parts, members: Sequence[np.ndarray], cross: Sequence[np.ndarray], seed: int
+) -> SideView:
+    """The union graph of a side's batches, with the cross edges among its cells (global rows in ``cross``).
+
+    Memory: the side's edges (``O(side size * 2 * GRAPH_DEGREE)`` int32) plus its cross edges.
+    """
+    size = parts[-1].stop
+    perm = np.concatenate([g.order + q.start for g, q in zip((graphs[q.batch] for q in parts), parts, strict=True)])
+    inv = np.empty(size, dtype=np.int64)
+    inv[perm] = np.arange(size)
+    if len(parts) == 1:
+        graph = graphs[parts[0].batch]
+        indptr, indices, pivots = graph.indptr, graph.indices, graph.pivots
+    else:
+        ptrs, idxs, pivs, firsts, edges = [np.zeros(1, dtype=np.int64)], [], [], [], 0
+        for q in parts:
+            graph = graphs[q.batch]
+            ptrs.append(graph.indptr[1:] + edges)
+            idxs.append(graph.indices + np.int32(q.start))
+            pivs.append(graph.pivots + q.start)
+            firsts.append(graph.components + q.start)
+            edges += graph.indices.size
+        indptr, indices, pivots = np.concatenate(ptrs), np.concatenate(idxs), np.concatenate(pivs)
+        if pivots.size > MAX_PIVOTS:
+            keep = np.random.default_rng(seed).choice(pivots.size, MAX_PIVOTS, replace=False)
+            pivots = np.union1d(pivots[keep], np.concatenate(firsts))
+    cross_ptr, cross_idx = _cross_edges(parts, members, cross, inv, size)
+    return SideView(perm, inv, indptr, indices, cross_ptr, cross_idx, np.ascontiguousarray(pivots, dtype=np.int64))
+
+
+def _cross_edges(parts, members, cross, inv, size) -> tuple[np.ndarray, np.ndarray]:
+    """CSR (over positions) of the cross edges whose two ends are both in the side."""
+    if len(parts) == 1 or not cross:
+        return np.zeros(size + 1, dtype=np.int64), np.zeros(0, dtype=np.int32)
+    row_of = np.full(sum(m.size for m in members), -1, dtype=np.int64)
+    for q in parts:
+        row_of[members[q.batch]] = np.arange(q.start, q.stop)
+    edges = np.concatenate(cross)
+    src, dst = row_of[edges[:, 0]], row_of[edges[:, 1]]
+    keep = (src >= 0) & (dst >= 0)
+    src, dst = inv[src[keep]], inv[dst[keep]]
+    order = np.argsort(src, kind="stable")
+    cross_ptr = np.concatenate([[0], np.cumsum(np.bincount(src, minlength=size))]).astype(np.int64)
+    return cross_ptr, dst[order].astype(np.int32)
+
+
+def cross_edges_of(pairs: np.ndarray) -> np.ndarray:
+    """Cross edges (both directions, global rows) from a merge's MNN pairs: each cell to its first partner."""
+    if pairs.shape[0] == 0:
+        return np.zeros((0, 2), dtype=np.int64)
+    _, first_left = np.unique(pairs[:, 0], return_index=True)
+    _, first_right = np.unique(pairs[:, 1], return_index=True)
+    edges = pairs[np.union1d(first_left, first_right)]
+    return np.concatenate([edges, edges[:, ::-1]])
