@@ -1,0 +1,116 @@
+"""The approximate path (randomized SVD, pynndescent graphs) against the exact one, and its reproducibility.
+
+Thresholds (from the issue): on every shared data set, MNN pair recall >= 0.95 at every merge step
+and a kNN(15) overlap >= 0.9 between the approximate and the exact corrected embeddings.
+"""
+
+from __future__ import annotations
+
+import anndata as ad
+import numba
+import numpy as np
+import pytest
+from threadpoolctl import threadpool_limits
+
+import mnnkit
+from mnnkit.fastmnn._search import SMALL_SIDE, ExactSearch, GraphSearch, side_parts
+from mnnkit.neighbors import knn
+from tests._shared import REFERENCE, REFERENCE_BUNDLES, reference_bundle
+
+BUNDLES = [n for n in REFERENCE_BUNDLES if n != "synth3"] if REFERENCE.is_dir() else ["canek_simbatches"]
+
+
+def _knn_overlap(a: np.ndarray, b: np.ndarray, k: int = 15) -> float:
+    first = knn(a, a, k, exclude_self=True).indices
+    second = knn(b, b, k, exclude_self=True).indices
+    return float(np.mean((first[:, :, None] == second[:, None, :]).any(-1)))
+
+
+@pytest.mark.parametrize("bundle_name", BUNDLES)
+def test_approximate_path_keeps_pairs_and_neighbourhoods(bundle_name: str) -> None:
+    bundle = ad.read_h5ad(reference_bundle(bundle_name))
+    d = int(bundle.uns["runs"]["fastMNN"]["d"])
+    with threadpool_limits(limits=1, user_api="blas"):
+        mnnkit.fast_mnn(bundle, "batch", subset="highly_variable", d=d, svd_solver="exact", key_added="exact")
+    mnnkit.fast_mnn(
+        bundle, "batch", subset="highly_variable", d=d, svd_solver="randomized", neighbors="pynndescent", key_added="ap"
+    )
+    for step, exact in bundle.uns["exact"]["steps"].items():
+        truth = set(map(tuple, exact["pairs"]))
+        found = set(map(tuple, bundle.uns["ap"]["steps"][step]["pairs"]))
+        assert len(truth & found) / len(truth) >= 0.95, step
+        assert len(truth & found) / len(found) >= 0.95, step  # and not many false pairs either
+    assert _knn_overlap(bundle.obsm["X_exact"], bundle.obsm["X_ap"]) >= 0.9
+
+
+def _clusters(sizes, dims=8, seed=0):
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(size=(6, dims)) * 4
+    blocks = []
+    for n in sizes:
+        types = rng.integers(0, 6, n)
+        blocks.append(centres[types] + rng.normal(0, 1.0, dims) + rng.normal(size=(n, dims)))
+    return np.vstack(blocks)
+
+
+def test_graph_searches_against_exact_on_the_same_data() -> None:
+    """Each search of the graph path, on data large enough to use the graphs, against brute force."""
+    sizes = (2 * SMALL_SIDE, SMALL_SIDE + 500, 2 * SMALL_SIDE)
+    data = _clusters(sizes)
+    members = [np.arange(s - n, s) for s, n in zip(np.cumsum(sizes), sizes, strict=True)]
+    graph, exact = GraphSearch(seed=0), ExactSearch()
+    graph.prepare(data, members)
+    # a side of two batches joined by cross edges (as after a first merge), against the third batch
+    first = exact.mnn_pairs(data[members[0]], data[members[1]], None, None, 20, 20)
+    graph.after_merge(np.column_stack([members[0][first[:, 0]], members[1][first[:, 1]]]))
+    left_parts, right_parts = side_parts((0, 1), sizes), side_parts((2,), sizes)
+    left, right = data[np.concatenate(members[:2])], data[members[2]]
+    truth = set(map(tuple, exact.mnn_pairs(left, right, left_parts, right_parts, 20, 20)))
+    found = graph.mnn_pairs(left, right, left_parts, right_parts, 20, 20)
+    assert len(truth & set(map(tuple, found))) / len(truth) >= 0.97
+    order = np.lexsort((np.arange(found.shape[0]), found[:, 0]))
+    np.testing.assert_array_equal(order, np.arange(found.shape[0]))  # ordered by left cell, as R
+    subset = np.unique(found[:, 1])
+    idx, dist = graph.nearest_of(right, right_parts, subset, 20)
+    ref_idx, ref_dist = exact.nearest_of(right, right_parts, subset, 20)
+    assert np.mean((idx[:, :, None] == ref_idx[:, None, :]).any(-1)) >= 0.98
+    np.testing.assert_allclose(dist, np.linalg.norm(right[:, None] - right[subset][idx], axis=2), rtol=1e-12)
+    assert np.all(np.diff(dist, axis=1) >= 0)
+
+
+def test_same_seed_same_output_bit_for_bit_whatever_the_threads() -> None:
+    """pynndescent runs single-threaded and seeded; each kernel output row is computed by one thread."""
+    data = _clusters((1500, 1200, 1400), dims=10, seed=2)
+    batch = np.repeat(["a", "b", "c"], (1500, 1200, 1400))
+    adata = ad.AnnData(np.zeros((data.shape[0], 0)), obs={"batch": batch})
+    adata.obs_names = [f"c{i}" for i in range(adata.n_obs)]
+    adata.obsm["X_pca"] = data
+    runs = []
+    threads = numba.get_num_threads()
+    try:
+        for n_threads in (threads, 1, threads):
+            numba.set_num_threads(n_threads)
+            out = mnnkit.fast_mnn(adata, "batch", use_rep="X_pca", neighbors="pynndescent", rng=7, copy=True)
+            runs.append(out)
+    finally:
+        numba.set_num_threads(threads)
+    for other in runs[1:]:
+        assert other.obsm["X_mnn"].tobytes() == runs[0].obsm["X_mnn"].tobytes()
+        for step, info in runs[0].uns["mnn"]["steps"].items():
+            np.testing.assert_array_equal(other.uns["mnn"]["steps"][step]["pairs"], info["pairs"])
+    other_seed = mnnkit.fast_mnn(adata, "batch", use_rep="X_pca", neighbors="pynndescent", rng=8, copy=True)
+    assert other_seed.obsm["X_mnn"].tobytes() != runs[0].obsm["X_mnn"].tobytes()  # the seed is used
+
+
+def test_randomized_svd_is_seeded_and_close_to_exact() -> None:
+    bundle = ad.read_h5ad(reference_bundle("canek_simbatches"))
+    first = mnnkit.fast_mnn(bundle, "batch", subset="highly_variable", d=20, rng=3, copy=True)
+    again = mnnkit.fast_mnn(bundle, "batch", subset="highly_variable", d=20, rng=3, copy=True)
+    assert first.obsm["X_mnn"].tobytes() == again.obsm["X_mnn"].tobytes()
+    with threadpool_limits(limits=1, user_api="blas"):
+        exact = mnnkit.fast_mnn(bundle, "batch", subset="highly_variable", d=20, svd_solver="exact", copy=True)
+    hvg = bundle.var["highly_variable"].to_numpy()
+    # the leading components agree closely (their subspace is well separated; stored in float32)
+    lead = first.varm["mnn_rotation"][hvg, :5].astype(np.float64), exact.varm["mnn_rotation"][hvg, :5]
+    cosines = np.abs(np.sum(lead[0] * lead[1], axis=0))
+    assert np.all(cosines > 1 - 1e-3), cosines
