@@ -37,7 +37,8 @@ def kernel_outputs() -> dict[str, np.ndarray]:
     _kernels.tricube_correct(corrected, out["averages"], idx, dist, 3.0, 1e-8)
     out["tricube"] = corrected
 
-    graph = build_batch_graph(data, 0)  # small: an exact kNN graph, renumbered
+    graph = build_batch_graph(data, 0)  # small: an exact kNN graph, made symmetric and renumbered
+    out["graph_order"], out["graph_indptr"], out["graph_indices"] = graph.order, graph.indptr, graph.indices
     targets = np.ascontiguousarray(data[graph.order])
     queries = rng.normal(size=(40, 6))
     no_cross = (np.zeros(301, dtype=np.int64), np.zeros(0, dtype=np.int32))
@@ -59,8 +60,8 @@ def kernel_outputs() -> dict[str, np.ndarray]:
         found = np.empty((40, 5), dtype=np.int64)
         found_dist = np.empty((40, 5))
         _kernels.graph_knn(
-            targets, graph.indptr, graph.indices, *no_cross, pivots, *seeds, queries, 5, 12, entries, budget, mask,
-            found, found_dist,
+            targets, targets.astype(np.float32), graph.indptr, graph.indices, *no_cross, pivots, *seeds, queries,
+            queries.astype(np.float32), 5, 12, entries, budget, mask, found, found_dist,
         )  # fmt: skip
         out[f"graph_{name}"] = found
         out[f"graph_{name}_dist"] = found_dist

@@ -1,7 +1,7 @@
 """Search graphs for the approximate path: one per batch, and their union over the batches of a side.
 
 Each batch gets a kNN graph (pynndescent, single-threaded and seeded; brute force for small batches)
-made undirected (reverse edges, up to twice the degree per cell, nearest first). Its cells are
+made undirected (each cell's neighbours, then up to as many cells that list it). Its cells are
 renumbered in reverse Cuthill-McKee order, so that cells close in the graph are close in memory:
 a search then touches far fewer cache lines. A side made of several batches is searched on the union
 of their graphs plus "cross" edges (MNN partners of earlier merges). Everything here works in the
@@ -18,6 +18,7 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.sparse.csgraph import connected_components, reverse_cuthill_mckee
 
+from mnnkit.fastmnn import _kernels
 from mnnkit.neighbors import knn
 
 #: Neighbours per cell in each batch's graph (pynndescent); reverse edges are added up to twice this.
@@ -62,13 +63,12 @@ class SideView:
     pivots: np.ndarray
 
 
-def _knn_graph(points: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """``(m, GRAPH_DEGREE)`` neighbours (self excluded) and distances: pynndescent, or exact when small."""
+def _knn_graph(points: np.ndarray, seed: int) -> np.ndarray:
+    """``(m, GRAPH_DEGREE)`` neighbours, nearest first: pynndescent, or exact when small (self excluded)."""
     m = points.shape[0]
     degree = min(GRAPH_DEGREE, m - 1)
     if m < SMALL_GRAPH:
-        found = knn(points, points, degree, method="exact", exclude_self=True)
-        return found.indices, found.distances
+        return knn(points, points, degree, method="exact", exclude_self=True).indices
     from pynndescent import NNDescent
 
     threads = numba.get_num_threads()
@@ -82,50 +82,30 @@ def _knn_graph(points: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray]:
             low_memory=True,
             verbose=False,
         )
-        neighbours, distances = index.neighbor_graph
+        neighbours = index.neighbor_graph[0]
     finally:
         numba.set_num_threads(threads)
-    return neighbours.astype(np.int64), distances.astype(np.float64)
+    return neighbours
 
 
 def build_batch_graph(points: np.ndarray, seed: int) -> BatchGraph:
     """Search graph of one batch (``points``: its cells, ``(m, d)``).
 
-    Memory ``O(m * GRAPH_DEGREE)``; time: one pynndescent graph, and sorts of its edges.
+    Memory ``O(m * GRAPH_DEGREE)``; time: one pynndescent graph, then linear passes over its edges.
     """
     m = points.shape[0]
     if m < 2:
         empty = np.zeros(0, dtype=np.int64)
         order = np.arange(m, dtype=np.int64)
         return BatchGraph(order, order, np.zeros(m + 1, dtype=np.int64), empty.astype(np.int32), order, order)
-    neighbours, distances = _knn_graph(points, seed)
-    source = np.repeat(np.arange(m, dtype=np.int64), neighbours.shape[1])
-    target = neighbours.ravel()
-    weight = distances.ravel()
-    keep = (target >= 0) & (target != source)
-    source, target, weight = source[keep], target[keep], weight[keep]
-    # forward and reverse edges, one copy of each; per cell its nearest 2 * GRAPH_DEGREE
-    src = np.concatenate([source, target])
-    dst = np.concatenate([target, source])
-    dist = np.concatenate([weight, weight])
-    order = np.lexsort((dst, dist, src))
-    src, dst = src[order], dst[order]
-    _, first = np.unique(src * m + dst, return_index=True)
-    first = np.sort(first)
-    src, dst = src[first], dst[first]
-    counts = np.bincount(src, minlength=m)
-    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
-    keep = (np.arange(src.size) - np.repeat(starts, counts)) < 2 * GRAPH_DEGREE
-    src, dst = src[keep], dst[keep]
-    graph = sp.csr_matrix((np.ones(src.size, dtype=np.int8), (src, dst)), shape=(m, m))
+    neighbours = _knn_graph(points, seed)
+    indptr, indices = _kernels.symmetric_graph(np.ascontiguousarray(neighbours, dtype=np.int64), GRAPH_DEGREE)
+    graph = sp.csr_matrix((np.ones(indices.size, dtype=np.int8), indices, indptr), shape=(m, m))
     # renumber: reverse Cuthill-McKee order puts graph neighbours next to each other in memory
     new_order = reverse_cuthill_mckee(graph, symmetric_mode=False).astype(np.int64)
     rank = np.empty(m, dtype=np.int64)
     rank[new_order] = np.arange(m)
-    src_pos, dst_pos = rank[src], rank[dst]
-    order = np.argsort(src_pos, kind="stable")  # keeps each cell's neighbours nearest first
-    indptr = np.concatenate([[0], np.cumsum(np.bincount(src_pos, minlength=m))]).astype(np.int64)
-    indices = dst_pos[order].astype(np.int32)
+    indptr, indices = _kernels.renumber_graph(indptr, indices, new_order, rank)
     renumbered = sp.csr_matrix((np.ones(indices.size, dtype=np.int8), indices, indptr), shape=(m, m))
     _, labels = connected_components(renumbered, directed=False)
     components = np.unique(labels, return_index=True)[1].astype(np.int64)

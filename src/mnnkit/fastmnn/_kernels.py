@@ -104,8 +104,11 @@ def tricube_correct(
 # ----------------------------------------------------------------------------------------- graph search
 @njit(cache=True, inline="always", fastmath=True)
 def _sqdist_fast(a: np.ndarray, b: np.ndarray) -> float:
-    """Squared distance for navigating the graph (vectorised; the final neighbours are re-measured)."""
-    acc = 0.0
+    """Squared distance between float32 rows, for moving through the graph (vectorised, reassociated).
+
+    The neighbours finally returned are re-measured in float64 (:func:`_sqdist`).
+    """
+    acc = np.float32(0.0)
     for j in range(a.shape[0]):
         diff = a[j] - b[j]
         acc += diff * diff
@@ -230,6 +233,7 @@ def _write_sorted(res_d, res_i, size, k, out_i, out_d):
 @njit(cache=True, parallel=True)
 def graph_knn(
     targets: np.ndarray,
+    nav_targets: np.ndarray,
     indptr: np.ndarray,
     indices: np.ndarray,
     cross_ptr: np.ndarray,
@@ -238,6 +242,7 @@ def graph_knn(
     seed_ptr: np.ndarray,
     seed_idx: np.ndarray,
     queries: np.ndarray,
+    nav_queries: np.ndarray,
     k: int,
     ef: int,
     n_entries: int,
@@ -250,8 +255,9 @@ def graph_knn(
 
     Parameters
     ----------
-    targets
-        ``(m, d)`` points searched.
+    targets, nav_targets
+        ``(m, d)`` points searched, in float64 (the distances returned) and float32 (to move through the
+        graph: half the memory traffic).
     indptr, indices
         The search graph over ``targets`` in CSR form (row ``v``'s neighbours).
     cross_ptr, cross_idx
@@ -261,8 +267,8 @@ def graph_knn(
     seed_ptr, seed_idx
         Per-query entry points in CSR form (``seed_ptr`` has ``q + 1`` entries): query ``i`` starts from
         ``seed_idx[seed_ptr[i]:seed_ptr[i + 1]]`` (and its nearest pivots).
-    queries
-        ``(q, d)`` query points.
+    queries, nav_queries
+        ``(q, d)`` query points, float64 and float32.
     k, ef
         Neighbours returned, and size of the search's result pool (``ef >= k``).
     max_visits
@@ -299,6 +305,7 @@ def graph_knn(
         ent_i = np.empty(max(n_entries, 1), dtype=np.int64)
         for q in range(block * SEARCH_BLOCK, min(n_queries, (block + 1) * SEARCH_BLOCK)):
             query = queries[q]
+            nav = nav_queries[q]
             n_cand = 0
             n_res = 0
             visits = 0
@@ -307,7 +314,7 @@ def graph_knn(
                 if stamp[v] == q:
                     continue
                 stamp[v] = q
-                dv = _sqdist_fast(query, targets[v])
+                dv = _sqdist_fast(nav, nav_targets[v])
                 visits += 1
                 n_cand = _min_push(cand_d, cand_i, n_cand, dv, v)
                 if allowed[v]:
@@ -315,7 +322,7 @@ def graph_knn(
             n_ent = 0
             for p in range(n_pivots if n_entries > 0 else 0):
                 v = pivots[p]
-                n_ent = _max_offer(ent_d, ent_i, n_ent, n_entries, _sqdist_fast(query, targets[v]), v)
+                n_ent = _max_offer(ent_d, ent_i, n_ent, n_entries, _sqdist_fast(nav, nav_targets[v]), v)
             for e in range(n_ent):
                 v = ent_i[e]
                 if stamp[v] == q:
@@ -337,7 +344,7 @@ def graph_knn(
                     if stamp[v] == q:
                         continue
                     stamp[v] = q
-                    dv = _sqdist_fast(query, targets[v])
+                    dv = _sqdist_fast(nav, nav_targets[v])
                     visits += 1
                     if n_res < ef or dv < res_d[0]:
                         n_cand = _min_push(cand_d, cand_i, n_cand, dv, v)
@@ -445,6 +452,81 @@ def landmark_seeds(
                 seeds[pos : pos + k] = found[slot[u]]
                 pos += k
     return rows, ptr, seeds
+
+
+# ----------------------------------------------------------------------------------------- graph building
+@njit(cache=True)
+def symmetric_graph(neighbours: np.ndarray, max_reverse: int) -> tuple[np.ndarray, np.ndarray]:
+    """CSR graph of each row's listed neighbours followed by up to ``max_reverse`` rows that list it.
+
+    ``neighbours`` is ``(m, K)`` (entries < 0 and a row's own index are ignored). A reverse edge
+    ``j -> i`` (``i`` lists ``j``) is added unless ``j`` lists ``i`` already; they are taken in order of
+    ``i``. Deterministic; ``O(m K^2)`` time.
+    """
+    m, n_nb = neighbours.shape
+    reverse = np.zeros(m, dtype=np.int64)
+    for i in range(m):
+        for a in range(n_nb):
+            j = neighbours[i, a]
+            if j < 0 or j == i:
+                continue
+            listed = False
+            for b in range(n_nb):
+                if neighbours[j, b] == i:
+                    listed = True
+                    break
+            if not listed and reverse[j] < max_reverse:
+                reverse[j] += 1
+    indptr = np.zeros(m + 1, dtype=np.int64)
+    for i in range(m):
+        forward = 0
+        for a in range(n_nb):
+            j = neighbours[i, a]
+            if j >= 0 and j != i:
+                forward += 1
+        indptr[i + 1] = indptr[i] + forward + reverse[i]
+    indices = np.empty(indptr[m], dtype=np.int64)
+    fill = indptr[:-1].copy()
+    for i in range(m):
+        for a in range(n_nb):
+            j = neighbours[i, a]
+            if j >= 0 and j != i:
+                indices[fill[i]] = j
+                fill[i] += 1
+    for i in range(m):
+        for a in range(n_nb):
+            j = neighbours[i, a]
+            if j < 0 or j == i or fill[j] >= indptr[j + 1]:
+                continue
+            listed = False
+            for b in range(n_nb):
+                if neighbours[j, b] == i:
+                    listed = True
+                    break
+            if not listed:
+                indices[fill[j]] = i
+                fill[j] += 1
+    return indptr, indices
+
+
+@njit(cache=True)
+def renumber_graph(
+    indptr: np.ndarray, indices: np.ndarray, order: np.ndarray, rank: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """The CSR graph with row ``order[p]`` moved to position ``p`` (``rank`` the inverse), as int32 indices."""
+    m = order.shape[0]
+    new_ptr = np.zeros(m + 1, dtype=np.int64)
+    for p in range(m):
+        v = order[p]
+        new_ptr[p + 1] = new_ptr[p] + indptr[v + 1] - indptr[v]
+    new_idx = np.empty(new_ptr[m], dtype=np.int32)
+    for p in range(m):
+        v = order[p]
+        pos = new_ptr[p]
+        for e in range(indptr[v], indptr[v + 1]):
+            new_idx[pos] = rank[indices[e]]
+            pos += 1
+    return new_ptr, new_idx
 
 
 # ----------------------------------------------------------------------------- serial kernels for dask tasks

@@ -26,6 +26,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 
@@ -48,6 +49,9 @@ LANDMARK_MARGIN = 40
 #: every MNN cell would otherwise explore the whole region between (the exact set matters little
 #: there: the tricube weights of far neighbours are alike).
 MAX_VISITS = 600
+#: Budget of a search for the nearest MNN cells of a cell next to a landmark: its seeds (the landmarks'
+#: answers) are nearly right, a few more steps polish them.
+NEAR_LANDMARK_BUDGET = 150
 #: A query without seeds starts from its nearest pivots: this many of them.
 N_ENTRIES = 4
 #: Sides smaller than this are searched by brute force.
@@ -139,9 +143,9 @@ class GraphSearch:
     # ------------------------------------------------------------------------------------------ searches
     def _search(
         self,
-        targets: np.ndarray,
+        targets: Points,
         view: SideView,
-        queries: np.ndarray,
+        queries: Points,
         k: int,
         *,
         ef: int,
@@ -157,27 +161,27 @@ class GraphSearch:
         their ``n_entries`` nearest pivots (default: the side's pivots, ``N_ENTRIES`` of them for
         queries without seeds, none otherwise).
         """
-        n_allowed = targets.shape[0] if allowed is None else int(allowed.sum())
+        n_allowed = targets.exact.shape[0] if allowed is None else int(allowed.sum())
         k = min(k, n_allowed)
         if n_entries is None:
             n_entries = N_ENTRIES if seeds is None else 0
         if seeds is None:
-            seeds = (np.zeros(queries.shape[0] + 1, dtype=np.int64), np.zeros(0, dtype=np.int64))
-        mask = np.ones(targets.shape[0], dtype=np.bool_) if allowed is None else allowed
-        out_idx = np.empty((queries.shape[0], k), dtype=np.int64)
-        out_dist = np.empty((queries.shape[0], k))
+            seeds = (np.zeros(queries.exact.shape[0] + 1, dtype=np.int64), np.zeros(0, dtype=np.int64))
+        mask = np.ones(targets.exact.shape[0], dtype=np.bool_) if allowed is None else allowed
+        out_idx = np.empty((queries.exact.shape[0], k), dtype=np.int64)
+        out_dist = np.empty((queries.exact.shape[0], k))
         _kernels.graph_knn(
-            targets, view.indptr, view.indices, view.cross_ptr, view.cross_idx,
-            view.pivots if pivots is None else pivots, seeds[0], seeds[1], np.ascontiguousarray(queries),
+            targets.exact, targets.nav, view.indptr, view.indices, view.cross_ptr, view.cross_idx,
+            view.pivots if pivots is None else pivots, seeds[0], seeds[1], queries.exact, queries.nav,
             k, min(max(ef, k), n_allowed), n_entries, max_visits, mask, out_idx, out_dist,
         )  # fmt: skip
         return out_idx, out_dist
 
     def _from_landmarks(
         self,
-        targets: np.ndarray,
+        targets: Points,
         view: SideView,
-        queries: np.ndarray,
+        queries: Points,
         query_view: SideView,
         k: int,
         *,
@@ -191,8 +195,9 @@ class GraphSearch:
         its ``k`` nearest allowed pivots. Every other query starts from the neighbours found for the
         landmarks next to it. Results are in query-position order.
         """
-        if queries.shape[0] < SMALL_SIDE:  # few queries: every one is a landmark
-            landmark = np.ones(queries.shape[0], dtype=np.bool_)
+        n_queries = queries.exact.shape[0]
+        if n_queries < SMALL_SIDE:  # few queries: every one is a landmark
+            landmark = np.ones(n_queries, dtype=np.bool_)
         else:
             landmark = _kernels.greedy_landmarks(
                 query_view.indptr, query_view.indices, query_view.cross_ptr, query_view.cross_idx
@@ -209,19 +214,20 @@ class GraphSearch:
         else:
             ef, margin, budget, extra = max(EF_FACTOR * k, EF_MIN), LANDMARK_MARGIN, 0, {}
         found_marks, dist_marks = self._search(
-            targets, view, queries[marks], k, ef=ef, allowed=allowed, max_visits=budget, **extra
+            targets, view, _take(queries, marks), k, ef=ef, allowed=allowed, max_visits=budget, **extra
         )
-        slot = np.full(queries.shape[0], -1, dtype=np.int64)
+        slot = np.full(n_queries, -1, dtype=np.int64)
         slot[marks] = np.arange(marks.size)
         rows, seed_ptr, seed_idx = _kernels.landmark_seeds(
             query_view.indptr, query_view.indices, query_view.cross_ptr, query_view.cross_idx, landmark, slot,
             np.ascontiguousarray(found_marks),
         )  # fmt: skip
+        # the nearest MNN cells of a query next to a landmark: the nearest of its landmarks' (re-ranking)
         found_rows, dist_rows = self._search(
-            targets, view, queries[rows], k, ef=k + margin, seeds=(seed_ptr, seed_idx), allowed=allowed,
-            max_visits=budget,
+            targets, view, _take(queries, rows), k, ef=k + margin, seeds=(seed_ptr, seed_idx), allowed=allowed,
+            max_visits=NEAR_LANDMARK_BUDGET if same else 0,
         )  # fmt: skip
-        indices = np.empty((queries.shape[0], found_marks.shape[1]), dtype=np.int64)
+        indices = np.empty((n_queries, found_marks.shape[1]), dtype=np.int64)
         distances = np.empty(indices.shape)
         indices[marks], distances[marks] = found_marks, dist_marks
         indices[rows], distances[rows] = found_rows, dist_rows
@@ -234,8 +240,7 @@ class GraphSearch:
         if left.shape[0] < SMALL_SIDE:
             return find_mutual_pairs(left, right, k_left, k_right, neighbors="exact")
         lview, rview = self._view(left_parts), self._view(right_parts)
-        left_targets = np.ascontiguousarray(left[lview.perm])
-        right_targets = np.ascontiguousarray(right[rview.perm])
+        left_targets, right_targets = points(left[lview.perm]), points(right[rview.perm])
         # nearest left positions of each right position, then as rows
         found, _ = self._from_landmarks(left_targets, lview, right_targets, rview, k_left)
         right_nn = np.empty_like(found)
@@ -247,10 +252,10 @@ class GraphSearch:
         seed_ptr = np.append(starts, flat.size).astype(np.int64)
         seed_idx = rview.inv[order // k_left]
         if right.shape[0] < SMALL_SIDE:
-            found = knn(left_targets[candidates], right_targets, k_right, method="exact").indices
+            found = knn(left_targets.exact[candidates], right_targets.exact, k_right, method="exact").indices
         else:
             found, _ = self._search(
-                right_targets, rview, left_targets[candidates], k_right, ef=k_right + SEEDED_MARGIN,
+                right_targets, rview, _take(left_targets, candidates), k_right, ef=k_right + SEEDED_MARGIN,
                 seeds=(seed_ptr, seed_idx),
             )  # fmt: skip
         # left cells that no right cell lists are never read as matches: their rows can hold anything
@@ -264,7 +269,7 @@ class GraphSearch:
             found = knn(data, data[subset], k, method="exact")
             return found.indices, found.distances
         view = self._view(parts)
-        targets = np.ascontiguousarray(data[view.perm])
+        targets = points(data[view.perm])
         allowed = np.zeros(data.shape[0], dtype=np.bool_)
         allowed[view.inv[subset]] = True
         found, dist = self._from_landmarks(targets, view, targets, view, k, allowed=allowed, same=True)
@@ -273,6 +278,23 @@ class GraphSearch:
         indices[view.perm] = np.searchsorted(subset, view.perm[found])
         distances[view.perm] = dist
         return indices, distances
+
+
+class Points(NamedTuple):
+    """Rows searched or searching: float64 (the distances returned) and a float32 copy (to navigate)."""
+
+    exact: np.ndarray
+    nav: np.ndarray
+
+
+def points(rows: np.ndarray) -> Points:
+    """:class:`Points` of ``rows`` (a C-contiguous float64 copy if needed, and a float32 copy)."""
+    exact = np.ascontiguousarray(rows, dtype=np.float64)
+    return Points(exact, exact.astype(np.float32))
+
+
+def _take(rows: Points, which: np.ndarray) -> Points:
+    return Points(rows.exact[which], rows.nav[which])
 
 
 def _allowed_pivots(allowed: np.ndarray, seed: int) -> np.ndarray:

@@ -1,0 +1,235 @@
+"""PC-space MNN (mnnkit.fast_mnn) at scale, against its floor and a peer, side by side in one run.
+
+Usage::
+
+    python benchmarks/bench_fastmnn.py                               # 10k, 100k, 300k and 1M cells
+    python benchmarks/bench_fastmnn.py --sizes 10000                 # a quick smoke run
+    python benchmarks/bench_fastmnn.py --sizes 300000 --methods floor-1 fast
+
+Data: a synthetic 50-dimensional embedding (PC-like: a decaying spread per dimension) of ``n`` cells in
+10 batches, 15 cell types with batch-specific proportions, and a batch shift larger than the
+within-type noise (``make_embedding``), written once per size to a temporary file.
+
+Every method runs in its own subprocess, which first runs it on a small data set (so that numba and
+pynndescent compilation is not timed), then reads the data, resets its peak-memory counter
+(``/proc/self/clear_refs``), and times the call alone. Peak memory is then the subprocess's ``VmHWM``
+(its own high-water mark since the reset: it includes the input embedding, which every method holds).
+
+Methods:
+
+``floor-1`` / ``floor-2``
+    One pynndescent kNN-graph build on the whole embedding (``NNDescent(n_neighbors=15)``, what
+    ``sc.pp.neighbors`` does), with 1 thread (seeded: as mnnkit runs pynndescent) and with 2 threads.
+    mnnkit's run is compared with the faster of the two.
+``fast``
+    ``mnnkit.fast_mnn(use_rep="X_pca", neighbors="pynndescent")`` (k=20, batchelor's defaults).
+``scranpy``
+    ``scranpy.correct_mnn`` (libscran's C++ MNN in PC space, Annoy, 2 threads, k=20, input merge
+    order), if scranpy is installed (``pip install scranpy``).
+
+At the 100k size and below, the exact path (``neighbors="exact"``) also runs, and the table gives the
+approximate run's MNN pair recall against it per step (min and mean) and the kNN(15) overlap of the
+two corrected embeddings.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+N_BATCHES = 10
+DIMS = 50
+
+
+# --------------------------------------------------------------------------------------- helpers
+def _peak_mb() -> float:
+    try:
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _reset_peak() -> None:
+    try:
+        with open("/proc/self/clear_refs", "w") as fh:
+            fh.write("5")
+    except OSError:
+        pass
+
+
+def make_embedding(n_cells: int, n_batches: int = N_BATCHES, dims: int = DIMS, seed: int = 0):
+    """``(embedding float32 (n, dims), batch codes)``: 15 Gaussian cell types, per-batch proportions and shift."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    scale = 1.0 / np.sqrt(np.arange(1, dims + 1))
+    centres = rng.normal(size=(15, dims)) * scale * 4.0
+    sizes = np.full(n_batches, n_cells // n_batches)
+    sizes[: n_cells % n_batches] += 1
+    blocks, codes = [], []
+    for b, size in enumerate(sizes):
+        types = rng.choice(15, size=size, p=rng.dirichlet(np.full(15, 2.0)))
+        shift = rng.normal(size=dims) * scale * 1.5
+        blocks.append((centres[types] + shift + rng.normal(size=(size, dims)) * scale * 0.6).astype(np.float32))
+        codes.append(np.full(size, b, dtype=np.int32))
+    return np.vstack(blocks), np.concatenate(codes)
+
+
+def _adata(x, codes):
+    import anndata as ad
+    import numpy as np
+    import pandas as pd
+
+    obs = pd.DataFrame({"batch": pd.Categorical([f"b{c}" for c in codes])}, index=np.arange(len(codes)).astype(str))
+    adata = ad.AnnData(np.zeros((len(codes), 0), dtype=np.float32), obs=obs)
+    adata.obsm["X_pca"] = x
+    return adata
+
+
+# --------------------------------------------------------------------------------------- workers
+def _worker(method: str, path: str, out: str) -> dict:
+    import numpy as np
+
+    tiny_x, tiny_codes = make_embedding(3 * 1500, n_batches=3, seed=1)
+    data = np.load(path)
+    x, codes = data["x"], data["codes"]
+    if method.startswith("floor"):
+        from pynndescent import NNDescent
+
+        n_jobs = int(method.split("-")[1])
+        NNDescent(tiny_x, n_neighbors=15, random_state=0, n_jobs=n_jobs)  # compile
+        _reset_peak()
+        started = time.perf_counter()
+        index = NNDescent(x, n_neighbors=15, random_state=0 if n_jobs == 1 else None, n_jobs=n_jobs, low_memory=True)
+        index.neighbor_graph  # noqa: B018
+        return {"seconds": time.perf_counter() - started, "peak_mb": _peak_mb()}
+    if method == "scranpy":
+        import scranpy
+
+        scranpy.correct_mnn(tiny_x.T.astype(np.float64), tiny_codes, num_neighbors=20, num_threads=2)
+        _reset_peak()
+        started = time.perf_counter()
+        result = scranpy.correct_mnn(
+            np.ascontiguousarray(x.T, dtype=np.float64), codes, num_neighbors=20, merge_policy="input", num_threads=2
+        )
+        seconds = time.perf_counter() - started
+        np.save(out, np.asarray(result["corrected"]).T)
+        return {"seconds": seconds, "peak_mb": _peak_mb()}
+    import mnnkit
+
+    neighbors = "exact" if method == "fast-exact" else "pynndescent"
+    mnnkit.fast_mnn(_adata(tiny_x, tiny_codes), "batch", use_rep="X_pca", neighbors=neighbors)  # compile
+    adata = _adata(x, codes)
+    _reset_peak()
+    started = time.perf_counter()
+    mnnkit.fast_mnn(adata, "batch", use_rep="X_pca", neighbors=neighbors)
+    seconds = time.perf_counter() - started
+    peak = _peak_mb()
+    np.save(out, adata.obsm["X_mnn"])
+    steps = adata.uns["mnn"]["steps"]
+    np.savez(out + ".pairs.npz", **{name: step["pairs"] for name, step in steps.items()})
+    step_seconds = [round(float(s["seconds"]), 1) for s in steps.values()]
+    return {"seconds": seconds, "peak_mb": peak, "step_seconds": step_seconds}
+
+
+# --------------------------------------------------------------------------------------- driver
+def _run(method: str, path: str, out: str, timeout: float) -> dict:
+    cmd = [sys.executable, str(Path(__file__).resolve()), "--worker", method, path, out]
+    env = {**os.environ, "PYTHONPATH": str(HERE.parent / "src")}
+    try:
+        result = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)
+    except subprocess.TimeoutExpired:
+        return {"error": f"stopped after {timeout:.0f} s"}
+    if result.returncode != 0:
+        last = (result.stderr.strip().splitlines() or ["(no output)"])[-1]
+        return {"error": f"failed: {last[:150]}"}
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def _quality(approx_out: str, exact_out: str) -> str:
+    import numpy as np
+
+    from mnnkit.neighbors import knn
+
+    a, e = np.load(approx_out + ".pairs.npz"), np.load(exact_out + ".pairs.npz")
+    recall = []
+    for step in e.files:
+        truth = set(map(tuple, e[step]))
+        recall.append(len(truth & set(map(tuple, a[step]))) / max(1, len(truth)))
+    first = knn(np.load(approx_out), np.load(approx_out), 15, exclude_self=True, method="pynndescent").indices
+    second = knn(np.load(exact_out), np.load(exact_out), 15, exclude_self=True, method="pynndescent").indices
+    overlap = float(np.mean((first[:, :, None] == second[:, None, :]).any(-1)))
+    return f"pair recall min {min(recall):.3f} mean {np.mean(recall):.3f}, kNN(15) overlap {overlap:.3f}"
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the benchmark and print the table."""
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sizes", nargs="+", type=int, default=[10_000, 100_000, 300_000, 1_000_000])
+    parser.add_argument("--methods", nargs="+", default=["floor-1", "floor-2", "fast", "scranpy"])
+    parser.add_argument("--exact-max", type=int, default=100_000, help="run the exact path up to this size")
+    parser.add_argument("--timeout", type=float, default=1800.0, help="seconds per method and size")
+    parser.add_argument("--worker", nargs=3, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.worker:
+        print(json.dumps(_worker(*args.worker)))
+        return 0
+
+    import numpy as np
+
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for size in args.sizes:
+            x, codes = make_embedding(size)
+            path = os.path.join(tmp, f"{size}.npz")
+            np.savez(path, x=x, codes=codes)
+            del x, codes
+            methods = list(args.methods) + (["fast-exact"] if size <= args.exact_max and "fast" in args.methods else [])
+            results = {}
+            for method in methods:
+                if method == "scranpy":
+                    try:
+                        import scranpy  # noqa: F401
+                    except ImportError:
+                        results[method] = {"error": "scranpy not installed (pip install scranpy)"}
+                        continue
+                out = os.path.join(tmp, f"{size}-{method}.npy")
+                results[method] = _run(method, path, out, args.timeout)
+                results[method]["out"] = out
+                done = results[method].get("seconds", results[method].get("error"))
+                print(f"  {size} {method}: {done}", file=sys.stderr)
+            if "fast" in results and "fast-exact" in results and "error" not in results["fast-exact"]:
+                results["fast"]["quality"] = _quality(results["fast"]["out"], results["fast-exact"]["out"])
+            rows.append((size, results))
+
+    print(f"{'cells':>9} | {'method':<10} | {'time s':>8} | {'peak MB':>8} | {'x floor':>7} | notes")
+    print("-" * 100)
+    for size, results in rows:
+        floors = [r["seconds"] for m, r in results.items() if m.startswith("floor") and "seconds" in r]
+        floor = min(floors) if floors else None
+        for method, res in results.items():
+            if "error" in res:
+                print(f"{size:>9} | {method:<10} | {'-':>8} | {'-':>8} | {'-':>7} | {res['error']}")
+                continue
+            ratio = f"{res['seconds'] / floor:.2f}" if floor and not method.startswith("floor") else "-"
+            notes = res.get("quality", "")
+            if "step_seconds" in res:
+                notes = (notes + "; " if notes else "") + f"steps {res['step_seconds']}"
+            print(f"{size:>9} | {method:<10} | {res['seconds']:>8.1f} | {res['peak_mb']:>8.0f} | {ratio:>7} | {notes}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
