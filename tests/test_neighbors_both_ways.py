@@ -39,6 +39,31 @@ def test_equals_two_exact_searches_with_ties(chunk_bytes, n_left, n_right, dim, 
     np.testing.assert_array_equal(ri, np.argsort(d2, axis=1, kind="stable")[:, :k_left])
 
 
+@pytest.mark.parametrize("slack", [0, 3, 16, 1000])
+def test_reverse_candidates_resolve_ties_or_fall_back(monkeypatch, slack) -> None:
+    """The reverse direction keeps k + slack candidates; rows with more near-ties are searched again."""
+    import mnnkit.neighbors._exact as exact_module
+
+    left, right = _points(3, 150, 80, 3)  # 3 dims of 0..3: dozens of cells tie at the k-th distance
+    redone = []
+    real = exact_module.exact_knn
+
+    def spy(query, data, k, **kwargs):
+        redone.append(query.shape[0])
+        return real(query, data, k, **kwargs)
+
+    monkeypatch.setattr(exact_module, "REVERSE_SLACK", slack)
+    monkeypatch.setattr(exact_module, "exact_knn", spy)
+    _, _, ri, rd = exact_knn_both_ways(left, right, 5, 9, chunk_bytes=2**12)
+    d2 = ((right[:, None, :] - left[None, :, :]) ** 2).sum(-1)
+    np.testing.assert_array_equal(ri, np.argsort(d2, axis=1, kind="stable")[:, :9])
+    np.testing.assert_array_equal(rd, np.sqrt(np.take_along_axis(d2, ri, axis=1)))
+    if slack == 0:
+        assert redone and redone[0] > 0  # ties beyond the kept candidates: those rows were searched again
+    if slack == 1000:
+        assert not redone  # every left cell kept: nothing to redo
+
+
 def test_public_front_validates_and_dispatches() -> None:
     left, right = _points(2, 40, 30, 4)
     a, b = knn_both_ways(left, right, 5, 6)

@@ -8,6 +8,10 @@ from mnnkit.neighbors import _kernels
 
 __all__ = ["exact_knn", "exact_knn_both_ways"]
 
+#: Extra candidates kept per row in the reverse direction of :func:`exact_knn_both_ways`, so that
+#: near-ties at the ``k``-th distance can be resolved without a second search.
+REVERSE_SLACK = 16
+
 #: Upper bound, in bytes, on the ``(chunk rows x n_data)`` float64 block of dot products held at once.
 CHUNK_BYTES = 64 * 2**20
 
@@ -84,8 +88,10 @@ def exact_knn_both_ways(
     Returns ``(left_idx, left_dist, right_idx, right_dist)``: the ``k_right`` nearest ``right`` rows of
     every ``left`` row, and the ``k_left`` nearest ``left`` rows of every ``right`` row, each exactly as
     :func:`exact_knn` would give them (same ties, same distances), at the cost of one ``left x right``
-    product instead of two. Memory: two ``chunk x n_right`` blocks (``2 * chunk_bytes``) plus ``O(n_right x
-    k_left)`` running results.
+    product instead of two. The reverse direction keeps, per right row, a heap of the ``k_left +
+    REVERSE_SLACK`` smallest approximate distances over all chunks, re-measured exactly at the end; a right
+    row with more near-ties than that (duplicated cells) is searched again directly. Memory: two ``chunk x
+    n_right`` blocks (``2 * chunk_bytes``) plus ``O(n_right x (k_left + REVERSE_SLACK))`` candidates.
     """
     n_left, n_dim = left.shape
     n_right = right.shape[0]
@@ -94,9 +100,11 @@ def exact_knn_both_ways(
     right_sqnorm = np.einsum("ij,ij->i", right, right)
     left_idx = np.empty((n_left, k_right), dtype=np.int64)
     left_dist = np.empty((n_left, k_right), dtype=np.float64)
-    best_d2 = np.full((n_right, k_left), np.inf)
-    best_idx = np.full((n_right, k_left), -1, dtype=np.int64)
-    best_n = np.zeros(n_right, dtype=np.int64)
+    # reverse direction: per right row a heap of the smallest approximate distances, re-measured at the end
+    capacity = min(k_left + REVERSE_SLACK, n_left)
+    heap_val = np.empty((n_right, capacity))
+    heap_idx = np.empty((n_right, capacity), dtype=np.int64)
+    heap_n = np.zeros(n_right, dtype=np.int64)
     step = _chunk_rows(n_right, chunk_bytes)
     gram = np.empty((min(step, n_left), n_right), dtype=np.float64)
     for start in range(0, n_left, step):
@@ -107,8 +115,19 @@ def exact_knn_both_ways(
             block, left_sqnorm[start:stop], right_sqnorm, left[start:stop], right, err_scale, k_right, -1,
             left_idx[start:stop], left_dist[start:stop],
         )  # fmt: skip
-        _kernels.merge_reverse_exact(
-            np.ascontiguousarray(block.T), start, right_sqnorm, left_sqnorm, right, left, err_scale, k_left,
-            best_d2, best_idx, best_n,
-        )  # fmt: skip
-    return left_idx, left_dist, best_idx, np.sqrt(best_d2)
+        block_t = np.ascontiguousarray(block.T)
+        _kernels.offer_reverse(block_t, start, right_sqnorm, left_sqnorm, heap_val, heap_idx, heap_n)
+    best_idx = np.empty((n_right, k_left), dtype=np.int64)
+    best_d2 = np.empty((n_right, k_left))
+    unsure = np.zeros(n_right, dtype=np.bool_)
+    _kernels.finish_reverse(
+        heap_val, heap_idx, heap_n, right, left, right_sqnorm, left_sqnorm, n_left, err_scale, k_left,
+        best_idx, best_d2, unsure,
+    )  # fmt: skip
+    best_dist = np.sqrt(best_d2)
+    redo = np.flatnonzero(unsure)
+    if redo.size:  # many near-tied distances: search those rows directly
+        redo_right = np.ascontiguousarray(right[redo])
+        found = exact_knn(redo_right, left, k_left, exclude_self=False, chunk_bytes=chunk_bytes)
+        best_idx[redo], best_dist[redo] = found
+    return left_idx, left_dist, best_idx, best_dist

@@ -35,7 +35,7 @@ def _sift_down(values, labels, size):  # pragma: no cover - traced by numba
         pos = child
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, inline="always")
 def _heap_offer(values, labels, size, value, label):  # pragma: no cover - traced by numba
     """Offer ``(value, label)`` to a bounded max-heap of capacity ``len(values)``; return its new size.
 
@@ -90,7 +90,8 @@ def select_exact(gram, query_sqnorm, data_sqnorm, query, data, err_scale, k, sel
             if j == skip:
                 continue
             approx = q_sq - 2.0 * gram[i, j] + data_sqnorm[j]
-            size = _heap_offer(heap, heap_idx, size, approx, j)
+            if size < k or approx < heap[0]:  # the common case (no change) without a call
+                size = _heap_offer(heap, heap_idx, size, approx, j)
         upper = -np.inf
         for t in range(k):
             s = q_norm + data_norm[heap_idx[t]]
@@ -114,60 +115,80 @@ def select_exact(gram, query_sqnorm, data_sqnorm, query, data, err_scale, k, sel
 
 
 @numba.njit(cache=True, parallel=True)
-def merge_reverse_exact(
-    gram_t, offset, data_sqnorm, query_sqnorm, data, query, err_scale, k, best_d2, best_idx, best_n
-):
-    """Update each data row's running exact ``k`` nearest query rows with one chunk of query rows.
+def offer_reverse(gram_t, offset, data_sqnorm, query_sqnorm, heap_val, heap_idx, heap_n):
+    """Offer one chunk of query rows to each data row's bounded heap of smallest approximate distances.
 
     Used to get the reverse direction of a kNN search from the same BLAS block: ``gram_t[r, i]`` is
-    ``data[r] . query[offset + i]`` for the chunk's query rows. ``best_d2[r, :best_n[r]]`` holds the exact
-    squared distances found so far, ascending, with their query rows in ``best_idx``. Candidates are
-    filtered with the same rigorous bound as :func:`select_exact` (a point of the final top ``k`` is within
-    the ``k`` best of its own chunk and no worse than the current ``k``-th), re-measured exactly, and inserted
-    stably: chunks arrive in increasing row order, so ties keep the lower query row.
+    ``data[r] . query[offset + i]``. ``heap_val[r, :heap_n[r]]`` is a max-heap of the smallest
+    ``a_ri = |x_r|^2 - 2 gram + |q_i|^2`` seen so far (capacity ``heap_val.shape[1]``), with their query
+    rows in ``heap_idx``. Nothing is re-measured here: :func:`finish_reverse` does that once at the end.
     """
     n_data, n_chunk = gram_t.shape
-    data_norm_all = np.sqrt(data_sqnorm)
+    capacity = heap_val.shape[1]
     for r in numba.prange(n_data):
         r_sq = data_sqnorm[r]
-        r_norm = data_norm_all[r]
-        upper = np.inf
-        if n_chunk > k:
-            heap = np.empty(k)
-            heap_idx = np.empty(k, dtype=np.int64)
-            size = 0
-            for i in range(n_chunk):
-                approx = r_sq - 2.0 * gram_t[r, i] + query_sqnorm[offset + i]
-                size = _heap_offer(heap, heap_idx, size, approx, i)
-            upper = -np.inf
-            for t in range(k):
-                s = r_norm + np.sqrt(query_sqnorm[offset + heap_idx[t]])
-                bound = heap[t] + err_scale * s * s
-                if bound > upper:
-                    upper = bound
-        if best_n[r] == k and best_d2[r, k - 1] < upper:
-            upper = best_d2[r, k - 1]
+        size = heap_n[r]
+        values = heap_val[r]
+        labels = heap_idx[r]
         for i in range(n_chunk):
-            row = offset + i
-            approx = r_sq - 2.0 * gram_t[r, i] + query_sqnorm[row]
-            s = r_norm + np.sqrt(query_sqnorm[row])
-            if approx - err_scale * s * s > upper:
+            approx = r_sq - 2.0 * gram_t[r, i] + query_sqnorm[offset + i]
+            if size < capacity or approx < values[0]:
+                size = _heap_offer(values, labels, size, approx, offset + i)
+        heap_n[r] = size
+
+
+@numba.njit(cache=True, parallel=True)
+def finish_reverse(
+    heap_val, heap_idx, heap_n, data, query, data_sqnorm, query_sqnorm, n_query, err_scale, k, out_idx, out_d2, unsure
+):
+    """Exact ``k`` nearest query rows of each data row from its heap of approximate candidates.
+
+    With the bound of :func:`select_exact` (``|a - d| <= e = err_scale * (|x| + |q|)^2``), the true top
+    ``k`` lie among the retained candidates with ``a - e <= U`` (``U``: the largest ``a + e`` of the ``k``
+    smallest ``a``) unless a query row the heap dropped could also qualify. A dropped row has ``a`` at least
+    the heap's largest retained value, so that is ruled out when that value minus the largest possible ``e``
+    exceeds ``U``. Otherwise (many near-ties, such as duplicated cells) ``unsure[r]`` is set and the
+    caller recomputes row ``r``. The candidates are re-measured exactly (sequential sum of squared
+    differences) and sorted by distance, ties to the lower query row.
+    """
+    n_data, capacity = heap_val.shape
+    max_query_norm = np.sqrt(np.max(query_sqnorm)) if query_sqnorm.size else 0.0
+    for r in numba.prange(n_data):
+        size = heap_n[r]
+        r_norm = np.sqrt(data_sqnorm[r])
+        order = np.argsort(heap_val[r, :size])
+        upper = -np.inf
+        for t in range(min(k, size)):
+            c = order[t]
+            s = r_norm + np.sqrt(query_sqnorm[heap_idx[r, c]])
+            bound = heap_val[r, c] + err_scale * s * s
+            if bound > upper:
+                upper = bound
+        unsure[r] = False
+        if size == capacity and size < n_query:
+            s = r_norm + max_query_norm
+            if heap_val[r, order[size - 1]] - err_scale * s * s <= upper:
+                unsure[r] = True
                 continue
-            d2 = _squared_distance(data[r], query[row])
-            n = best_n[r]
-            if n == k:
-                if d2 >= best_d2[r, k - 1]:
-                    continue
-                pos = k - 1
-            else:
-                pos = n
-                best_n[r] = n + 1
-            while pos > 0 and best_d2[r, pos - 1] > d2:
-                best_d2[r, pos] = best_d2[r, pos - 1]
-                best_idx[r, pos] = best_idx[r, pos - 1]
-                pos -= 1
-            best_d2[r, pos] = d2
-            best_idx[r, pos] = row
+        cand = np.empty(size, dtype=np.int64)
+        cand_d2 = np.empty(size)
+        n_cand = 0
+        for t in range(size):
+            c = order[t]
+            row = heap_idx[r, c]
+            s = r_norm + np.sqrt(query_sqnorm[row])
+            if heap_val[r, c] - err_scale * s * s <= upper:
+                cand[n_cand] = row
+                cand_d2[n_cand] = _squared_distance(data[r], query[row])
+                n_cand += 1
+        # stable sort by (distance, query row): sort rows first, then stably by distance
+        by_row = np.argsort(cand[:n_cand])
+        cand_sorted = cand[:n_cand][by_row]
+        d2_sorted = cand_d2[:n_cand][by_row]
+        by_d2 = np.argsort(d2_sorted, kind="mergesort")
+        for t in range(k):
+            out_idx[r, t] = cand_sorted[by_d2[t]]
+            out_d2[r, t] = d2_sorted[by_d2[t]]
 
 
 @numba.njit(cache=True)
