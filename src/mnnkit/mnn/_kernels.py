@@ -111,12 +111,16 @@ def kernel_logits(sq_dist: np.ndarray, log_density: np.ndarray, sigma: float) ->
 
 
 @njit(cache=True)
-def _weighted_crossing(pos: np.ndarray, weight: np.ndarray, target: float) -> float:
+def _weighted_crossing(pos: np.ndarray, weight: np.ndarray, target: float) -> tuple[float, float, float]:
     """Smallest ``pos[i]`` at which the weight of all cells with ``pos <= pos[i]`` reaches ``target``.
 
     A weighted quickselect (three-way partitions around a median-of-three pivot), ``O(n)`` expected
     instead of the ``O(n log n)`` sort of the reference implementation; the answer does not depend on
     the order of tied positions. If ``target`` is never reached (rounding), the largest position.
+
+    Returns ``(answer, below, through)``: the answer, and the weight of the cells strictly below it and
+    up to it inclusive (``below < target <= through``; both ``inf`` if the target was never reached),
+    which say how far ``target`` may move before the answer changes.
     """
     n = pos.size
     idx = np.arange(n)
@@ -147,7 +151,7 @@ def _weighted_crossing(pos: np.ndarray, weight: np.ndarray, target: float) -> fl
         if below + w_less >= target:
             hi = lt
         elif below + w_less + w_equal >= target:
-            return pivot
+            return pivot, below + w_less, below + w_less + w_equal
         else:
             below += w_less + w_equal
             lo = gt
@@ -158,89 +162,191 @@ def _weighted_crossing(pos: np.ndarray, weight: np.ndarray, target: float) -> fl
             idx[b + 1] = idx[b]
             b -= 1
         idx[b + 1] = item
-    for a in range(lo, hi):
-        below += weight[idx[a]]
-        if below >= target:
-            return pos[idx[a]]
+    a = lo
+    while a < hi:
+        value = pos[idx[a]]
+        w_equal = 0.0
+        b = a
+        while b < hi and pos[idx[b]] == value:  # tied positions form one step of the cumulative weight
+            w_equal += weight[idx[b]]
+            b += 1
+        if below + w_equal >= target:
+            return value, below, below + w_equal
+        below += w_equal
+        a = b
     best = pos[0]
     for i in range(1, n):
         if pos[i] > best:
             best = pos[i]
-    return best
+    return best, np.inf, np.inf
+
+
+#: Position buckets of :func:`_bucketed_crossing`.
+N_BUCKETS = 256
+
+
+@njit(cache=True)
+def _bucketed_crossing(pos: np.ndarray, weight: np.ndarray, target: float) -> tuple[float, float, float]:
+    """:func:`_weighted_crossing` in two stages: buckets of positions first, then the one bucket that matters.
+
+    Positions go to ``N_BUCKETS`` equal-width buckets (the bucket index is monotone in the position, so
+    a bucket holds a contiguous range of the sorted positions); the bucket where the cumulative weight
+    reaches ``target`` is found from the bucket totals, and the quickselect runs on its cells alone. Three
+    linear passes without data-dependent branches replace most of the quickselect's. Same contract.
+    """
+    n = pos.size
+    lo = pos[0]
+    hi = pos[0]
+    for i in range(n):
+        v = pos[i]
+        lo = v if v < lo else lo
+        hi = v if v > hi else hi
+    width = hi - lo
+    scale = N_BUCKETS / width if width > 0.0 else 0.0
+    if not np.isfinite(scale):
+        scale = 0.0
+    bucket = np.empty(n, dtype=np.int64)
+    totals = np.zeros(N_BUCKETS)
+    for i in range(n):
+        b = int((pos[i] - lo) * scale)
+        b = b if b < N_BUCKETS - 1 else N_BUCKETS - 1
+        bucket[i] = b
+        totals[b] += weight[i]
+    below = 0.0
+    chosen = -1
+    for b in range(N_BUCKETS):
+        if below + totals[b] >= target:
+            chosen = b
+            break
+        below += totals[b]
+    if chosen < 0:
+        return hi, np.inf, np.inf
+    m = 0
+    for i in range(n):
+        m += bucket[i] == chosen
+    sub_pos = np.empty(m)
+    sub_weight = np.empty(m)
+    m = 0
+    for i in range(n):
+        if bucket[i] == chosen:
+            sub_pos[m] = pos[i]
+            sub_weight[m] = weight[i]
+            m += 1
+    value, sub_below, sub_through = _weighted_crossing(sub_pos, sub_weight, target - below)
+    if sub_below == np.inf:  # rounding: the bucket's own sum fell short of its total
+        return value, np.inf, np.inf
+    return value, below + sub_below, below + sub_through
+
+
+#: A quantile whose target weight lies closer than this (relative to the total) to a step of the left
+#: cumulative weight is recomputed with batchelor's sequential log-space sums, whose rounding then decides.
+DEGENERATE_MARGIN = 1e-8
+
+
+@njit(cache=True)
+def _line_sq_dist(prod_pos: float, prod_dot: float, own_sq: float, other_sq: float, p: float) -> float:
+    """Squared distance of a cell to the line through cell ``j`` along its unit direction ``g``.
+
+    ``prod_pos = y . g`` and ``prod_dot = y . x_j``; the squared distance to ``x_j`` is formed as
+    ``(-2 prod_dot + |x_j|^2) + |y|^2``, minus the squared offset along ``g``, clipped at 0.
+    """
+    d2 = prod_dot * -2.0
+    d2 += own_sq
+    d2 += other_sq
+    off = prod_pos - p
+    d2 = d2 - off * off
+    return d2 if d2 > 0.0 else 0.0
 
 
 @njit(cache=True, parallel=True)
 def variance_scales(
-    left_pos: np.ndarray,
-    left_sq_dist: np.ndarray,
-    right_pos: np.ndarray,
-    right_sq_dist: np.ndarray,
+    left_prod: np.ndarray,
+    left_sq: np.ndarray,
+    right_prod: np.ndarray,
+    right_sq: np.ndarray,
+    own_sq: np.ndarray,
     own_slot: np.ndarray,
     own_pos: np.ndarray,
     own_log_weight: float,
     correction_norm: np.ndarray,
     sigma: float,
     scales: np.ndarray,
-) -> None:
-    """Variance-adjustment scale factors for a chunk of right cells (batchelor's ``var.adj``).
+) -> int:
+    """Variance-adjustment scale factors for a chunk of ``b`` right cells (batchelor's ``var.adj``).
 
-    For chunk row ``c`` (right cell ``j`` with unit correction direction ``g``): ``left_pos[c]`` /
-    ``right_pos[c]`` hold the projections on ``g`` of every left / right cell of the populations
-    compared against, and ``left_sq_dist[c]`` / ``right_sq_dist[c]`` their squared distances to cell
-    ``j`` (all four are ``(n_chunk, n_cells)`` arrays, so each right cell reads contiguous rows).
-    ``own_pos[c]`` is ``j``'s own projection and ``own_slot[c]`` its column in the right population,
-    or -1 if the population (a sample) does not contain it: then ``j`` enters the own-batch sums with
-    log-weight ``own_log_weight``.
+    For chunk row ``c`` (right cell ``j`` with unit correction direction ``g``), ``left_prod[c, i]`` is
+    left cell ``i``'s projection on ``g`` and ``left_prod[b + c, i]`` its dot product with ``x_j``
+    (``(2b, n)`` BLAS output; ``right_prod`` likewise for the right population); ``left_sq`` /
+    ``right_sq`` / ``own_sq`` are squared norms. ``own_pos[c]`` is ``j``'s own projection and
+    ``own_slot[c]`` its column in the right population, or -1 if the population (a sample) does not
+    contain it: then ``j`` enters the own-batch sums with log-weight ``own_log_weight``.
 
     The weight of a cell ``y`` is ``exp(-delta^2 / sigma)`` with ``delta`` its distance to the line
-    through cell ``j`` along ``g``. The quantile ``F`` of ``j`` among its own batch is matched with the
+    through ``j`` along ``g``. The quantile ``F`` of ``j`` among its own batch is matched with the
     weighted quantile of the left cells (found by weighted quickselect), and
-    ``scales[c] = max((q* - p_j) / |c_j|, 1)``. The own-batch log sums run sequentially in population
-    order, as batchelor's do.
+    ``scales[c] = max((q* - p_j) / |c_j|, 1)``. ``F`` is a ratio of max-shifted sums; where the matched
+    left quantile sits within ``DEGENERATE_MARGIN`` of a step, ``F`` is recomputed with batchelor's
+    sequential log-space sums (in population order) so that rounding decides as in the reference.
+    Returns the number of such recomputed cells.
     """
-    n_left = left_pos.shape[1]
-    n_right = right_pos.shape[1]
     n_chunk = own_pos.size
+    n_left = left_prod.shape[1]
+    n_right = right_prod.shape[1]
+    n_slow = 0
     for c in prange(n_chunk):
         j = own_slot[c]
         p = own_pos[c]
-        num = -np.inf
-        den = -np.inf
-        if j < 0:
-            num = own_log_weight
-            den = own_log_weight
+        x_sq = own_sq[c]
+        # own batch: log-weights, their peak, then max-shifted sums
+        right_lw = np.empty(n_right)
+        peak = own_log_weight if j < 0 else -np.inf
         for s in range(n_right):
             if s == j:
                 lw = 0.0
             else:
-                off = right_pos[c, s] - p
-                d2 = right_sq_dist[c, s] - off * off
-                if d2 < 0.0:
-                    d2 = 0.0
-                lw = -d2 / sigma
-            den = _log_add(den, lw)
-            if s == j or right_pos[c, s] <= p:
-                num = _log_add(num, lw)
-        log_target = num - den
-
-        logw = np.empty(n_left)
-        peak = -np.inf
-        for i in range(n_left):
-            off = left_pos[c, i] - p
-            d2 = left_sq_dist[c, i] - off * off
-            if d2 < 0.0:
-                d2 = 0.0
-            logw[i] = -d2 / sigma
-            if logw[i] > peak:
-                peak = logw[i]
+                lw = -_line_sq_dist(right_prod[c, s], right_prod[n_chunk + c, s], x_sq, right_sq[s], p) / sigma
+            right_lw[s] = lw
+            if lw > peak:
+                peak = lw
+        den = 0.0
+        num = 0.0
+        if j < 0:
+            den = np.exp(own_log_weight - peak)
+            num = den
+        for s in range(n_right):
+            w = np.exp(right_lw[s] - peak)
+            den += w
+            num += w if (s == j or right_prod[c, s] <= p) else 0.0  # a select, not a branch
+        # left batch: weights relative to their peak
         weight = np.empty(n_left)
+        left_peak = -np.inf
+        for i in range(n_left):
+            lw = -_line_sq_dist(left_prod[c, i], left_prod[n_chunk + c, i], x_sq, left_sq[i], p) / sigma
+            weight[i] = lw
+            if lw > left_peak:
+                left_peak = lw
         total = 0.0
         for i in range(n_left):
-            weight[i] = np.exp(logw[i] - peak)
+            weight[i] = np.exp(weight[i] - left_peak)
             total += weight[i]
-        quantile = _weighted_crossing(left_pos[c], weight, np.exp(log_target) * total)
+        target = num / den * total
+        quantile, below, through = _bucketed_crossing(left_prod[c], weight, target)
+        margin = DEGENERATE_MARGIN * total
+        if not (target - below > margin and through - target > margin):
+            n_slow += 1
+            log_num = -np.inf
+            log_den = -np.inf
+            if j < 0:
+                log_num = own_log_weight
+                log_den = own_log_weight
+            for s in range(n_right):
+                log_den = _log_add(log_den, right_lw[s])
+                if s == j or right_prod[c, s] <= p:
+                    log_num = _log_add(log_num, right_lw[s])
+            quantile = _bucketed_crossing(left_prod[c], weight, np.exp(log_num - log_den) * total)[0]
         scale = (quantile - p) / correction_norm[c]
         scales[c] = scale if scale > 1.0 else 1.0
+    return n_slow
 
 
 @njit(cache=True, parallel=True)

@@ -4,7 +4,8 @@ Each right cell's correction is lengthened (never shortened) so that the cell la
 weighted quantile of the left data along its correction direction as it had in its own batch.
 The cost is ``O(n_right x (n_left + n_right) x genes)`` for the projections and distances, done as
 BLAS products in row chunks; the weighted quantiles run in a parallel numba kernel.
-Memory: four ``chunk x n_cells`` blocks (bounded by ``mnnkit._config.CHUNK_BYTES``).
+Memory: the two product blocks of a chunk of ``b`` right cells, ``2b x n_left`` and ``2b x n_right``, together
+``2 * mnnkit._config.CHUNK_BYTES`` (128 MiB by default; BLAS needs a few hundred rows to run near its peak).
 
 With ``approximate=True`` the two populations whose quantiles are matched can be replaced by seeded uniform
 samples of ``sample`` cells each (cost ``O(n_right x 2 sample x genes)``), and the products run in
@@ -74,7 +75,7 @@ def variance_adjustment_scales(
 
     left_sq = row_sq_norms(left_pop)
     right_pop_sq = row_sq_norms(right_pop)
-    chunk = rows_per_chunk(left_pop.shape[0] + right_pop.shape[0], n_blocks=4)
+    chunk = rows_per_chunk(left_pop.shape[0] + right_pop.shape[0])  # 2 chunk rows per product
     for start in range(0, moving.size, chunk):
         cells = moving[start : start + chunk]
         b = cells.size
@@ -83,25 +84,18 @@ def variance_adjustment_scales(
         np.divide(correction[cells], norms[cells, None], out=query[:b], casting="unsafe")
         query[b:] = own
         own_sq = row_sq_norms(own)
-        left_prod = query @ left_pop.T
+        left_prod = query @ left_pop.T  # rows: projections on the directions, then dot products with the cells
         right_prod = query @ right_pop.T
-        left_pos, left_d2 = left_prod[:b], left_prod[b:]
-        right_pos, right_d2 = right_prod[:b], right_prod[b:]
-        left_d2 *= -2.0
-        left_d2 += own_sq[:, None]
-        left_d2 += left_sq[None, :]
-        right_d2 *= -2.0
-        right_d2 += own_sq[:, None]
-        right_d2 += right_pop_sq[None, :]
         own_slot = slot[cells]
         if right_rows is None:
-            own_pos = right_pos[np.arange(b), own_slot]
+            own_pos = right_prod[np.arange(b), own_slot]
         else:
             own_pos = np.einsum("ij,ij->i", query[:b], own)
         out = np.empty(b)
         variance_scales(
-            left_pos, left_d2, right_pos, right_d2, own_slot, own_pos, own_log_weight, norms[cells], sigma, out
-        )
+            left_prod, left_sq, right_prod, right_pop_sq, own_sq, own_slot, own_pos, own_log_weight, norms[cells],
+            sigma, out,
+        )  # fmt: skip
         scales[cells] = out
     return scales
 
