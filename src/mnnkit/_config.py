@@ -10,6 +10,12 @@ NUMBA_FASTMATH = False
 #: The chunked kernels size their row blocks so that each temporary stays near this bound.
 CHUNK_BYTES = 64 * 2**20
 
+#: Largest size in bytes of the dot products of a merge step's right cells with every cell of both
+#: sides (``n_right x (n_left + n_right)`` float64) that a classic merge step keeps in memory, so that
+#: the neighbour search, the kernel smoothing and var.adj share one BLAS pass. Larger steps compute
+#: them again in chunks where needed.
+GRAM_CACHE_BYTES = 512 * 2**20
+
 
 def rows_per_chunk(n_columns: int, *, n_blocks: int = 1, minimum: int = 16) -> int:
     """Rows per chunk so that ``n_blocks`` float64 blocks of ``rows x n_columns`` fit in ``CHUNK_BYTES``."""

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from mnnkit.mnn._gram import step_gram
 from mnnkit.mnn._merge_order import Node, auto_merge, progressive_plan
 from mnnkit.mnn._pairs import find_mutual_pairs, side_k
 from mnnkit.mnn._smoothing import mnn_averages, smooth_corrections
@@ -91,6 +92,9 @@ def merge_step(state: MergeState, left: Node, right: Node) -> MergeRecord:
     p = state.params
     left_rows, right_rows = state.rows(left), state.rows(right)
     left_in, right_in = state.data_in[left_rows], state.data_in[right_rows]
+    exact_var_adj = p.var_adj and p.var_adj_sample is None and p.var_adj_dtype == np.float64
+    # dot products shared by the search, the smoothing and var.adj (kept only when they fit the budget)
+    gram = step_gram(left_in, right_in) if (p.neighbors == "exact" or exact_var_adj) else None
     pairs = find_mutual_pairs(
         left_in,
         right_in,
@@ -98,6 +102,7 @@ def merge_step(state: MergeState, left: Node, right: Node) -> MergeRecord:
         side_k(p.k_right, p.prop_k, right_rows.size),
         neighbors=p.neighbors,
         rng=p.rng,
+        gram=gram,
     )
     # never empty: the closest pair of cells across the two sides is always mutual, for any k >= 1
 
@@ -107,7 +112,14 @@ def merge_step(state: MergeState, left: Node, right: Node) -> MergeRecord:
         left_out, right_out = state.data_out[left_rows], state.data_out[right_rows]
         averages.append(mnn_averages(left_out, right_out, pairs)[1])
     corrections, stats = smooth_corrections(
-        right_in, mnn_cells, averages, p.sigma, truncate=p.kernel_truncate, neighbors=p.neighbors, rng=p.rng
+        right_in,
+        mnn_cells,
+        averages,
+        p.sigma,
+        truncate=p.kernel_truncate,
+        neighbors=p.neighbors,
+        rng=p.rng,
+        right_gram=None if gram is None else gram.right_right,
     )
 
     if p.svd_dim > 0:
@@ -122,8 +134,16 @@ def merge_step(state: MergeState, left: Node, right: Node) -> MergeRecord:
 
     if p.var_adj:
         scales = variance_adjustment_scales(
-            left_in, right_in, corrections[0], p.sigma, dtype=p.var_adj_dtype, sample=p.var_adj_sample, seed=p.rng
+            left_in,
+            right_in,
+            corrections[0],
+            p.sigma,
+            dtype=p.var_adj_dtype,
+            sample=p.var_adj_sample,
+            seed=p.rng,
+            gram=gram,
         )
+        del gram
         corrections[0] *= scales[:, None]
         if state.data_out is not None:
             if not state.out_scale_shared:

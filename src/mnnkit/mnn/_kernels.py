@@ -260,9 +260,11 @@ def _line_sq_dist(prod_pos: float, prod_dot: float, own_sq: float, other_sq: flo
 
 @njit(cache=True, parallel=True)
 def variance_scales(
-    left_prod: np.ndarray,
+    left_proj: np.ndarray,
+    left_dot: np.ndarray,
     left_sq: np.ndarray,
-    right_prod: np.ndarray,
+    right_proj: np.ndarray,
+    right_dot: np.ndarray,
     right_sq: np.ndarray,
     own_sq: np.ndarray,
     own_slot: np.ndarray,
@@ -274,9 +276,9 @@ def variance_scales(
 ) -> int:
     """Variance-adjustment scale factors for a chunk of ``b`` right cells (batchelor's ``var.adj``).
 
-    For chunk row ``c`` (right cell ``j`` with unit correction direction ``g``), ``left_prod[c, i]`` is
-    left cell ``i``'s projection on ``g`` and ``left_prod[b + c, i]`` its dot product with ``x_j``
-    (``(2b, n)`` BLAS output; ``right_prod`` likewise for the right population); ``left_sq`` /
+    For chunk row ``c`` (right cell ``j`` with unit correction direction ``g``), ``left_proj[c, i]`` is
+    left cell ``i``'s projection on ``g`` and ``left_dot[c, i]`` its dot product with ``x_j`` (``(b, n)``
+    arrays; ``right_proj`` / ``right_dot`` likewise for the right population); ``left_sq`` /
     ``right_sq`` / ``own_sq`` are squared norms. ``own_pos[c]`` is ``j``'s own projection and
     ``own_slot[c]`` its column in the right population, or -1 if the population (a sample) does not
     contain it: then ``j`` enters the own-batch sums with log-weight ``own_log_weight``.
@@ -290,8 +292,8 @@ def variance_scales(
     Returns the number of such recomputed cells.
     """
     n_chunk = own_pos.size
-    n_left = left_prod.shape[1]
-    n_right = right_prod.shape[1]
+    n_left = left_proj.shape[1]
+    n_right = right_proj.shape[1]
     n_slow = 0
     for c in prange(n_chunk):
         j = own_slot[c]
@@ -304,7 +306,7 @@ def variance_scales(
             if s == j:
                 lw = 0.0
             else:
-                lw = -_line_sq_dist(right_prod[c, s], right_prod[n_chunk + c, s], x_sq, right_sq[s], p) / sigma
+                lw = -_line_sq_dist(right_proj[c, s], right_dot[c, s], x_sq, right_sq[s], p) / sigma
             right_lw[s] = lw
             if lw > peak:
                 peak = lw
@@ -316,12 +318,12 @@ def variance_scales(
         for s in range(n_right):
             w = np.exp(right_lw[s] - peak)
             den += w
-            num += w if (s == j or right_prod[c, s] <= p) else 0.0  # a select, not a branch
+            num += w if (s == j or right_proj[c, s] <= p) else 0.0  # a select, not a branch
         # left batch: weights relative to their peak
         weight = np.empty(n_left)
         left_peak = -np.inf
         for i in range(n_left):
-            lw = -_line_sq_dist(left_prod[c, i], left_prod[n_chunk + c, i], x_sq, left_sq[i], p) / sigma
+            lw = -_line_sq_dist(left_proj[c, i], left_dot[c, i], x_sq, left_sq[i], p) / sigma
             weight[i] = lw
             if lw > left_peak:
                 left_peak = lw
@@ -330,7 +332,7 @@ def variance_scales(
             weight[i] = np.exp(weight[i] - left_peak)
             total += weight[i]
         target = num / den * total
-        quantile, below, through = _bucketed_crossing(left_prod[c], weight, target)
+        quantile, below, through = _bucketed_crossing(left_proj[c], weight, target)
         margin = DEGENERATE_MARGIN * total
         if not (target - below > margin and through - target > margin):
             n_slow += 1
@@ -341,9 +343,9 @@ def variance_scales(
                 log_den = own_log_weight
             for s in range(n_right):
                 log_den = _log_add(log_den, right_lw[s])
-                if s == j or right_prod[c, s] <= p:
+                if s == j or right_proj[c, s] <= p:
                     log_num = _log_add(log_num, right_lw[s])
-            quantile = _bucketed_crossing(left_prod[c], weight, np.exp(log_num - log_den) * total)[0]
+            quantile = _bucketed_crossing(left_proj[c], weight, np.exp(log_num - log_den) * total)[0]
         scale = (quantile - p) / correction_norm[c]
         scales[c] = scale if scale > 1.0 else 1.0
     return n_slow

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from mnnkit.mnn._gram import StepGram
 from mnnkit.mnn._kernels import mutual_pairs
 from mnnkit.neighbors import knn_both_ways
+from mnnkit.neighbors._exact import exact_knn_both_ways
 
 
 def side_k(k: int, prop_k: float | None, n_cells: int) -> int:
@@ -32,6 +34,7 @@ def find_mutual_pairs(
     *,
     neighbors: str = "exact",
     rng: int = 0,
+    gram: StepGram | None = None,
 ) -> np.ndarray:
     """MNN pairs between ``left`` and ``right`` (batchelor's ``findMutualNN(left, right, k_left, k_right)``).
 
@@ -47,12 +50,24 @@ def find_mutual_pairs(
         ``"exact"`` or ``"pynndescent"``.
     rng
         Seed for an approximate search.
+    gram
+        The step's dot products, if kept (:mod:`mnnkit.mnn._gram`): the exact search then reads them
+        instead of computing them (same neighbours: the search is exact either way).
 
     Returns
     -------
     ``(n_pairs, 2)`` int64 (left row, right row), ordered by left row, then by increasing distance.
     """
-    left_nn, right_nn = (
-        result.indices for result in knn_both_ways(left, right, k_right, k_left, method=neighbors, rng=rng)
-    )
+    if gram is not None and neighbors == "exact":
+        right_nn, _, left_nn, _ = exact_knn_both_ways(
+            np.ascontiguousarray(right, dtype=np.float64),
+            np.ascontiguousarray(left, dtype=np.float64),
+            k_left,
+            k_right,
+            gram=gram.right_left,
+        )
+    else:
+        left_nn, right_nn = (
+            result.indices for result in knn_both_ways(left, right, k_right, k_left, method=neighbors, rng=rng)
+        )
     return mutual_pairs(np.ascontiguousarray(left_nn, dtype=np.int64), np.ascontiguousarray(right_nn, dtype=np.int64))

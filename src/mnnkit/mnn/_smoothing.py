@@ -19,11 +19,15 @@ from mnnkit.neighbors import knn
 
 def squared_distances(rows: np.ndarray, rows_sq: np.ndarray, cols: np.ndarray, cols_sq: np.ndarray) -> np.ndarray:
     """``|rows_i - cols_j|^2`` by the BLAS expansion (may be a few ulp below 0; callers clamp)."""
-    out = rows @ cols.T
-    out *= -2.0
-    out += rows_sq[:, None]
-    out += cols_sq[None, :]
-    return out
+    return expand_squared_distances(rows @ cols.T, rows_sq, cols_sq)
+
+
+def expand_squared_distances(dots: np.ndarray, rows_sq: np.ndarray, cols_sq: np.ndarray) -> np.ndarray:
+    """``|r_i|^2 - 2 dots_ij + |c_j|^2``, in place in ``dots`` (which it returns)."""
+    dots *= -2.0
+    dots += rows_sq[:, None]
+    dots += cols_sq[None, :]
+    return dots
 
 
 def row_sq_norms(mat: np.ndarray) -> np.ndarray:
@@ -80,6 +84,7 @@ def smooth_corrections(
     truncate: int | None = None,
     neighbors: str = "exact",
     rng: int = 0,
+    right_gram: np.ndarray | None = None,
 ) -> tuple[list[np.ndarray], SmoothingStats]:
     """Gaussian-kernel smoothed correction of every right cell (batchelor's ``mnnCorrect``).
 
@@ -103,6 +108,9 @@ def smooth_corrections(
         ``None`` (exact): every MNN cell contributes. An integer ``m``: only each cell's ``m`` nearest
         MNN cells contribute (found by ``neighbors``), in the density too; the dropped share of kernel
         weight is bounded and reported (see :func:`truncated_smoothing`).
+    right_gram
+        ``right @ right.T`` if computed already (:mod:`mnnkit.mnn._gram`); its entries then replace the
+        BLAS products of the distances.
 
     Returns
     -------
@@ -120,7 +128,11 @@ def smooth_corrections(
     zero = np.zeros(n_mnn)
     for start in range(0, n_mnn, chunk):
         stop = min(start + chunk, n_mnn)
-        logits = squared_distances(mnn_data[start:stop], mnn_sq[start:stop], mnn_data, mnn_sq)
+        if right_gram is None:
+            logits = squared_distances(mnn_data[start:stop], mnn_sq[start:stop], mnn_data, mnn_sq)
+        else:
+            dots = right_gram[np.ix_(mnn_cells[start:stop], mnn_cells)]
+            logits = expand_squared_distances(dots, mnn_sq[start:stop], mnn_sq)
         kernel_logits(logits, zero, sigma)
         row_logsumexp(logits, log_density[start:stop])
 
@@ -128,7 +140,10 @@ def smooth_corrections(
     outputs = [np.empty((right.shape[0], avg.shape[1])) for avg in averages]
     for start in range(0, right.shape[0], chunk):
         stop = min(start + chunk, right.shape[0])
-        logits = squared_distances(right[start:stop], right_sq[start:stop], mnn_data, mnn_sq)
+        if right_gram is None:
+            logits = squared_distances(right[start:stop], right_sq[start:stop], mnn_data, mnn_sq)
+        else:
+            logits = expand_squared_distances(right_gram[start:stop, mnn_cells], right_sq[start:stop], mnn_sq)
         kernel_logits(logits, log_density, sigma)
         softmax_rows_inplace(logits)
         for out, avg in zip(outputs, averages, strict=True):

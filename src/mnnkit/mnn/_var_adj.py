@@ -17,6 +17,7 @@ from __future__ import annotations
 import numpy as np
 
 from mnnkit._config import rows_per_chunk
+from mnnkit.mnn._gram import StepGram
 from mnnkit.mnn._kernels import variance_scales
 from mnnkit.mnn._smoothing import row_sq_norms
 
@@ -30,6 +31,7 @@ def variance_adjustment_scales(
     dtype: type = np.float64,
     sample: int | None = None,
     seed: int = 0,
+    gram: StepGram | None = None,
 ) -> np.ndarray:
     """Scale factor ``>= 1`` for each right cell's correction vector.
 
@@ -50,6 +52,10 @@ def variance_adjustment_scales(
         ``sample`` of its cells instead of all of them (each cell is still adjusted).
     seed
         Seed of the samples.
+    gram
+        The step's dot products of right cells with all cells, if kept (:mod:`mnnkit.mnn._gram`; used in
+        exact mode, when ``left`` and ``right`` are the data they were computed from): then only the
+        projections on the correction directions are computed here, half the BLAS work.
 
     Returns
     -------
@@ -73,28 +79,34 @@ def variance_adjustment_scales(
         slot[right_rows] = np.arange(right_rows.size)
     own_log_weight = 0.0 if right_rows is None else float(np.log(right_rows.size / n_right))
 
+    use_gram = gram is not None and left_rows is None and right_rows is None and dtype == np.float64
     left_sq = row_sq_norms(left_pop)
     right_pop_sq = row_sq_norms(right_pop)
-    chunk = rows_per_chunk(left_pop.shape[0] + right_pop.shape[0])  # 2 chunk rows per product
+    chunk = rows_per_chunk(left_pop.shape[0] + right_pop.shape[0])  # two rows per cell in each product
     for start in range(0, moving.size, chunk):
         cells = moving[start : start + chunk]
         b = cells.size
         own = np.asarray(right[cells], dtype=dtype)
-        query = np.empty((2 * b, right.shape[1]), dtype=dtype)
-        np.divide(correction[cells], norms[cells, None], out=query[:b], casting="unsafe")
-        query[b:] = own
         own_sq = row_sq_norms(own)
-        left_prod = query @ left_pop.T  # rows: projections on the directions, then dot products with the cells
-        right_prod = query @ right_pop.T
+        directions = correction[cells] / norms[cells, None]
+        if use_gram:
+            left_proj, right_proj = directions @ left_pop.T, directions @ right_pop.T
+            left_dot, right_dot = gram.right_left[cells], gram.right_right[cells]
+        else:  # one product per side: rows are the directions, then the cells themselves
+            query = np.empty((2 * b, right.shape[1]), dtype=dtype)
+            query[:b] = directions
+            query[b:] = own
+            left_prod, right_prod = query @ left_pop.T, query @ right_pop.T
+            left_proj, left_dot, right_proj, right_dot = left_prod[:b], left_prod[b:], right_prod[:b], right_prod[b:]
         own_slot = slot[cells]
         if right_rows is None:
-            own_pos = right_prod[np.arange(b), own_slot]
+            own_pos = right_proj[np.arange(b), own_slot]
         else:
             own_pos = np.einsum("ij,ij->i", query[:b], own)
         out = np.empty(b)
         variance_scales(
-            left_prod, left_sq, right_prod, right_pop_sq, own_sq, own_slot, own_pos, own_log_weight, norms[cells],
-            sigma, out,
+            left_proj, left_dot, left_sq, right_proj, right_dot, right_pop_sq, own_sq, own_slot, own_pos,
+            own_log_weight, norms[cells], sigma, out,
         )  # fmt: skip
         scales[cells] = out
     return scales

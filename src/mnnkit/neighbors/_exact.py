@@ -82,6 +82,7 @@ def exact_knn_both_ways(
     k_left: int,
     *,
     chunk_bytes: int = CHUNK_BYTES,
+    gram: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Exact kNN in both directions between two point sets from one pass of BLAS blocks.
 
@@ -92,6 +93,8 @@ def exact_knn_both_ways(
     REVERSE_SLACK`` smallest approximate distances over all chunks, re-measured exactly at the end; a right
     row with more near-ties than that (duplicated cells) is searched again directly. Memory: two ``chunk x
     n_right`` blocks (``2 * chunk_bytes``) plus ``O(n_right x (k_left + REVERSE_SLACK))`` candidates.
+    ``gram``, if given, is ``left @ right.T`` computed already (C order): its row blocks replace the BLAS
+    products.
     """
     n_left, n_dim = left.shape
     n_right = right.shape[0]
@@ -106,11 +109,14 @@ def exact_knn_both_ways(
     heap_idx = np.empty((n_right, capacity), dtype=np.int64)
     heap_n = np.zeros(n_right, dtype=np.int64)
     step = _chunk_rows(n_right, chunk_bytes)
-    gram = np.empty((min(step, n_left), n_right), dtype=np.float64)
+    work = np.empty((min(step, n_left), n_right), dtype=np.float64) if gram is None else None
     for start in range(0, n_left, step):
         stop = min(start + step, n_left)
-        block = gram[: stop - start]
-        np.matmul(left[start:stop], right.T, out=block)
+        if gram is None:
+            block = work[: stop - start]
+            np.matmul(left[start:stop], right.T, out=block)
+        else:
+            block = gram[start:stop]
         _kernels.select_exact(
             block, left_sqnorm[start:stop], right_sqnorm, left[start:stop], right, err_scale, k_right, -1,
             left_idx[start:stop], left_dist[start:stop],
