@@ -83,15 +83,17 @@ def variance_adjustment_scales(
     left_sq = row_sq_norms(left_pop)
     right_pop_sq = row_sq_norms(right_pop)
     chunk = rows_per_chunk(left_pop.shape[0] + right_pop.shape[0])  # two rows per cell in each product
+    every_cell = moving.size == n_right  # then chunks are row ranges: views, not copies
     for start in range(0, moving.size, chunk):
         cells = moving[start : start + chunk]
         b = cells.size
-        own = np.asarray(right[cells], dtype=dtype)
+        rows = slice(start, start + b) if every_cell else cells
+        own = np.asarray(right[rows], dtype=dtype)
         own_sq = row_sq_norms(own)
-        directions = correction[cells] / norms[cells, None]
+        directions = correction[rows] / norms[rows, None]
         if use_gram:
             left_proj, right_proj = directions @ left_pop.T, directions @ right_pop.T
-            left_dot, right_dot = gram.right_left[cells], gram.right_right[cells]
+            left_dot, right_dot = gram.right_left[rows], gram.right_right[rows]
         else:  # one product per side: rows are the directions, then the cells themselves
             query = np.empty((2 * b, right.shape[1]), dtype=dtype)
             query[:b] = directions

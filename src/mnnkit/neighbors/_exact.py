@@ -121,8 +121,7 @@ def exact_knn_both_ways(
             block, left_sqnorm[start:stop], right_sqnorm, left[start:stop], right, err_scale, k_right, -1,
             left_idx[start:stop], left_dist[start:stop],
         )  # fmt: skip
-        block_t = np.ascontiguousarray(block.T)
-        _kernels.offer_reverse(block_t, start, right_sqnorm, left_sqnorm, heap_val, heap_idx, heap_n)
+        _kernels.offer_reverse(block, start, right_sqnorm, left_sqnorm, heap_val, heap_idx, heap_n)
     best_idx = np.empty((n_right, k_left), dtype=np.int64)
     best_d2 = np.empty((n_right, k_left))
     unsure = np.zeros(n_right, dtype=np.bool_)

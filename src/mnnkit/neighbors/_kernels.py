@@ -114,27 +114,34 @@ def select_exact(gram, query_sqnorm, data_sqnorm, query, data, err_scale, k, sel
             out_dist[i, r] = np.sqrt(cand_d2[order[r]])
 
 
+#: Data rows handled together by :func:`offer_reverse` (one 64-byte cache line of a gram row).
+REVERSE_TILE = 8
+
+
 @numba.njit(cache=True, parallel=True)
-def offer_reverse(gram_t, offset, data_sqnorm, query_sqnorm, heap_val, heap_idx, heap_n):
+def offer_reverse(gram, offset, data_sqnorm, query_sqnorm, heap_val, heap_idx, heap_n):
     """Offer one chunk of query rows to each data row's bounded heap of smallest approximate distances.
 
-    Used to get the reverse direction of a kNN search from the same BLAS block: ``gram_t[r, i]`` is
-    ``data[r] . query[offset + i]``. ``heap_val[r, :heap_n[r]]`` is a max-heap of the smallest
-    ``a_ri = |x_r|^2 - 2 gram + |q_i|^2`` seen so far (capacity ``heap_val.shape[1]``), with their query
-    rows in ``heap_idx``. Nothing is re-measured here: :func:`finish_reverse` does that once at the end.
+    Used to get the reverse direction of a kNN search from the same BLAS block: ``gram[i, r]`` is
+    ``query[offset + i] . data[r]`` (the block as computed, not transposed). ``heap_val[r, :heap_n[r]]``
+    is a max-heap of the smallest ``a_ri = |x_r|^2 - 2 gram + |q_i|^2`` seen so far (capacity
+    ``heap_val.shape[1]``), with their query rows in ``heap_idx``; query rows are offered in increasing
+    order. Data rows are taken in tiles of ``REVERSE_TILE`` so that each pass over the block reads whole
+    cache lines. Nothing is re-measured here: :func:`finish_reverse` does that once at the end.
     """
-    n_data, n_chunk = gram_t.shape
+    n_chunk, n_data = gram.shape
     capacity = heap_val.shape[1]
-    for r in numba.prange(n_data):
-        r_sq = data_sqnorm[r]
-        size = heap_n[r]
-        values = heap_val[r]
-        labels = heap_idx[r]
+    n_tiles = (n_data + REVERSE_TILE - 1) // REVERSE_TILE
+    for tile in numba.prange(n_tiles):
+        first = tile * REVERSE_TILE
+        last = min(first + REVERSE_TILE, n_data)
         for i in range(n_chunk):
-            approx = r_sq - 2.0 * gram_t[r, i] + query_sqnorm[offset + i]
-            if size < capacity or approx < values[0]:
-                size = _heap_offer(values, labels, size, approx, offset + i)
-        heap_n[r] = size
+            q_sq = query_sqnorm[offset + i]
+            for r in range(first, last):
+                approx = data_sqnorm[r] - 2.0 * gram[i, r] + q_sq
+                size = heap_n[r]
+                if size < capacity or approx < heap_val[r, 0]:
+                    heap_n[r] = _heap_offer(heap_val[r], heap_idx[r], size, approx, offset + i)
 
 
 @numba.njit(cache=True, parallel=True)
