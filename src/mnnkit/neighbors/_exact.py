@@ -123,7 +123,7 @@ def exact_knn_both_ways(
         )  # fmt: skip
         _kernels.offer_reverse(block, start, right_sqnorm, left_sqnorm, heap_val, heap_idx, heap_n)
     best_idx = np.empty((n_right, k_left), dtype=np.int64)
-    best_d2 = np.empty((n_right, k_left))
+    best_d2 = np.zeros((n_right, k_left))  # rows left unsure by the kernel are filled below
     unsure = np.zeros(n_right, dtype=np.bool_)
     _kernels.finish_reverse(
         heap_val, heap_idx, heap_n, right, left, right_sqnorm, left_sqnorm, n_left, err_scale, k_left,
