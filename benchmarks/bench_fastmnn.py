@@ -40,7 +40,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import subprocess
 import sys
 import tempfile
@@ -48,28 +47,14 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))
+from benchmarks._process import peak_mb, reset_peak  # noqa: E402
+
 N_BATCHES = 10
 DIMS = 50
 
 
 # --------------------------------------------------------------------------------------- helpers
-def _peak_mb() -> float:
-    try:
-        with open("/proc/self/status") as fh:
-            for line in fh:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
-def _reset_peak() -> None:
-    try:
-        with open("/proc/self/clear_refs", "w") as fh:
-            fh.write("5")
-    except OSError:
-        pass
 
 
 def make_embedding(n_cells: int, n_batches: int = N_BATCHES, dims: int = DIMS, seed: int = 0):
@@ -113,23 +98,23 @@ def _worker(method: str, path: str, out: str) -> dict:
 
         n_jobs = int(method.split("-")[1])
         NNDescent(tiny_x, n_neighbors=15, random_state=0, n_jobs=n_jobs)  # compile
-        _reset_peak()
+        reset_peak()
         started = time.perf_counter()
         index = NNDescent(x, n_neighbors=15, random_state=0 if n_jobs == 1 else None, n_jobs=n_jobs, low_memory=True)
         index.neighbor_graph  # noqa: B018
-        return {"seconds": time.perf_counter() - started, "peak_mb": _peak_mb()}
+        return {"seconds": time.perf_counter() - started, "peak_mb": peak_mb()}
     if method == "scranpy":
         import scranpy
 
         scranpy.correct_mnn(tiny_x.T.astype(np.float64), tiny_codes, num_neighbors=20, num_threads=2)
-        _reset_peak()
+        reset_peak()
         started = time.perf_counter()
         result = scranpy.correct_mnn(
             np.ascontiguousarray(x.T, dtype=np.float64), codes, num_neighbors=20, merge_policy="input", num_threads=2
         )
         seconds = time.perf_counter() - started
         np.save(out, np.asarray(result["corrected"]).T)
-        return {"seconds": seconds, "peak_mb": _peak_mb()}
+        return {"seconds": seconds, "peak_mb": peak_mb()}
     import mnnkit
 
     if method == "fast-search":
@@ -137,11 +122,11 @@ def _worker(method: str, path: str, out: str) -> dict:
     neighbors = "exact" if method == "fast-exact" else "pynndescent"
     mnnkit.fast_mnn(_adata(tiny_x, tiny_codes), "batch", use_rep="X_pca", neighbors=neighbors)  # compile
     adata = _adata(x, codes)
-    _reset_peak()
+    reset_peak()
     started = time.perf_counter()
     mnnkit.fast_mnn(adata, "batch", use_rep="X_pca", neighbors=neighbors)
     seconds = time.perf_counter() - started
-    peak = _peak_mb()
+    peak = peak_mb()
     np.save(out, adata.obsm["X_mnn"])
     steps = adata.uns["mnn"]["steps"]
     np.savez(out + ".pairs.npz", **{name: step["pairs"] for name, step in steps.items()})

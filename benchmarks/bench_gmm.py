@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import subprocess
 import sys
 import tempfile
@@ -33,38 +32,8 @@ import warnings
 from pathlib import Path
 
 HERE = Path(__file__).resolve()
-
-
-def _rss_mb() -> float:
-    with open("/proc/self/statm") as fh:
-        return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
-
-
-def _peak_mb() -> float:
-    """Peak resident set size: ``VmHWM`` (resettable, see :func:`_reset_peak`), else ``ru_maxrss``."""
-    try:
-        with open("/proc/self/status") as fh:
-            for line in fh:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
-def _reset_peak() -> bool:
-    """Reset the peak resident set size to the current one (Linux >= 4.0); False if unsupported."""
-    try:
-        with open("/proc/self/clear_refs", "w") as fh:
-            fh.write("5")
-    except OSError:
-        return False
-    return True
-
-
-def _cpu_seconds() -> float:
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
+sys.path.insert(0, str(HERE.parent.parent))
+from benchmarks._process import cpu_seconds, peak_mb, reset_peak, rss_mb  # noqa: E402
 
 
 def make_data(path: Path, n: int, dims: int, components: int, seed: int = 0) -> None:
@@ -102,16 +71,16 @@ def _worker(method: str, path: Path, components: int, covariance_type: str) -> d
         warnings.simplefilter("ignore")
         model().fit(np.random.default_rng(1).standard_normal((max(500, 5 * components), 4)))  # compile, import
     X = np.load(path)
-    _reset_peak()  # so the peak below is the fit's own, not the data loading's
-    before = _rss_mb()
+    reset_peak()  # so the peak below is the fit's own, not the data loading's
+    before = rss_mb()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        cpu = _cpu_seconds()
+        cpu = cpu_seconds()
         started = time.perf_counter()
         fitted = model().fit(X)
         seconds = time.perf_counter() - started
-        cpu = _cpu_seconds() - cpu
-        peak = _peak_mb()
+        cpu = cpu_seconds() - cpu
+        peak = peak_mb()
         init_seconds = np.inf
         for _ in range(2):  # the initialisation alone (k-means + one E-step): best of two
             started = time.perf_counter()

@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import subprocess
 import sys
 import tempfile
@@ -32,38 +31,8 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve()
-
-
-def _rss_mb() -> float:
-    with open("/proc/self/statm") as fh:
-        return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
-
-
-def _peak_mb() -> float:
-    """Peak resident set size: ``VmHWM`` (resettable, see :func:`_reset_peak`), else ``ru_maxrss``."""
-    try:
-        with open("/proc/self/status") as fh:
-            for line in fh:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
-def _reset_peak() -> bool:
-    """Reset the peak resident set size to the current one (Linux >= 4.0); False if unsupported."""
-    try:
-        with open("/proc/self/clear_refs", "w") as fh:
-            fh.write("5")
-    except OSError:
-        return False
-    return True
-
-
-def _cpu_seconds() -> float:
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
+sys.path.insert(0, str(HERE.parent.parent))
+from benchmarks._process import cpu_seconds, peak_mb, reset_peak, rss_mb  # noqa: E402
 
 
 # --------------------------------------------------------------------------------------- data
@@ -140,20 +109,20 @@ def _worker(method: str, folder: Path, n_comps: int, out: Path) -> dict:
     tiny = ad.AnnData(sp.random(300, 200, density=0.1, format="csr", dtype=np.float32, random_state=0))
     run(tiny)  # compile / import everything: not timed
     adata = _load_adata(folder)
-    reset = _reset_peak()  # so the peak below is the method's own, not the data loading's
-    before = _rss_mb()
-    cpu = _cpu_seconds()
+    reset = reset_peak()  # so the peak below is the method's own, not the data loading's
+    before = rss_mb()
+    cpu = cpu_seconds()
     started = time.perf_counter()
     run(adata)
     seconds = time.perf_counter() - started
-    cpu = _cpu_seconds() - cpu
+    cpu = cpu_seconds() - cpu
     np.save(out / f"{method}_variance.npy", np.asarray(adata.uns["pca"]["variance"], dtype=np.float64))
     np.save(out / f"{method}_loadings.npy", np.asarray(adata.varm["PCs"], dtype=np.float64))
     return {
         "seconds": seconds,
         "cpu_seconds": cpu,
-        "peak_mb": _peak_mb(),
-        "extra_mb": _peak_mb() - before,
+        "peak_mb": peak_mb(),
+        "extra_mb": peak_mb() - before,
         "rss_before_mb": before,
         "peak_reset": reset,
         "variance_ratio_sum": float(np.sum(adata.uns["pca"]["variance_ratio"])),
