@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import os
 import resource
+import subprocess
 
 
 def rss_mb() -> float:
@@ -38,3 +40,15 @@ def cpu_seconds() -> float:
     """User plus system CPU time of this process so far."""
     usage = resource.getrusage(resource.RUSAGE_SELF)
     return usage.ru_utime + usage.ru_stime
+
+
+def run_worker(cmd: list[str], timeout: float, env: dict[str, str]) -> dict:
+    """Run a benchmark worker; its last stdout line is a JSON dict, or say how it failed (as ``{"error": ...}``)."""
+    try:
+        result = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)
+    except subprocess.TimeoutExpired:
+        return {"error": f"stopped after {timeout:.0f} s"}
+    if result.returncode != 0:
+        last = (result.stderr.strip().splitlines() or ["(no output)"])[-1]
+        return {"error": f"failed: {last[:150]}"}
+    return json.loads(result.stdout.strip().splitlines()[-1])

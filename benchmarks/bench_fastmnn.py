@@ -40,7 +40,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -48,7 +47,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
-from benchmarks._process import peak_mb, reset_peak  # noqa: E402
+from benchmarks._process import peak_mb, reset_peak, run_worker  # noqa: E402
 
 N_BATCHES = 10
 DIMS = 50
@@ -161,14 +160,7 @@ def _search_recall_per_step(x, codes) -> dict:
 def _run(method: str, path: str, out: str, timeout: float) -> dict:
     cmd = [sys.executable, str(Path(__file__).resolve()), "--worker", method, path, out]
     env = {**os.environ, "PYTHONPATH": str(HERE.parent / "src")}
-    try:
-        result = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)
-    except subprocess.TimeoutExpired:
-        return {"error": f"stopped after {timeout:.0f} s"}
-    if result.returncode != 0:
-        last = (result.stderr.strip().splitlines() or ["(no output)"])[-1]
-        return {"error": f"failed: {last[:150]}"}
-    return json.loads(result.stdout.strip().splitlines()[-1])
+    return run_worker(cmd, timeout, env)
 
 
 def _quality(approx_out: str, exact_out: str) -> str:

@@ -33,6 +33,8 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))
+from benchmarks._process import run_worker  # noqa: E402
 
 
 # --------------------------------------------------------------------------------------- workers
@@ -116,14 +118,7 @@ def _worker_mnnpy(path: str, out: str) -> dict:
 def _run(python: str, method: str, path: str, out: str, timeout: float) -> dict:
     cmd = [python, str(Path(__file__).resolve()), "--worker", method, path, out]
     env = {**os.environ, "PYTHONPATH": str(HERE.parent / "src")} if method != "mnnpy" else dict(os.environ)
-    try:
-        result = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)
-    except subprocess.TimeoutExpired:
-        return {"error": f"stopped after {timeout:.0f} s"}
-    if result.returncode != 0:
-        last = (result.stderr.strip().splitlines() or ["(no output)"])[-1]
-        return {"error": f"failed: {last[:150]}"}
-    return json.loads(result.stdout.strip().splitlines()[-1])
+    return run_worker(cmd, timeout, env)
 
 
 def _mnnpy_python(given: str | None) -> tuple[str | None, str]:

@@ -20,7 +20,7 @@ from mnnkit._warnings import MnnkitWarning
 from mnnkit.fastmnn._orthogonalize import center_along, orthogonalize, perbatch_variance
 from mnnkit.fastmnn._search import Part, side_parts
 from mnnkit.fastmnn._tricube import batch_magnitude, mnn_averages, tricube_correct
-from mnnkit.mnn._merge_order import Node, auto_merge, progressive_plan
+from mnnkit.mnn._merge_order import Node, auto_merge, entered_order, progressive_plan
 from mnnkit.mnn._pairs import side_k
 
 logger = logging.getLogger("mnnkit")
@@ -201,10 +201,4 @@ def run_merges(
     else:
         for left, right in progressive_plan(order):
             do_merge(left, right)
-    if not state.records:
-        return [0]
-    first = state.records[0]
-    entered = [*first.left, *first.right]
-    for record in state.records[1:]:
-        entered.extend(record.right)
-    return entered
+    return entered_order(state.records)

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import numbers
 from dataclasses import dataclass
 
 import numpy as np
 
 from mnnkit.fastmnn._core import FastParams
+from mnnkit.mnn._input import check_k, check_prop_k, is_int, is_real
 
 SVD_SOLVERS = ("randomized", "exact")
 NEIGHBORS = ("exact", "pynndescent")
@@ -29,21 +29,13 @@ class Options:
     seed: int
 
 
-def _is_int(value) -> bool:
-    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
-
-
-def _is_real(value) -> bool:
-    return isinstance(value, numbers.Real) and not isinstance(value, bool) and np.isfinite(value)
-
-
 def seed_of(rng) -> int:
     """An integer seed from an int, a numpy Generator or None (None means 0: results stay reproducible)."""
     if rng is None:
         return 0
     if isinstance(rng, np.random.Generator):
         return int(rng.integers(0, 2**31 - 1))
-    if _is_int(rng) and rng >= 0:
+    if is_int(rng) and rng >= 0:
         return int(rng)
     msg = f"rng must be a non-negative int seed, a numpy Generator or None, got {rng!r}"
     raise TypeError(msg)
@@ -53,25 +45,18 @@ def check_params(
     *, d, k, prop_k, ndist, cos_norm, min_batch_skip, svd_solver, neighbors, reconstruct, key_added, rng
 ) -> tuple[FastParams, Options]:
     """Check every scalar parameter; raise a ValueError/TypeError naming the first bad one."""
-    if d is not None and (not _is_int(d) or d < 1):
+    if d is not None and (not is_int(d) or d < 1):
         msg = f"d must be None or a positive integer (number of principal components), got {d!r}"
         raise ValueError(msg)
-    if not _is_int(k):
-        msg = f"k must be a positive integer, got {k!r}"
-        raise TypeError(msg)
-    if k < 1:
-        msg = f"k must be >= 1, got {k}"
-        raise ValueError(msg)
-    if prop_k is not None and not (_is_real(prop_k) and 0 < prop_k <= 1):
-        msg = f"prop_k must be None or a number in (0, 1], got {prop_k!r}"
-        raise ValueError(msg)
-    if not _is_real(ndist) or ndist <= 0:
+    check_k("k", k)
+    check_prop_k(prop_k)
+    if not is_real(ndist) or ndist <= 0:
         msg = f"ndist must be a positive finite number, got {ndist!r}"
         raise ValueError(msg)
     if cos_norm is not None and not isinstance(cos_norm, bool | np.bool_):
         msg = f"cos_norm must be None, True or False, got {cos_norm!r}"
         raise TypeError(msg)
-    if not _is_real(min_batch_skip) or min_batch_skip < 0:
+    if not is_real(min_batch_skip) or min_batch_skip < 0:
         msg = f"min_batch_skip must be a finite number >= 0, got {min_batch_skip!r}"
         raise ValueError(msg)
     if svd_solver not in SVD_SOLVERS:

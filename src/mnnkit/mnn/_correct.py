@@ -19,9 +19,13 @@ from mnnkit._warnings import ParameterWarning
 from mnnkit.mnn._engine import MergeState, MnnParams, run_merges
 from mnnkit.mnn._input import (
     check_adata,
+    check_k,
+    check_prop_k,
     cosine_scale,
     dense_columns,
     get_matrix,
+    is_int,
+    is_real,
     resolve_batches,
     resolve_subset,
     subset_l2_norms,
@@ -324,20 +328,13 @@ def _check_params(
         k_left, k_right = k
     else:
         k_left = k_right = k
-    for name, value in (("k", k_left), ("k", k_right)):
-        if not _is_int(value):
-            msg = f"{name} must be a positive integer, got {value!r}"
-            raise TypeError(msg)
-        if value < 1:
-            msg = f"{name} must be >= 1, got {value}"
-            raise ValueError(msg)
-    if prop_k is not None and not (isinstance(prop_k, numbers.Real) and 0 < prop_k <= 1):
-        msg = f"prop_k must be None or a number in (0, 1], got {prop_k!r}"
-        raise ValueError(msg)
-    if not isinstance(sigma, numbers.Real) or isinstance(sigma, bool) or not np.isfinite(sigma) or sigma <= 0:
+    check_k("k", k_left)
+    check_k("k", k_right)
+    check_prop_k(prop_k)
+    if not is_real(sigma) or sigma <= 0:
         msg = f"sigma must be a positive finite number, got {sigma!r}"
         raise ValueError(msg)
-    if not _is_int(svd_dim) or svd_dim < 0:
+    if not is_int(svd_dim) or svd_dim < 0:
         msg = f"svd_dim must be a non-negative integer, got {svd_dim!r}"
         raise ValueError(msg)
     if not isinstance(approximate, bool | np.bool_):
@@ -348,12 +345,12 @@ def _check_params(
     if neighbors not in ("exact", "pynndescent"):
         msg = f"neighbors must be 'exact' or 'pynndescent', got {neighbors!r}"
         raise ValueError(msg)
-    if kernel_neighbors is not None and (not _is_int(kernel_neighbors) or kernel_neighbors < 1):
+    if kernel_neighbors is not None and (not is_int(kernel_neighbors) or kernel_neighbors < 1):
         msg = f"kernel_neighbors must be None or a positive integer, got {kernel_neighbors!r}"
         raise ValueError(msg)
     if var_adj_sample is None:
         var_adj_sample = FAST_VAR_ADJ_SAMPLE if approximate else None
-    elif not _is_int(var_adj_sample) or var_adj_sample < 2:
+    elif not is_int(var_adj_sample) or var_adj_sample < 2:
         msg = f"var_adj_sample must be None or an integer >= 2, got {var_adj_sample!r}"
         raise ValueError(msg)
     if not isinstance(key_added, str) or not key_added:
@@ -374,17 +371,13 @@ def _check_params(
     )
 
 
-def _is_int(value) -> bool:
-    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
-
-
 def _seed(rng) -> int:
     """An integer seed from a seed, a Generator or None (None means 0: results stay reproducible)."""
     if rng is None:
         return 0
     if isinstance(rng, np.random.Generator):
         return int(rng.integers(0, 2**31 - 1))
-    if _is_int(rng):
+    if is_int(rng):
         return int(rng)
     msg = f"rng must be an int seed, a numpy Generator or None, got {type(rng).__name__}"
     raise TypeError(msg)

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from mnnkit.mnn._gram import step_gram
-from mnnkit.mnn._merge_order import Node, auto_merge, progressive_plan
+from mnnkit.mnn._merge_order import Node, auto_merge, entered_order, progressive_plan
 from mnnkit.mnn._pairs import find_mutual_pairs, side_k
 from mnnkit.mnn._smoothing import mnn_averages, smooth_corrections
 from mnnkit.mnn._svd_dim import biological_basis, remove_subspace
@@ -203,10 +203,4 @@ def run_merges(state: MergeState, order: list[int] | str, *, progress=None) -> l
     else:
         for left, right in progressive_plan(order):
             do_merge(left, right)
-    if not state.records:  # a single batch: nothing was merged
-        return [0]
-    first = state.records[0]
-    entered = [*first.left, *first.right]
-    for record in state.records[1:]:
-        entered.extend(record.right)
-    return entered
+    return entered_order(state.records)

@@ -114,6 +114,16 @@ def auto_merge(
             add_row(len(nodes) - 1)
 
 
+def entered_order(records: Sequence) -> list[int]:
+    """Batch positions in the order they entered the merge, from the merge steps' ``left``/``right`` nodes."""
+    if not records:  # a single batch: nothing was merged
+        return [0]
+    entered = [*records[0].left, *records[0].right]
+    for record in records[1:]:
+        entered.extend(record.right)
+    return entered
+
+
 def _best(nodes: list[Node], counts: dict[tuple[Node, Node], int]) -> tuple[Node, Node]:
     """The pair (left, right) with the most pairs; ties to the smallest right, then the smallest left position."""
     best = None
