@@ -13,7 +13,11 @@ import pytest
 from threadpoolctl import threadpool_limits
 
 import mnnkit
+from mnnkit.fastmnn import _kernels
+from mnnkit.fastmnn._graph import nearest_cross_edges
+from mnnkit.fastmnn._orthogonalize import perbatch_variance
 from mnnkit.fastmnn._search import SMALL_SIDE, ExactSearch, GraphSearch, side_parts
+from mnnkit.mnn._kernels import mutual_pairs
 from mnnkit.neighbors import knn
 from tests._shared import REFERENCE, REFERENCE_BUNDLES, reference_bundle
 
@@ -60,9 +64,10 @@ def test_graph_searches_against_exact_on_the_same_data() -> None:
     members = [np.arange(s - n, s) for s, n in zip(np.cumsum(sizes), sizes, strict=True)]
     graph, exact = GraphSearch(seed=0), ExactSearch()
     graph.prepare(data, members)
-    # a side of two batches joined by cross edges (as after a first merge), against the third batch
-    first = exact.mnn_pairs(data[members[0]], data[members[1]], None, None, 20, 20)
-    graph.after_merge(np.column_stack([members[0][first[:, 0]], members[1][first[:, 1]]]))
+    # a side of two batches joined by cross edges (after a first merge), against the third batch
+    first = graph.mnn_pairs(data[members[0]], data[members[1]], side_parts((0,), sizes), side_parts((1,), sizes), 20, 20)
+    graph.after_merge(np.column_stack([members[0][first[:, 0]], members[1][first[:, 1]]]), members[0], members[1])
+    assert len(graph.cross) == 1 and graph.cross[0].shape[0] > 2 * first.shape[0]  # pairs and nearest cells
     left_parts, right_parts = side_parts((0, 1), sizes), side_parts((2,), sizes)
     left, right = data[np.concatenate(members[:2])], data[members[2]]
     truth = set(map(tuple, exact.mnn_pairs(left, right, left_parts, right_parts, 20, 20)))
@@ -114,3 +119,42 @@ def test_randomized_svd_is_seeded_and_close_to_exact() -> None:
     lead = first.varm["mnn_rotation"][hvg, :5].astype(np.float64), exact.varm["mnn_rotation"][hvg, :5]
     cosines = np.abs(np.sum(lead[0] * lead[1], axis=0))
     assert np.all(cosines > 1 - 1e-3), cosines
+
+
+def test_candidate_pairs_equal_the_mutual_pairs_of_the_full_lists() -> None:
+    """Only left cells that some right cell lists are searched; the pairs must not change."""
+    rng = np.random.default_rng(4)
+    left_nn = rng.integers(0, 300, (500, 7))
+    right_nn = rng.integers(0, 500, (300, 6))
+    rows = np.unique(right_nn)  # ascending, as the search gives them
+    found = _kernels.candidate_pairs(rows, np.ascontiguousarray(left_nn[rows]), right_nn)
+    np.testing.assert_array_equal(found, mutual_pairs(left_nn, right_nn))
+    assert found.shape[0] > 0
+
+
+def test_nearest_cross_edges_link_each_right_cell_and_cap_the_reverse_edges() -> None:
+    left_rows, right_rows = np.arange(100, 110), np.arange(200, 230)
+    right_nn = np.zeros((30, 4), dtype=np.int64)  # every right cell lists left row 0 first: a would-be hub
+    right_nn[:, 1:] = np.random.default_rng(0).integers(1, 10, (30, 3))
+    edges = nearest_cross_edges(left_rows, right_rows, right_nn, 2, 5)
+    forward = edges[np.isin(edges[:, 0], right_rows)]
+    np.testing.assert_array_equal(forward[:, 0], np.repeat(right_rows, 2))
+    np.testing.assert_array_equal(forward[:, 1], left_rows[right_nn[:, :2].ravel()])
+    back = edges[np.isin(edges[:, 0], left_rows)]
+    # each left cell keeps the right cells that rank it nearest, then the lower rows, at most 5
+    for left in range(10):
+        listers = sorted((rank, r) for r in range(30) for rank in range(2) if right_nn[r, rank] == left)
+        expected = [right_rows[r] for _, r in listers[:5]]
+        np.testing.assert_array_equal(np.sort(back[back[:, 0] == left_rows[left], 1]), np.sort(expected))
+    np.testing.assert_array_equal(back[back[:, 0] == 100, 1], right_rows[:5])  # the hub: 5 of its 30
+    assert nearest_cross_edges(left_rows, right_rows, right_nn, 0, 5).shape == (0, 2)
+
+
+def test_perbatch_variance_against_numpy() -> None:
+    data = np.random.default_rng(5).normal(3.0, 2.0, size=(1000, 13))
+    bounds = [(0, 400), (400, 401), (401, 1000)]
+    got = perbatch_variance(data, bounds)
+    assert np.isnan(got[1])
+    for i in (0, 2):
+        start, stop = bounds[i]
+        np.testing.assert_allclose(got[i], data[start:stop].var(axis=0, ddof=1).sum(), rtol=1e-12)

@@ -73,6 +73,14 @@ def kernel_outputs() -> dict[str, np.ndarray]:
     rows, ptr, seeds = _kernels.landmark_seeds(graph.indptr, graph.indices, *no_cross, landmark, slot, marks_found)
     out["seed_rows"], out["seed_ptr"], out["seeds"] = rows, ptr, seeds
 
+    per_column = np.empty(6)
+    _kernels.column_sq_deviations(data, 30, 250, per_column)
+    out["sq_deviations"] = per_column
+    left_nn = rng.integers(0, 40, (60, 4))
+    right_nn = rng.integers(0, 60, (40, 5))
+    rows = np.unique(right_nn)
+    out["candidate_pairs"] = _kernels.candidate_pairs(rows, np.ascontiguousarray(left_nn[rows]), right_nn)
+
     block = sp.random(50, 8, density=0.3, format="csr", random_state=1)
     out["sumsq"] = _kernels.csr_row_sumsq_serial(block.data, block.indptr.astype(np.int64), 50)
     groups = rng.integers(0, 3, 50)

@@ -163,7 +163,7 @@ def merge_step(state: FastMergeState, left: Node, right: Node) -> StepRecord:
     state.records.append(record)
     after_merge = getattr(state.search, "after_merge", None)
     if after_merge is not None:
-        after_merge(record.pairs)
+        after_merge(record.pairs, left_rows, right_rows)
     logger.info(
         "merged batches %s onto %s: %d MNN pairs, batch_size %.3f%s (%.2f s)",
         list(right),

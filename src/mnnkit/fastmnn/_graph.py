@@ -4,8 +4,9 @@ Each batch gets a kNN graph (pynndescent, single-threaded and seeded; brute forc
 made undirected (each cell's neighbours, then up to as many cells that list it). Its cells are
 renumbered in reverse Cuthill-McKee order, so that cells close in the graph are close in memory:
 a search then touches far fewer cache lines. A side made of several batches is searched on the union
-of their graphs plus "cross" edges (MNN partners of earlier merges). Everything here works in the
-renumbered positions; :class:`SideView` maps them to the side's rows and back.
+of their graphs plus "cross" edges from earlier merges (MNN partners, and each merged cell's nearest
+cells on the other side). Everything here works in the renumbered positions; :class:`SideView` maps
+them to the side's rows and back.
 """
 
 from __future__ import annotations
@@ -170,3 +171,25 @@ def cross_edges_of(pairs: np.ndarray) -> np.ndarray:
     _, first_right = np.unique(pairs[:, 1], return_index=True)
     edges = pairs[np.union1d(first_left, first_right)]
     return np.concatenate([edges, edges[:, ::-1]])
+
+
+def nearest_cross_edges(
+    left_rows: np.ndarray, right_rows: np.ndarray, right_nn: np.ndarray, n_forward: int, max_reverse: int
+) -> np.ndarray:
+    """Cross edges (global rows) from each right cell to its ``n_forward`` nearest left cells, and back.
+
+    ``right_nn`` lists each right cell's nearest left cells (side rows, nearest first). A left cell
+    keeps the reverse edges of at most ``max_reverse`` right cells: those that rank it nearest (then
+    the lower right row), so that no cell becomes a hub that every search through it must expand.
+    """
+    n_forward = min(n_forward, right_nn.shape[1])
+    if n_forward <= 0 or right_nn.shape[0] == 0:
+        return np.zeros((0, 2), dtype=np.int64)
+    src = np.repeat(np.asarray(right_rows, dtype=np.int64), n_forward)
+    dst = np.asarray(left_rows, dtype=np.int64)[right_nn[:, :n_forward].ravel()]
+    rank = np.tile(np.arange(n_forward), right_nn.shape[0])
+    order = np.lexsort((rank, dst))  # by left cell, then rank (stable: then right row)
+    grouped = dst[order]
+    within = np.arange(grouped.size) - np.searchsorted(grouped, grouped, side="left")
+    back = order[within < max_reverse]
+    return np.concatenate([np.column_stack([src, dst]), np.column_stack([dst[back], src[back]])])

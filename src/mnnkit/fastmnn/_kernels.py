@@ -15,8 +15,11 @@ from numba import njit, prange
 
 from mnnkit._config import NUMBA_FASTMATH
 
-#: Queries handled by one ``prange`` iteration of the graph search (they share its scratch arrays).
+#: Queries handled by one ``prange`` iteration of the graph search (they share its scratch arrays,
+#: ``O(targets)`` each): at least this many, and few enough iterations that the scratch is set up at
+#: most ``MAX_SEARCH_BLOCKS`` times per call.
 SEARCH_BLOCK = 128
+MAX_SEARCH_BLOCKS = 64
 
 
 @njit(cache=True, parallel=True, fastmath=NUMBA_FASTMATH)
@@ -99,6 +102,70 @@ def tricube_correct(
                 acc[j] += averages[u, j] * w
         for j in range(d):
             data[i, j] = data[i, j] + acc[j]
+
+
+#: Columns summed together by one ``prange`` iteration of :func:`column_sq_deviations` (a cache line).
+COLUMN_TILE = 8
+
+
+@njit(cache=True, parallel=True)
+def column_sq_deviations(data: np.ndarray, start: int, stop: int, out: np.ndarray) -> None:
+    """``out[j]`` = sum over rows ``start:stop`` of ``(data[i, j] - mean_j)^2`` (two passes, rows in order).
+
+    Parallel over tiles of ``COLUMN_TILE`` columns; each column is summed by one iteration in row order,
+    so the result does not depend on the threads. No copy of the rows is made.
+    """
+    d = data.shape[1]
+    n = stop - start
+    n_tiles = (d + COLUMN_TILE - 1) // COLUMN_TILE
+    for tile in prange(n_tiles):
+        first = tile * COLUMN_TILE
+        last = min(first + COLUMN_TILE, d)
+        mean = np.zeros(last - first)
+        for i in range(start, stop):
+            for j in range(first, last):
+                mean[j - first] += data[i, j]
+        for j in range(first, last):
+            mean[j - first] /= n
+        acc = np.zeros(last - first)
+        for i in range(start, stop):
+            for j in range(first, last):
+                diff = data[i, j] - mean[j - first]
+                acc[j - first] += diff * diff
+        for j in range(first, last):
+            out[j] = acc[j - first]
+
+
+@njit(cache=True)
+def candidate_pairs(rows: np.ndarray, rows_nn: np.ndarray, right_nn: np.ndarray) -> np.ndarray:
+    """Mutual pairs ``(left row, right row)`` among the left cells ``rows`` (ascending) and all right cells.
+
+    ``rows_nn[i]`` lists the nearest right cells of left cell ``rows[i]`` (nearest first), ``right_nn[r]``
+    the nearest left cells of right cell ``r``. Left cells that no right cell lists cannot be in a pair,
+    so the result equals the mutual pairs of the full lists: ordered by left row, then by rank.
+    """
+    n_rows, k_right = rows_nn.shape
+    k_left = right_nn.shape[1]
+    keep = np.zeros(rows_nn.shape, dtype=np.bool_)
+    count = 0
+    for i in range(n_rows):
+        left = rows[i]
+        for a in range(k_right):
+            r = rows_nn[i, a]
+            for b in range(k_left):
+                if right_nn[r, b] == left:
+                    keep[i, a] = True
+                    count += 1
+                    break
+    pairs = np.empty((count, 2), dtype=np.int64)
+    pos = 0
+    for i in range(n_rows):
+        for a in range(k_right):
+            if keep[i, a]:
+                pairs[pos, 0] = rows[i]
+                pairs[pos, 1] = rows_nn[i, a]
+                pos += 1
+    return pairs
 
 
 # ----------------------------------------------------------------------------------------- graph search
@@ -292,10 +359,11 @@ def graph_knn(
     m, d = targets.shape
     n_queries = queries.shape[0]
     n_pivots = pivots.shape[0]
-    n_blocks = (n_queries + SEARCH_BLOCK - 1) // SEARCH_BLOCK
+    block_size = max(SEARCH_BLOCK, (n_queries + MAX_SEARCH_BLOCKS - 1) // MAX_SEARCH_BLOCKS)
+    n_blocks = (n_queries + block_size - 1) // block_size
     n_entries = min(n_entries, n_pivots)
     for block in prange(n_blocks):
-        stamp = np.full(m, -1, dtype=np.int64)
+        stamp = np.full(m, -1, dtype=np.int32)
         cand_d = np.empty(m + 1)
         cand_i = np.empty(m + 1, dtype=np.int64)
         pool = max(ef, k)
@@ -303,7 +371,7 @@ def graph_knn(
         res_i = np.empty(pool, dtype=np.int64)
         ent_d = np.empty(max(n_entries, 1))
         ent_i = np.empty(max(n_entries, 1), dtype=np.int64)
-        for q in range(block * SEARCH_BLOCK, min(n_queries, (block + 1) * SEARCH_BLOCK)):
+        for q in range(block * block_size, min(n_queries, (block + 1) * block_size)):
             query = queries[q]
             nav = nav_queries[q]
             n_cand = 0

@@ -50,14 +50,15 @@ def orthogonalize(data: np.ndarray, vectors: Sequence[np.ndarray]) -> None:
 def perbatch_variance(data: np.ndarray, bounds: Sequence[tuple[int, int]]) -> np.ndarray:
     """Total variance (sum over columns of the n-1 sample variance) of each row range ``start:stop``.
 
-    Batches of a single cell have no sample variance: their value is NaN, as in R.
+    Batches of a single cell have no sample variance: their value is NaN, as in R. ``data`` must be
+    C-contiguous float64. Memory: ``O(d)``; no copy of the rows.
     """
     out = np.empty(len(bounds))
+    per_column = np.empty(data.shape[1])
     for i, (start, stop) in enumerate(bounds):
-        block = data[start:stop]
         if stop - start < 2:
             out[i] = np.nan
             continue
-        centred = block - block.mean(axis=0)
-        out[i] = float(np.einsum("ij,ij->", centred, centred) / (stop - start - 1))
+        _kernels.column_sq_deviations(data, int(start), int(stop), per_column)
+        out[i] = float(per_column.sum() / (stop - start - 1))
     return out

@@ -11,7 +11,9 @@ are then. Every later search runs a best-first search (:func:`_kernels.graph_knn
 but measures distances on the *current* data: merges only move cells by a projection along a few
 batch vectors and by a smooth correction, so a batch's graph stays a good map of its cells. A side
 made of several batches is searched once, on the union of its batches' graphs plus cross edges
-between MNN partners of earlier merges (see :mod:`mnnkit.fastmnn._graph`).
+from earlier merges: between MNN partners, and from each merged cell to its nearest cells on the
+other side (see :mod:`mnnkit.fastmnn._graph`). Without the latter, a query whose nearest cells are
+spread over several merged batches would have to find each batch's region through few edges.
 
 Three things keep a step's cost near ``O(n_right)`` rather than ``O(n_left)``. Only about one right
 cell in ten (a maximal independent set of the right side's graph, the "landmarks") is searched from
@@ -31,8 +33,14 @@ from typing import NamedTuple
 import numpy as np
 
 from mnnkit.fastmnn import _kernels
-from mnnkit.fastmnn._graph import BatchGraph, SideView, build_batch_graph, cross_edges_of, side_view
-from mnnkit.mnn._kernels import mutual_pairs
+from mnnkit.fastmnn._graph import (
+    BatchGraph,
+    SideView,
+    build_batch_graph,
+    cross_edges_of,
+    nearest_cross_edges,
+    side_view,
+)
 from mnnkit.mnn._pairs import find_mutual_pairs
 from mnnkit.neighbors import knn
 
@@ -41,8 +49,9 @@ logger = logging.getLogger("mnnkit")
 #: Result pool of a search from pivots, as a multiple of the neighbours asked for (and its minimum).
 EF_FACTOR = 4
 EF_MIN = 160
-#: Result pool of a search from known nearby cells: the neighbours asked for plus this many.
-SEEDED_MARGIN = 8
+#: Result pool of a left cell's search for its nearest right cells, which starts from the right cells
+#: that list it (often only one or two): the neighbours asked for plus this many.
+LEFT_MARGIN = 60
 #: Result pool of an MNN search seeded from neighbouring landmarks' results: neighbours asked for plus this.
 LANDMARK_MARGIN = 40
 #: Searches for the nearest MNN cells stop after this many distance evaluations: a cell far from
@@ -54,6 +63,10 @@ MAX_VISITS = 600
 NEAR_LANDMARK_BUDGET = 150
 #: A query without seeds starts from its nearest pivots: this many of them.
 N_ENTRIES = 4
+#: After a merge, each right cell keeps edges to this many of its nearest left cells ...
+CROSS_NEIGHBOURS = 10
+#: ... and each left cell keeps the reverse edges of at most this many right cells (no hubs).
+CROSS_REVERSE = 20
 #: Sides smaller than this are searched by brute force.
 SMALL_SIDE = 1000
 
@@ -106,8 +119,8 @@ class GraphSearch:
 
     Notes
     -----
-    Memory: the graphs, ``O(n * 2 * GRAPH_DEGREE)`` int32, the cross edges (``O(n)`` per merge a
-    cell took part in), plus per search the union graph of a side, a renumbered copy of the side's
+    Memory: the graphs, ``O(n * 2 * GRAPH_DEGREE)`` int32, the cross edges (int32 pairs, at most
+    ``2 * (CROSS_NEIGHBOURS + 1)`` per merged cell on average), plus per search the union graph of a side, a renumbered copy of the side's
     data and ``O(n_query * k)`` results; each search thread holds ``O(side size)`` scratch.
     Reproducible: pynndescent runs single-threaded with a fixed seed, and every query of the numba
     search is answered by one thread in a fixed order.
@@ -121,6 +134,7 @@ class GraphSearch:
         self.graphs: list[BatchGraph] = []
         self.cross: list[np.ndarray] = []
         self._cache: tuple[tuple, SideView] | None = None
+        self._right_nn: np.ndarray | None = None  # of the last pair search (side rows)
 
     def prepare(self, data: np.ndarray, members: Sequence[np.ndarray]) -> None:
         """Build the graph of every batch (from the rows of ``data`` listed in ``members``)."""
@@ -128,9 +142,18 @@ class GraphSearch:
         self.graphs = [build_batch_graph(data[rows], self.seed + b) for b, rows in enumerate(self.members)]
         self.cross = []
 
-    def after_merge(self, pairs: np.ndarray) -> None:
-        """Remember the cross edges of a merge's MNN pairs (global rows)."""
-        edges = cross_edges_of(pairs)
+    def after_merge(self, pairs: np.ndarray, left_rows: np.ndarray, right_rows: np.ndarray) -> None:
+        """Remember the cross edges of a merge (global rows of the two sides given).
+
+        Edges join each MNN cell to its first partner, and each right cell to its ``CROSS_NEIGHBOURS``
+        nearest left cells found by the pair search (with at most ``CROSS_REVERSE`` reverse edges per
+        left cell): the merged side's union graph then links its batches where their cells mix.
+        """
+        edges = [cross_edges_of(pairs)]
+        right_nn, self._right_nn = self._right_nn, None
+        if right_nn is not None:
+            edges.append(nearest_cross_edges(left_rows, right_rows, right_nn, CROSS_NEIGHBOURS, CROSS_REVERSE))
+        edges = np.concatenate(edges).astype(np.int32)  # row numbers: int32 halves their memory
         if edges.size:
             self.cross.append(edges)
 
@@ -237,6 +260,7 @@ class GraphSearch:
         self, left: np.ndarray, right: np.ndarray, left_parts, right_parts, k_left: int, k_right: int
     ) -> np.ndarray:
         """MNN pairs ``(left row, right row)`` ordered by left row, then distance."""
+        self._right_nn = None
         if left.shape[0] < SMALL_SIDE:
             return find_mutual_pairs(left, right, k_left, k_right, neighbors="exact")
         lview, rview = self._view(left_parts), self._view(right_parts)
@@ -245,6 +269,7 @@ class GraphSearch:
         found, _ = self._from_landmarks(left_targets, lview, right_targets, rview, k_left)
         right_nn = np.empty_like(found)
         right_nn[rview.perm] = lview.perm[found]
+        self._right_nn = right_nn
         # only left cells that some right cell lists can be in a pair; each starts from those right cells
         flat = lview.inv[right_nn.ravel()]
         order = np.argsort(flat, kind="stable")
@@ -255,13 +280,14 @@ class GraphSearch:
             found = knn(left_targets.exact[candidates], right_targets.exact, k_right, method="exact").indices
         else:
             found, _ = self._search(
-                right_targets, rview, _take(left_targets, candidates), k_right, ef=k_right + SEEDED_MARGIN,
+                right_targets, rview, _take(left_targets, candidates), k_right, ef=k_right + LEFT_MARGIN,
                 seeds=(seed_ptr, seed_idx),
             )  # fmt: skip
-        # left cells that no right cell lists are never read as matches: their rows can hold anything
-        left_nn = np.zeros((left.shape[0], k_right), dtype=np.int64)
-        left_nn[lview.perm[candidates]] = rview.perm[found]
-        return mutual_pairs(left_nn, np.ascontiguousarray(right_nn))
+        rows = lview.perm[candidates]
+        by_row = np.argsort(rows, kind="stable")
+        return _kernels.candidate_pairs(
+            rows[by_row], np.ascontiguousarray(rview.perm[found][by_row]), np.ascontiguousarray(right_nn)
+        )
 
     def nearest_of(self, data: np.ndarray, parts, subset: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         """For every row of ``data``, its ``k`` nearest rows among ``data[subset]`` (positions in ``subset``)."""
@@ -275,7 +301,9 @@ class GraphSearch:
         found, dist = self._from_landmarks(targets, view, targets, view, k, allowed=allowed, same=True)
         indices = np.empty_like(found)
         distances = np.empty_like(dist)
-        indices[view.perm] = np.searchsorted(subset, view.perm[found])
+        in_subset = np.full(data.shape[0], -1, dtype=np.int64)
+        in_subset[subset] = np.arange(subset.size)
+        indices[view.perm] = in_subset[view.perm[found]]
         distances[view.perm] = dist
         return indices, distances
 
