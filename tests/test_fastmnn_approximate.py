@@ -65,7 +65,8 @@ def test_graph_searches_against_exact_on_the_same_data() -> None:
     graph, exact = GraphSearch(seed=0), ExactSearch()
     graph.prepare(data, members)
     # a side of two batches joined by cross edges (after a first merge), against the third batch
-    first = graph.mnn_pairs(data[members[0]], data[members[1]], side_parts((0,), sizes), side_parts((1,), sizes), 20, 20)
+    first_parts = side_parts((0,), sizes), side_parts((1,), sizes)
+    first = graph.mnn_pairs(data[members[0]], data[members[1]], *first_parts, 20, 20)
     graph.after_merge(np.column_stack([members[0][first[:, 0]], members[1][first[:, 1]]]), members[0], members[1])
     assert len(graph.cross) == 1 and graph.cross[0].shape[0] > 2 * first.shape[0]  # pairs and nearest cells
     left_parts, right_parts = side_parts((0, 1), sizes), side_parts((2,), sizes)

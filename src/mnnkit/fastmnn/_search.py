@@ -120,8 +120,9 @@ class GraphSearch:
     Notes
     -----
     Memory: the graphs, ``O(n * 2 * GRAPH_DEGREE)`` int32, the cross edges (int32 pairs, at most
-    ``2 * (CROSS_NEIGHBOURS + 1)`` per merged cell on average), plus per search the union graph of a side, a renumbered copy of the side's
-    data and ``O(n_query * k)`` results; each search thread holds ``O(side size)`` scratch.
+    ``2 * (CROSS_NEIGHBOURS + 1)`` per merged cell on average), plus per search the union graph of a
+    side, a renumbered copy of the side's data and ``O(n_query * k)`` results; each search thread
+    holds ``O(side size)`` scratch.
     Reproducible: pynndescent runs single-threaded with a fixed seed, and every query of the numba
     search is answered by one thread in a fixed order.
     """
