@@ -133,6 +133,13 @@ def test_candidate_pairs_equal_the_mutual_pairs_of_the_full_lists() -> None:
     assert found.shape[0] > 0
 
 
+def test_group_by_key_is_a_stable_sort() -> None:
+    keys = np.random.default_rng(6).integers(0, 40, 1000)
+    order, ptr = _kernels.group_by_key(keys, 45)
+    np.testing.assert_array_equal(order, np.argsort(keys, kind="stable"))
+    np.testing.assert_array_equal(ptr, np.concatenate([[0], np.cumsum(np.bincount(keys, minlength=45))]))
+
+
 def test_nearest_cross_edges_link_each_right_cell_and_cap_the_reverse_edges() -> None:
     left_rows, right_rows = np.arange(100, 110), np.arange(200, 230)
     right_nn = np.zeros((30, 4), dtype=np.int64)  # every right cell lists left row 0 first: a would-be hub

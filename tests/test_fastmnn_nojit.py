@@ -80,6 +80,7 @@ def kernel_outputs() -> dict[str, np.ndarray]:
     right_nn = rng.integers(0, 60, (40, 5))
     rows = np.unique(right_nn)
     out["candidate_pairs"] = _kernels.candidate_pairs(rows, np.ascontiguousarray(left_nn[rows]), right_nn)
+    out["group_order"], out["group_ptr"] = _kernels.group_by_key(rng.integers(0, 30, 200), 30)
 
     block = sp.random(50, 8, density=0.3, format="csr", random_state=1)
     out["sumsq"] = _kernels.csr_row_sumsq_serial(block.data, block.indptr.astype(np.int64), 50)

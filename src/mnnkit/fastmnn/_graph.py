@@ -158,8 +158,7 @@ def _cross_edges(parts, members, cross, inv, size) -> tuple[np.ndarray, np.ndarr
     src, dst = row_of[edges[:, 0]], row_of[edges[:, 1]]
     keep = (src >= 0) & (dst >= 0)
     src, dst = inv[src[keep]], inv[dst[keep]]
-    order = np.argsort(src, kind="stable")
-    cross_ptr = np.concatenate([[0], np.cumsum(np.bincount(src, minlength=size))]).astype(np.int64)
+    order, cross_ptr = _kernels.group_by_key(src, size)
     return cross_ptr, dst[order].astype(np.int32)
 
 
@@ -187,9 +186,10 @@ def nearest_cross_edges(
         return np.zeros((0, 2), dtype=np.int64)
     src = np.repeat(np.asarray(right_rows, dtype=np.int64), n_forward)
     dst = np.asarray(left_rows, dtype=np.int64)[right_nn[:, :n_forward].ravel()]
-    rank = np.tile(np.arange(n_forward), right_nn.shape[0])
-    order = np.lexsort((rank, dst))  # by left cell, then rank (stable: then right row)
-    grouped = dst[order]
-    within = np.arange(grouped.size) - np.searchsorted(grouped, grouped, side="left")
-    back = order[within < max_reverse]
+    # by left cell, then rank, then right row: the edges taken rank by rank, grouped stably by left cell
+    by_rank = np.ascontiguousarray(right_nn[:, :n_forward].T).ravel()
+    order, ptr = _kernels.group_by_key(by_rank, int(by_rank.max()) + 1)
+    within = np.arange(order.size) - np.repeat(ptr[:-1], np.diff(ptr))
+    kept = order[within < max_reverse]  # positions in the rank-major listing
+    back = (kept % right_nn.shape[0]) * n_forward + kept // right_nn.shape[0]
     return np.concatenate([np.column_stack([src, dst]), np.column_stack([dst[back], src[back]])])

@@ -524,6 +524,27 @@ def landmark_seeds(
 
 # ----------------------------------------------------------------------------------------- graph building
 @njit(cache=True)
+def group_by_key(keys: np.ndarray, n_keys: int) -> tuple[np.ndarray, np.ndarray]:
+    """Stable counting sort of ``keys`` (integers in ``[0, n_keys)``): ``(order, ptr)``.
+
+    ``order`` lists the positions of ``keys`` grouped by key (ascending), each group in position order;
+    group ``g`` is ``order[ptr[g]:ptr[g + 1]]``. ``O(len(keys) + n_keys)`` time, no comparison sort.
+    """
+    ptr = np.zeros(n_keys + 1, dtype=np.int64)
+    for i in range(keys.shape[0]):
+        ptr[keys[i] + 1] += 1
+    for g in range(n_keys):
+        ptr[g + 1] += ptr[g]
+    fill = ptr[:-1].copy()
+    order = np.empty(keys.shape[0], dtype=np.int64)
+    for i in range(keys.shape[0]):
+        g = keys[i]
+        order[fill[g]] = i
+        fill[g] += 1
+    return order, ptr
+
+
+@njit(cache=True)
 def symmetric_graph(neighbours: np.ndarray, max_reverse: int) -> tuple[np.ndarray, np.ndarray]:
     """CSR graph of each row's listed neighbours followed by up to ``max_reverse`` rows that list it.
 

@@ -273,9 +273,9 @@ class GraphSearch:
         self._right_nn = right_nn
         # only left cells that some right cell lists can be in a pair; each starts from those right cells
         flat = lview.inv[right_nn.ravel()]
-        order = np.argsort(flat, kind="stable")
-        candidates, starts = np.unique(flat[order], return_index=True)  # left positions, ascending
-        seed_ptr = np.append(starts, flat.size).astype(np.int64)
+        order, ptr = _kernels.group_by_key(flat, left.shape[0])
+        candidates = np.flatnonzero(np.diff(ptr))  # left positions, ascending
+        seed_ptr = np.append(ptr[candidates], flat.size).astype(np.int64)
         seed_idx = rview.inv[order // k_left]
         if right.shape[0] < SMALL_SIDE:
             found = knn(left_targets.exact[candidates], right_targets.exact, k_right, method="exact").indices
