@@ -68,30 +68,43 @@ def select_exact(gram, query_sqnorm, data_sqnorm, query, data, err_scale, k, sel
 
     ``gram[i, j] = query[i] . data[j]`` from BLAS gives approximate squared distances
     ``a_ij = |q_i|^2 - 2 gram_ij + |x_j|^2`` with ``|a_ij - d_ij| <= e_ij = err_scale * (|q_i| + |x_j|)^2``.
-    A first pass keeps the ``k`` smallest ``a_ij`` in a max-heap; ``U_i = max (a_ij + e_ij)`` over them bounds
-    the ``k``-th true distance from above, so every point of the true top ``k`` (ties at the ``k``-th
-    distance included) has ``a_ij - e_ij <= U_i``. A second pass re-measures those candidates exactly
-    (sequential sum of squared differences) and sorts them stably, so ties go to the lower data index.
-    ``self_offset >= 0`` excludes data row ``self_offset + i`` from query row ``i``. Writes Euclidean
-    distances (square roots) into ``out_dist``. Needs ``k <=`` the number of data rows left.
+    One pass keeps the ``k`` smallest ``a_ij`` in a max-heap and records every point within ``2 E_i`` of
+    the heap's top when it is seen (``E_i >= e_ij`` for every ``j``). ``U_i = max (a_ij + e_ij)`` over the
+    final heap bounds the ``k``-th true distance from above, so every point of the true top ``k`` (ties at
+    the ``k``-th distance included) has ``a_ij - e_ij <= U_i``, hence ``a_ij <= top + 2 E_i`` for the final
+    and any earlier (larger) top: it was recorded. The recorded points with ``a_ij - e_ij <= U_i`` are
+    re-measured exactly (sequential sum of squared differences) and sorted stably, so ties go to the
+    lower data index. ``self_offset >= 0`` excludes data row ``self_offset + i`` from query row ``i``.
+    Writes Euclidean distances (square roots) into ``out_dist``. Needs ``k <=`` the number of data rows left.
     """
     n_rows, n_data = gram.shape
     data_norm = np.sqrt(data_sqnorm)
+    max_norm = data_norm.max() if n_data > 0 else 0.0
     for i in numba.prange(n_rows):  # rows are independent: parallel, same result as serial
         heap = np.empty(k)
         heap_idx = np.empty(k, dtype=np.int64)
+        seen = np.empty(n_data, dtype=np.int64)
+        seen_approx = np.empty(n_data)
         cand = np.empty(n_data, dtype=np.int64)
         cand_d2 = np.empty(n_data)
         q_sq = query_sqnorm[i]
         q_norm = np.sqrt(q_sq)
+        widest = q_norm + max_norm
+        slack = 2.0 * err_scale * widest * widest
         skip = self_offset + i if self_offset >= 0 else -1
         size = 0
+        n_seen = 0
+        record_below = np.inf  # heap top + slack once the heap is full
         for j in range(n_data):
-            if j == skip:
-                continue
             approx = q_sq - 2.0 * gram[i, j] + data_sqnorm[j]
-            if size < k or approx < heap[0]:  # the common case (no change) without a call
-                size = _heap_offer(heap, heap_idx, size, approx, j)
+            if approx <= record_below and j != skip:  # the common case (far) without a call
+                seen[n_seen] = j
+                seen_approx[n_seen] = approx
+                n_seen += 1
+                if size < k or approx < heap[0]:
+                    size = _heap_offer(heap, heap_idx, size, approx, j)
+                    if size == k:
+                        record_below = heap[0] + slack
         upper = -np.inf
         for t in range(k):
             s = q_norm + data_norm[heap_idx[t]]
@@ -99,12 +112,10 @@ def select_exact(gram, query_sqnorm, data_sqnorm, query, data, err_scale, k, sel
             if bound > upper:
                 upper = bound
         n_cand = 0
-        for j in range(n_data):
-            if j == skip:
-                continue
-            approx = q_sq - 2.0 * gram[i, j] + data_sqnorm[j]
+        for c in range(n_seen):
+            j = seen[c]
             s = q_norm + data_norm[j]
-            if approx - err_scale * s * s <= upper:
+            if seen_approx[c] - err_scale * s * s <= upper:
                 cand[n_cand] = j
                 cand_d2[n_cand] = _squared_distance(query[i], data[j])
                 n_cand += 1
