@@ -17,7 +17,7 @@ from mnnkit.fastmnn import _kernels
 from mnnkit.fastmnn._graph import nearest_cross_edges
 from mnnkit.fastmnn._orthogonalize import perbatch_variance
 from mnnkit.fastmnn._search import SMALL_SIDE, ExactSearch, GraphSearch, side_parts
-from mnnkit.mnn._kernels import mutual_pairs
+from mnnkit.mnn._kernels import mutual_pairs, mutual_pairs_among
 from mnnkit.neighbors import knn
 from tests._shared import REFERENCE, REFERENCE_BUNDLES, reference_bundle
 
@@ -127,10 +127,12 @@ def test_candidate_pairs_equal_the_mutual_pairs_of_the_full_lists() -> None:
     rng = np.random.default_rng(4)
     left_nn = rng.integers(0, 300, (500, 7))
     right_nn = rng.integers(0, 500, (300, 6))
+    truth = [(left, r) for left in range(500) for r in left_nn[left] if left in right_nn[r]]  # left, then rank
     rows = np.unique(right_nn)  # ascending, as the search gives them
-    found = _kernels.candidate_pairs(rows, np.ascontiguousarray(left_nn[rows]), right_nn)
-    np.testing.assert_array_equal(found, mutual_pairs(left_nn, right_nn))
-    assert found.shape[0] > 0
+    found = mutual_pairs_among(rows, np.ascontiguousarray(left_nn[rows]), right_nn)
+    assert len(truth) > 0
+    np.testing.assert_array_equal(found, np.array(truth))
+    np.testing.assert_array_equal(mutual_pairs(left_nn, right_nn), np.array(truth))
 
 
 def test_group_by_key_is_a_stable_sort() -> None:

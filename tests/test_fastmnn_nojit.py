@@ -15,6 +15,7 @@ def kernel_outputs() -> dict[str, np.ndarray]:
     """Run every kernel on small fixed inputs; return their outputs (compared between JIT and no JIT)."""
     from mnnkit.fastmnn import _kernels
     from mnnkit.fastmnn._graph import build_batch_graph
+    from mnnkit.mnn._kernels import mutual_pairs_among
 
     rng = np.random.default_rng(0)
     data = rng.normal(size=(300, 6))
@@ -79,7 +80,7 @@ def kernel_outputs() -> dict[str, np.ndarray]:
     left_nn = rng.integers(0, 40, (60, 4))
     right_nn = rng.integers(0, 60, (40, 5))
     rows = np.unique(right_nn)
-    out["candidate_pairs"] = _kernels.candidate_pairs(rows, np.ascontiguousarray(left_nn[rows]), right_nn)
+    out["candidate_pairs"] = mutual_pairs_among(rows, np.ascontiguousarray(left_nn[rows]), right_nn)
     out["group_order"], out["group_ptr"] = _kernels.group_by_key(rng.integers(0, 30, 200), 30)
 
     block = sp.random(50, 8, density=0.3, format="csr", random_state=1)

@@ -136,38 +136,6 @@ def column_sq_deviations(data: np.ndarray, start: int, stop: int, out: np.ndarra
             out[j] = acc[j - first]
 
 
-@njit(cache=True)
-def candidate_pairs(rows: np.ndarray, rows_nn: np.ndarray, right_nn: np.ndarray) -> np.ndarray:
-    """Mutual pairs ``(left row, right row)`` among the left cells ``rows`` (ascending) and all right cells.
-
-    ``rows_nn[i]`` lists the nearest right cells of left cell ``rows[i]`` (nearest first), ``right_nn[r]``
-    the nearest left cells of right cell ``r``. Left cells that no right cell lists cannot be in a pair,
-    so the result equals the mutual pairs of the full lists: ordered by left row, then by rank.
-    """
-    n_rows, k_right = rows_nn.shape
-    k_left = right_nn.shape[1]
-    keep = np.zeros(rows_nn.shape, dtype=np.bool_)
-    count = 0
-    for i in range(n_rows):
-        left = rows[i]
-        for a in range(k_right):
-            r = rows_nn[i, a]
-            for b in range(k_left):
-                if right_nn[r, b] == left:
-                    keep[i, a] = True
-                    count += 1
-                    break
-    pairs = np.empty((count, 2), dtype=np.int64)
-    pos = 0
-    for i in range(n_rows):
-        for a in range(k_right):
-            if keep[i, a]:
-                pairs[pos, 0] = rows[i]
-                pairs[pos, 1] = rows_nn[i, a]
-                pos += 1
-    return pairs
-
-
 # ----------------------------------------------------------------------------------------- graph search
 @njit(cache=True, inline="always", fastmath=True)
 def _sqdist_fast(a: np.ndarray, b: np.ndarray) -> float:

@@ -41,6 +41,7 @@ from mnnkit.fastmnn._graph import (
     nearest_cross_edges,
     side_view,
 )
+from mnnkit.mnn._kernels import mutual_pairs_among
 from mnnkit.mnn._pairs import find_mutual_pairs
 from mnnkit.neighbors import knn
 
@@ -286,7 +287,7 @@ class GraphSearch:
             )  # fmt: skip
         rows = lview.perm[candidates]
         by_row = np.argsort(rows, kind="stable")
-        return _kernels.candidate_pairs(
+        return mutual_pairs_among(
             rows[by_row], np.ascontiguousarray(rview.perm[found][by_row]), np.ascontiguousarray(right_nn)
         )
 

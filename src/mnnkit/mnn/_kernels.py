@@ -42,25 +42,37 @@ def mutual_pairs(left_nn: np.ndarray, right_nn: np.ndarray) -> np.ndarray:
     ``(n_pairs, 2)`` int64 pairs (left, right), ordered by left cell, then by the right cell's rank
     among that left cell's neighbours.
     """
-    n_left, k_right = left_nn.shape
+    return mutual_pairs_among(np.arange(left_nn.shape[0]), left_nn, right_nn)
+
+
+@njit(cache=True)
+def mutual_pairs_among(rows: np.ndarray, rows_nn: np.ndarray, right_nn: np.ndarray) -> np.ndarray:
+    """Mutual pairs ``(left row, right row)`` between the left cells ``rows`` (ascending) and all right cells.
+
+    ``rows_nn[i]`` lists the nearest right cells of left cell ``rows[i]``, nearest first. When ``rows``
+    holds every left cell that some right cell lists (the others cannot be in a pair), the result equals
+    :func:`mutual_pairs` of the full lists: ordered by left row, then by rank.
+    """
+    n_rows, k_right = rows_nn.shape
     k_left = right_nn.shape[1]
+    keep = np.zeros(rows_nn.shape, dtype=np.bool_)
     count = 0
-    keep = np.zeros(left_nn.shape, dtype=np.bool_)
-    for i in range(n_left):
+    for i in range(n_rows):
+        left = rows[i]
         for a in range(k_right):
-            r = left_nn[i, a]
+            r = rows_nn[i, a]
             for b in range(k_left):
-                if right_nn[r, b] == i:
+                if right_nn[r, b] == left:
                     keep[i, a] = True
                     count += 1
                     break
     pairs = np.empty((count, 2), dtype=np.int64)
     pos = 0
-    for i in range(n_left):
+    for i in range(n_rows):
         for a in range(k_right):
             if keep[i, a]:
-                pairs[pos, 0] = i
-                pairs[pos, 1] = left_nn[i, a]
+                pairs[pos, 0] = rows[i]
+                pairs[pos, 1] = rows_nn[i, a]
                 pos += 1
     return pairs
 
