@@ -168,3 +168,86 @@ def test_perbatch_variance_against_numpy() -> None:
     for i in (0, 2):
         start, stop = bounds[i]
         np.testing.assert_allclose(got[i], data[start:stop].var(axis=0, ddof=1).sum(), rtol=1e-12)
+
+
+def _random_graph(n: int, degree: int, n_cross: int, seed: int):
+    """A random directed graph in CSR form (int32 indices), with cross edges in a second CSR."""
+    rng = np.random.default_rng(seed)
+    indptr = np.arange(0, n * degree + 1, degree, dtype=np.int64)
+    indices = rng.integers(0, n, n * degree).astype(np.int32)
+    src = np.sort(rng.integers(0, n, n_cross))
+    cross_ptr = np.searchsorted(src, np.arange(n + 1)).astype(np.int64)
+    cross_idx = rng.integers(0, n, n_cross).astype(np.int32)
+    return indptr, indices, cross_ptr, cross_idx
+
+
+def _out_edges(graph, v: int) -> list[int]:
+    indptr, indices, cross_ptr, cross_idx = graph
+    return [*indices[indptr[v] : indptr[v + 1]].tolist(), *cross_idx[cross_ptr[v] : cross_ptr[v + 1]].tolist()]
+
+
+def test_spaced_landmarks_and_their_seeds_against_plain_python() -> None:
+    graph = _random_graph(400, 3, 150, seed=3)
+    landmark, cover = _kernels.spaced_landmarks(*graph)
+    # greedy in row order: a row is a landmark unless an earlier landmark reaches it in <= 2 hops
+    truth_cover = [-1] * 400
+    for v in range(400):
+        if truth_cover[v] >= 0:
+            continue
+        truth_cover[v] = v
+        for u in _out_edges(graph, v):
+            for w in [u, *_out_edges(graph, u)]:
+                if truth_cover[w] < 0:
+                    truth_cover[w] = v
+    np.testing.assert_array_equal(cover, truth_cover)
+    np.testing.assert_array_equal(landmark, cover == np.arange(400))
+    assert 10 < landmark.sum() < 200
+
+    slot = np.full(400, -1, dtype=np.int64)
+    slot[landmark] = np.arange(landmark.sum())
+    rows, ptr, slots = _kernels.landmark_seeds(*graph, landmark, cover, slot, 4)
+    # each row: its covering landmark, then landmarks reaching it in one hop, then two (landmark order)
+    near = {v: [cover[v]] for v in range(400) if not landmark[v]}
+    marks = np.flatnonzero(landmark)
+    for hops in (1, 2):
+        for u in marks:
+            reached = (
+                _out_edges(graph, u) if hops == 1 else [w for x in _out_edges(graph, u) for w in _out_edges(graph, x)]
+            )
+            for w in reached:
+                if w in near and u not in near[w] and len(near[w]) < 4:
+                    near[w].append(u)
+    np.testing.assert_array_equal(rows, sorted(near))
+    for i, v in enumerate(rows):
+        np.testing.assert_array_equal(slots[ptr[i] : ptr[i + 1]], slot[near[v]])
+
+
+def test_graph_search_seeded_by_lists_equals_the_listed_seeds() -> None:
+    """Seeds given as rows of a list matrix (repeats included) act as the targets they list, once each."""
+    rng = np.random.default_rng(5)
+    targets = rng.normal(size=(600, 5))
+    graph = _random_graph(600, 8, 0, seed=6)
+    queries = rng.normal(size=(50, 5))
+    lists = rng.integers(0, 600, (30, 12))
+    seed_ptr = np.arange(0, 151, 3, dtype=np.int64)
+    seed_idx = rng.integers(0, 30, 150)
+    listed = [lists[seed_idx[seed_ptr[q] : seed_ptr[q + 1]]].ravel() for q in range(50)]
+    plain = (np.arange(0, 50 * 36 + 1, 36, dtype=np.int64), np.arange(50 * 36), np.concatenate(listed).reshape(-1, 1))
+
+    def search(seeds, max_visits):
+        idx, dist = np.empty((50, 6), dtype=np.int64), np.empty((50, 6))
+        _kernels.graph_knn(
+            targets, targets.astype(np.float32), *graph, np.zeros(1, dtype=np.int64), *seeds, queries,
+            queries.astype(np.float32), 6, 15, 0, max_visits, np.ones(600, dtype=np.bool_), idx, dist,
+        )  # fmt: skip
+        return idx, dist
+
+    for max_visits in (0, 1):  # a full search, and the seeds alone
+        by_lists, by_targets = search((seed_ptr, seed_idx, lists), max_visits), search(plain, max_visits)
+        np.testing.assert_array_equal(by_lists[0], by_targets[0])
+        np.testing.assert_array_equal(by_lists[1], by_targets[1])
+    # the seeds alone: the 6 nearest of the distinct listed targets, by brute force
+    for q in range(50):
+        candidates = np.unique(listed[q])
+        dist = np.linalg.norm(targets[candidates] - queries[q], axis=1)
+        np.testing.assert_array_equal(by_lists[0][q], candidates[np.argsort(dist, kind="stable")[:6]])

@@ -45,13 +45,14 @@ def kernel_outputs() -> dict[str, np.ndarray]:
     no_cross = (np.zeros(301, dtype=np.int64), np.zeros(0, dtype=np.int32))
     allowed = rng.random(300) < 0.4
     everyone = np.ones(300, dtype=bool)
-    no_seeds = (np.zeros(41, dtype=np.int64), np.zeros(0, dtype=np.int64))
+    no_seeds = (np.zeros(41, dtype=np.int64), np.zeros(0, dtype=np.int64), np.zeros((0, 1), dtype=np.int64))
+    lists = rng.integers(0, 300, (20, 6))
     for name, seeds, mask, pivots, entries, budget in (
         ("pivots", no_seeds, everyone, graph.pivots, 4, 0),
-        ("seeded", (np.arange(0, 81, 2, dtype=np.int64), rng.integers(0, 300, 80)), everyone, graph.pivots, 0, 0),
+        ("seeded", (np.arange(0, 81, 2, dtype=np.int64), rng.integers(0, 20, 80), lists), everyone, graph.pivots, 0, 0),
         (
             "filtered",
-            (np.arange(41, dtype=np.int64), rng.integers(0, 300, 40)),
+            (np.arange(41, dtype=np.int64), rng.integers(0, 20, 40), lists),
             allowed,
             np.flatnonzero(allowed),
             5,
@@ -66,13 +67,12 @@ def kernel_outputs() -> dict[str, np.ndarray]:
         )  # fmt: skip
         out[f"graph_{name}"] = found
         out[f"graph_{name}_dist"] = found_dist
-    landmark = _kernels.greedy_landmarks(graph.indptr, graph.indices, *no_cross)
-    out["landmark"] = landmark
+    landmark, cover = _kernels.spaced_landmarks(graph.indptr, graph.indices, *no_cross)
+    out["landmark"], out["cover"] = landmark, cover
     slot = np.full(300, -1, dtype=np.int64)
     slot[landmark] = np.arange(landmark.sum())
-    marks_found = rng.integers(0, 300, (int(landmark.sum()), 3))
-    rows, ptr, seeds = _kernels.landmark_seeds(graph.indptr, graph.indices, *no_cross, landmark, slot, marks_found)
-    out["seed_rows"], out["seed_ptr"], out["seeds"] = rows, ptr, seeds
+    rows, ptr, slots = _kernels.landmark_seeds(graph.indptr, graph.indices, *no_cross, landmark, cover, slot, 3)
+    out["seed_rows"], out["seed_ptr"], out["seed_slots"] = rows, ptr, slots
 
     per_column = np.empty(6)
     _kernels.column_sq_deviations(data, 30, 250, per_column)
@@ -118,7 +118,7 @@ def test_kernels_without_jit_match_jit(tmp_path) -> None:
             np.testing.assert_array_equal(plain[name], value, err_msg=name)
     # the searches are not trivial: the seeded and filtered ones return different rows than from pivots
     assert not np.array_equal(jitted["graph_pivots"], jitted["graph_filtered"])
-    assert jitted["landmark"].sum() < 300 and jitted["seeds"].size > 0
+    assert 1 < jitted["landmark"].sum() < 300 and jitted["seed_slots"].size > 0
 
 
 def test_whole_exact_path_without_jit(tmp_path) -> None:
