@@ -148,8 +148,9 @@ def fast_mnn(
     error that shows how to rechunk it). Only the PCs (cells x d) are collected on the driver.
 
     Reproducibility: the same input and ``rng`` give the same output bit for bit, whatever the number
-    of threads (pynndescent runs single-threaded and seeded; the numba kernels give each output row
-    to one thread).
+    of threads you give numba (pynndescent is seeded and always runs on 2 threads, on which its
+    output depends, not on their scheduling; 1 where numba has a single thread, which gives
+    different graphs; the numba kernels give each output row to one thread).
 
     Examples
     --------

@@ -1,7 +1,7 @@
 """Search graphs for the approximate path: one per batch, and their union over the batches of a side.
 
-Each batch gets a kNN graph (pynndescent, single-threaded and seeded; brute force for small batches)
-made undirected (each cell's neighbours, then up to as many cells that list it). Its cells are
+Each batch gets a kNN graph (pynndescent, seeded and on a fixed number of threads; brute force for
+small batches) made undirected (each cell's neighbours, then up to as many cells that list it). Its cells are
 renumbered in reverse Cuthill-McKee order, so that cells close in the graph are close in memory:
 a search then touches far fewer cache lines. A side made of several batches is searched on the union
 of their graphs plus "cross" edges from earlier merges (MNN partners, and each merged cell's nearest
@@ -24,6 +24,11 @@ from mnnkit.neighbors import knn
 
 #: Neighbours per cell in each batch's graph (pynndescent); reverse edges are added up to twice this.
 GRAPH_DEGREE = 15
+#: Threads of each pynndescent build. Its output depends on the number of threads it is given (it
+#: splits the work and its random streams by thread) but not on their scheduling, so a fixed number
+#: keeps the graphs the same on every machine that has that many threads for numba (one where numba
+#: has a single thread builds with one, reproducibly too, but different graphs).
+GRAPH_THREADS = 2
 #: Batches smaller than this get an exact kNN graph (pynndescent needs more points to be useful).
 SMALL_GRAPH = 1000
 #: At most this many random pivots for a side of several batches (plus each component's first cell).
@@ -79,7 +84,7 @@ def _knn_graph(points: np.ndarray, seed: int) -> np.ndarray:
             metric="euclidean",
             n_neighbors=degree + 1,
             random_state=seed,
-            n_jobs=1,
+            n_jobs=min(GRAPH_THREADS, numba.config.NUMBA_NUM_THREADS),
             low_memory=True,
             verbose=False,
         )
