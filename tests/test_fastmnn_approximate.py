@@ -242,7 +242,7 @@ def test_graph_search_seeded_by_lists_equals_the_listed_seeds() -> None:
         )  # fmt: skip
         return idx, dist
 
-    for max_visits in (0, 1):  # a full search, and the seeds alone
+    for max_visits in (-1, 0):  # a full search, and the seeds alone
         by_lists, by_targets = search((seed_ptr, seed_idx, lists), max_visits), search(plain, max_visits)
         np.testing.assert_array_equal(by_lists[0], by_targets[0])
         np.testing.assert_array_equal(by_lists[1], by_targets[1])

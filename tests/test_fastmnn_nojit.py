@@ -48,8 +48,15 @@ def kernel_outputs() -> dict[str, np.ndarray]:
     no_seeds = (np.zeros(41, dtype=np.int64), np.zeros(0, dtype=np.int64), np.zeros((0, 1), dtype=np.int64))
     lists = rng.integers(0, 300, (20, 6))
     for name, seeds, mask, pivots, entries, budget in (
-        ("pivots", no_seeds, everyone, graph.pivots, 4, 0),
-        ("seeded", (np.arange(0, 81, 2, dtype=np.int64), rng.integers(0, 20, 80), lists), everyone, graph.pivots, 0, 0),
+        ("pivots", no_seeds, everyone, graph.pivots, 4, -1),
+        (
+            "seeded",
+            (np.arange(0, 81, 2, dtype=np.int64), rng.integers(0, 20, 80), lists),
+            everyone,
+            graph.pivots,
+            0,
+            -1,
+        ),
         (
             "filtered",
             (np.arange(41, dtype=np.int64), rng.integers(0, 20, 40), lists),
@@ -73,6 +80,13 @@ def kernel_outputs() -> dict[str, np.ndarray]:
     slot[landmark] = np.arange(landmark.sum())
     rows, ptr, slots = _kernels.landmark_seeds(graph.indptr, graph.indices, *no_cross, landmark, cover, slot, 3)
     out["seed_rows"], out["seed_ptr"], out["seed_slots"] = rows, ptr, slots
+
+    exact, nav = np.empty((80, 6)), np.empty((80, 6), dtype=np.float32)
+    order = rng.permutation(300)[:80]
+    _kernels.gather_rows(data, order, exact, nav)
+    np.testing.assert_array_equal(exact, data[order])
+    np.testing.assert_array_equal(nav, data[order].astype(np.float32))
+    out["gathered"], out["gathered_nav"] = exact, nav
 
     per_column = np.empty(6)
     _kernels.column_sq_deviations(data, 30, 250, per_column)

@@ -137,6 +137,18 @@ def column_sq_deviations(data: np.ndarray, start: int, stop: int, out: np.ndarra
 
 
 # ----------------------------------------------------------------------------------------- graph search
+@njit(cache=True, parallel=True)
+def gather_rows(data: np.ndarray, order: np.ndarray, exact: np.ndarray, nav: np.ndarray) -> None:
+    """``exact[p] = data[order[p]]`` and ``nav[p]`` the same row in float32 (the searches' two copies)."""
+    d = data.shape[1]
+    for p in prange(order.shape[0]):
+        row = order[p]
+        for j in range(d):
+            value = data[row, j]
+            exact[p, j] = value
+            nav[p, j] = np.float32(value)
+
+
 @njit(cache=True, inline="always", fastmath=True)
 def _sqdist_fast(a: np.ndarray, b: np.ndarray) -> float:
     """Squared distance between float32 rows, for moving through the graph (vectorised, reassociated).
@@ -310,8 +322,9 @@ def graph_knn(
     k, ef
         Neighbours returned, and size of the search's result pool (``ef >= k``).
     max_visits
-        The search of a query stops after this many distance evaluations (0: no limit). A query that
-        has then found fewer than ``k`` allowed targets gets the rest by brute force.
+        The search of a query stops after this many distance evaluations beyond its seeds and entry
+        points (negative: no limit; 0: the nearest of the seeds and entries). A query that has then
+        found fewer than ``k`` allowed targets gets the rest by brute force.
     allowed
         ``(m,)`` bool: only these targets may be returned (all are used to move through the graph).
         Must hold at least ``ef`` True values.
@@ -360,6 +373,7 @@ def graph_knn(
                     n_cand = _min_push(cand_d, cand_i, n_cand, dv, v)
                     if allowed[v]:
                         n_res = _max_offer(res_d, res_i, n_res, ef, dv, v)
+            visits = 0  # the budget counts evaluations beyond the seeds
             n_ent = 0
             for p in range(n_pivots if n_entries > 0 else 0):
                 v = pivots[p]
@@ -375,7 +389,7 @@ def graph_knn(
             while n_cand > 0:
                 cd = cand_d[0]
                 ci = cand_i[0]
-                if (n_res == ef and cd > res_d[0]) or (max_visits > 0 and visits >= max_visits):
+                if (n_res == ef and cd > res_d[0]) or (max_visits >= 0 and visits >= max_visits):
                     break
                 n_cand = _min_pop(cand_d, cand_i, n_cand)
                 n_own = indptr[ci + 1] - indptr[ci]
