@@ -251,3 +251,16 @@ def test_graph_search_seeded_by_lists_equals_the_listed_seeds() -> None:
         candidates = np.unique(listed[q])
         dist = np.linalg.norm(targets[candidates] - queries[q], axis=1)
         np.testing.assert_array_equal(by_lists[0][q], candidates[np.argsort(dist, kind="stable")[:6]])
+
+
+def test_edges_within_a_side_against_plain_python() -> None:
+    rng = np.random.default_rng(8)
+    edges = rng.integers(0, 50, (300, 2)).astype(np.int32)
+    position_of = np.full(50, -1, dtype=np.int64)
+    inside = rng.choice(50, 30, replace=False)
+    position_of[inside] = rng.permutation(30)
+    ptr, targets = _kernels.edges_within(edges, position_of, 30)
+    for p in range(30):  # each position's edges, in stored order, both ends inside the side
+        expected = [position_of[b] for a, b in edges if position_of[a] == p and position_of[b] >= 0]
+        np.testing.assert_array_equal(targets[ptr[p] : ptr[p + 1]], expected)
+    assert ptr[-1] == sum(1 for a, b in edges if position_of[a] >= 0 and position_of[b] >= 0) > 0

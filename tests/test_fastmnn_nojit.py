@@ -88,6 +88,10 @@ def kernel_outputs() -> dict[str, np.ndarray]:
     np.testing.assert_array_equal(nav, data[order].astype(np.float32))
     out["gathered"], out["gathered_nav"] = exact, nav
 
+    out["within_ptr"], out["within"] = _kernels.edges_within(
+        rng.integers(0, 300, (500, 2)).astype(np.int32), np.where(rng.random(300) < 0.5, np.arange(300), -1), 300
+    )
+
     per_column = np.empty(6)
     _kernels.column_sq_deviations(data, 30, 250, per_column)
     out["sq_deviations"] = per_column

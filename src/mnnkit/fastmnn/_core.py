@@ -65,6 +65,8 @@ class FastMergeState:
     search: object
     extras: dict[Node, list[np.ndarray]] = field(default_factory=dict)
     records: list[StepRecord] = field(default_factory=list)
+    #: per batch, its variance as last measured, while its rows have not changed since
+    variance: dict[int, float] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.sizes = [int(m.size) for m in self.members]
@@ -102,6 +104,14 @@ def count_row(state: FastMergeState, left: Node, rights: Sequence[Node]) -> list
     return counts
 
 
+def _side_variance(state: FastMergeState, data: np.ndarray, parts: Sequence[Part]) -> np.ndarray:
+    """Per-batch variance of a side's rows; a batch unchanged since it was last measured is not measured again."""
+    out = np.array([state.variance.get(q.batch, np.nan) for q in parts])
+    todo = [i for i, q in enumerate(parts) if q.batch not in state.variance]
+    out[todo] = perbatch_variance(data, [(parts[i].start, parts[i].stop) for i in todo])
+    return out
+
+
 def merge_step(state: FastMergeState, left: Node, right: Node) -> StepRecord:
     """Correct node ``right`` onto node ``left`` (both are modified) and record the step."""
     started = time.perf_counter()
@@ -110,7 +120,7 @@ def merge_step(state: FastMergeState, left: Node, right: Node) -> StepRecord:
     left_data, right_data = state.data[left_rows], state.data[right_rows]
     left_parts, right_parts = state.parts(left), state.parts(right)
     bounds = [(q.start, q.stop) for q in left_parts], [(q.start, q.stop) for q in right_parts]
-    before = perbatch_variance(left_data, bounds[0]), perbatch_variance(right_data, bounds[1])
+    before = _side_variance(state, left_data, left_parts), _side_variance(state, right_data, right_parts)
 
     orthogonalize(right_data, state.extras[left])
     orthogonalize(left_data, state.extras[right])
@@ -143,6 +153,12 @@ def merge_step(state: FastMergeState, left: Node, right: Node) -> StepRecord:
 
     state.data[left_rows] = left_data
     state.data[right_rows] = right_data
+    for side, parts in ((0, left_parts), (1, right_parts)):
+        for i, part in enumerate(parts):
+            if side == 0 or skipped:  # else the correction moved the right cells since
+                state.variance[part.batch] = float(after[side][i])
+            else:
+                state.variance.pop(part.batch, None)
     state.extras[(*left, *right)] = new_extras
     lost = {}
     with np.errstate(divide="ignore", invalid="ignore"):

@@ -153,18 +153,13 @@ def side_view(
 
 
 def _cross_edges(parts, members, cross, inv, size) -> tuple[np.ndarray, np.ndarray]:
-    """CSR (over positions) of the cross edges whose two ends are both in the side."""
+    """CSR (over positions) of the cross edges whose two ends are both in the side (in stored order)."""
     if len(parts) == 1 or not cross:
         return np.zeros(size + 1, dtype=np.int64), np.zeros(0, dtype=np.int32)
-    row_of = np.full(sum(m.size for m in members), -1, dtype=np.int64)
+    position_of = np.full(sum(m.size for m in members), -1, dtype=np.int64)
     for q in parts:
-        row_of[members[q.batch]] = np.arange(q.start, q.stop)
-    edges = np.concatenate(cross)
-    src, dst = row_of[edges[:, 0]], row_of[edges[:, 1]]
-    keep = (src >= 0) & (dst >= 0)
-    src, dst = inv[src[keep]], inv[dst[keep]]
-    order, cross_ptr = _kernels.group_by_key(src, size)
-    return cross_ptr, dst[order].astype(np.int32)
+        position_of[members[q.batch]] = inv[q.start : q.stop]
+    return _kernels.edges_within(np.concatenate(cross), position_of, size)
 
 
 def cross_edges_of(pairs: np.ndarray) -> np.ndarray:

@@ -534,6 +534,31 @@ def group_by_key(keys: np.ndarray, n_keys: int) -> tuple[np.ndarray, np.ndarray]
 
 
 @njit(cache=True)
+def edges_within(edges: np.ndarray, position_of: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
+    """CSR over positions of the ``edges`` (``(e, 2)`` global rows) whose two ends have a position.
+
+    ``position_of[row]`` is a row's position, or -1 outside the side. Each position's edges keep their
+    order in ``edges``. Returns ``(ptr, targets)``, targets as int32.
+    """
+    ptr = np.zeros(size + 1, dtype=np.int64)
+    for e in range(edges.shape[0]):
+        src = position_of[edges[e, 0]]
+        if src >= 0 and position_of[edges[e, 1]] >= 0:
+            ptr[src + 1] += 1
+    for p in range(size):
+        ptr[p + 1] += ptr[p]
+    fill = ptr[:-1].copy()
+    targets = np.empty(ptr[size], dtype=np.int32)
+    for e in range(edges.shape[0]):
+        src = position_of[edges[e, 0]]
+        dst = position_of[edges[e, 1]]
+        if src >= 0 and dst >= 0:
+            targets[fill[src]] = dst
+            fill[src] += 1
+    return ptr, targets
+
+
+@njit(cache=True)
 def symmetric_graph(neighbours: np.ndarray, max_reverse: int) -> tuple[np.ndarray, np.ndarray]:
     """CSR graph of each row's listed neighbours followed by up to ``max_reverse`` rows that list it.
 
