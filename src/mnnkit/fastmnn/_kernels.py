@@ -149,11 +149,14 @@ def gather_rows(data: np.ndarray, order: np.ndarray, exact: np.ndarray, nav: np.
             nav[p, j] = np.float32(value)
 
 
-@njit(cache=True, inline="always", fastmath=True)
+@njit(cache=True, fastmath=True)
 def _sqdist_fast(a: np.ndarray, b: np.ndarray) -> float:
     """Squared distance between float32 rows, for moving through the graph (vectorised, reassociated).
 
-    The neighbours finally returned are re-measured in float64 (:func:`_sqdist`).
+    The neighbours finally returned are re-measured in float64 (:func:`_sqdist`). Not inlined by numba:
+    its IR would then be compiled with the caller's flags (no fastmath: a scalar, sequential sum);
+    LLVM still inlines it, keeping its instructions' fast-math flags, so it is vectorised (~20%
+    faster searches).
     """
     acc = np.float32(0.0)
     for j in range(a.shape[0]):
