@@ -19,7 +19,7 @@ Methods:
 
 ``floor-1`` / ``floor-2``
     One pynndescent kNN-graph build on the whole embedding (``NNDescent(n_neighbors=15)``, what
-    ``sc.pp.neighbors`` does), with 1 thread (seeded: as mnnkit runs pynndescent) and with 2 threads.
+    ``sc.pp.neighbors`` does), with 1 thread and with 2 threads (seeded; mnnkit builds its per-batch graphs on 2).
     mnnkit's run is compared with the faster of the two.
 ``fast``
     ``mnnkit.fast_mnn(use_rep="X_pca", neighbors="pynndescent")`` (k=20, batchelor's defaults).
