@@ -1,9 +1,9 @@
 """Search graphs for the approximate path: one per batch, and their union over the batches of a side.
 
 Each batch gets a kNN graph (pynndescent, seeded and on a fixed number of threads; brute force for
-small batches) made undirected (each cell's neighbours, then up to as many cells that list it). Its cells are
-renumbered in reverse Cuthill-McKee order, so that cells close in the graph are close in memory:
-a search then touches far fewer cache lines. A side made of several batches is searched on the union
+small batches) made undirected (each cell's neighbours, then up to as many cells that list it). Its
+cells are renumbered in reverse Cuthill-McKee order, so that cells close in the graph are close in
+memory: a search then touches far fewer cache lines. A side made of several batches is searched on the union
 of their graphs plus "cross" edges from earlier merges (MNN partners, and each merged cell's nearest
 cells on the other side). Everything here works in the renumbered positions; :class:`SideView` maps
 them to the side's rows and back.

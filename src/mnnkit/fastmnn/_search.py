@@ -7,9 +7,9 @@ nearest right MNN cells of every right cell. :class:`ExactSearch` does them by b
 
 :class:`GraphSearch` is the path for a million cells. Before the first merge it builds one
 pynndescent kNN graph per batch (seeded, on a fixed number of threads: reproducible), on the data
-as they are then. Every later search runs a best-first search (:func:`_kernels.graph_knn`) on those graphs
-but measures distances on the *current* data: merges only move cells by a projection along a few
-batch vectors and by a smooth correction, so a batch's graph stays a good map of its cells. A side
+as they are then. Every later search runs a best-first search (:func:`_kernels.graph_knn`) on those
+graphs but measures distances on the *current* data: merges only move cells by a projection along a
+few batch vectors and by a smooth correction, so a batch's graph stays a good map of its cells. A side
 made of several batches is searched once, on the union of its batches' graphs plus cross edges
 from earlier merges: between MNN partners, and from each merged cell to its nearest cells on the
 other side (see :mod:`mnnkit.fastmnn._graph`). Without the latter, a query whose nearest cells are
