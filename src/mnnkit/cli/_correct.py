@@ -566,7 +566,7 @@ def run(args: argparse.Namespace) -> int:
     if plot_dir is not None:
         _note(args, f"plotting into {plot_dir}")
         plots = make_plots(adata, key=key, label_key=args.label_key, directory=plot_dir, which=list(PLOT_FILES))
-    finished = time.perf_counter()
+    finished = time.perf_counter() if plot_dir is not None else wrote  # the parts add up to the total
 
     summary = _summary(args, adata, record, inputs=inputs, output=output, joined=joined, key=key, layer=layer)
     summary["written"] = written
@@ -576,7 +576,7 @@ def run(args: argparse.Namespace) -> int:
         "prepare": prepared - read_done,
         "correct": corrected - prepared,
         "write": wrote - corrected,
-        **({"plots": finished - wrote} if plots else {}),
+        **({"plots": finished - wrote} if plot_dir is not None else {}),
         "total": finished - started,
     }
     print(dumps(summary) if args.json else format_correct(summary), flush=True)
