@@ -1,4 +1,22 @@
-"""Warning classes raised by mnnkit, so users can filter them precisely."""
+"""Every warning class mnnkit raises, in one place, so users can filter them precisely.
+
+All derive from :class:`MnnkitWarning`. :class:`ConvergenceWarning` also derives from scikit-learn's
+``sklearn.exceptions.ConvergenceWarning``, so either filter catches it; it is created on first use,
+which keeps ``import mnnkit`` from importing scikit-learn.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = [
+    "BoundaryWarning",
+    "ConvergenceWarning",  # noqa: F822 (created on first use, see __getattr__)
+    "InputDataWarning",
+    "MnnkitWarning",
+    "ParameterWarning",
+    "SkippedMergeWarning",
+]
 
 
 class MnnkitWarning(UserWarning):
@@ -11,3 +29,34 @@ class InputDataWarning(MnnkitWarning):
 
 class ParameterWarning(MnnkitWarning):
     """A parameter was adjusted to fit the data (e.g. ``k`` capped at a batch's size)."""
+
+
+class SkippedMergeWarning(MnnkitWarning):
+    """A merge step found no MNN pairs: the batches were merged without correction."""
+
+
+class BoundaryWarning(MnnkitWarning):
+    """A maximum-likelihood estimate lies on the boundary of the parameter space (e.g. no overdispersion)."""
+
+
+def _convergence_warning() -> type:
+    from sklearn.exceptions import ConvergenceWarning as SklearnConvergenceWarning
+
+    class ConvergenceWarning(MnnkitWarning, SklearnConvergenceWarning):
+        """An iterative fit (EM, Newton, IRLS) stopped at ``max_iter`` before reaching its tolerance.
+
+        A subclass of both :class:`MnnkitWarning` and :class:`sklearn.exceptions.ConvergenceWarning`,
+        so either filter catches it.
+        """
+
+    ConvergenceWarning.__module__ = __name__
+    return ConvergenceWarning
+
+
+def __getattr__(name: str) -> Any:
+    if name == "ConvergenceWarning":
+        value = _convergence_warning()
+        globals()[name] = value
+        return value
+    msg = f"module {__name__!r} has no attribute {name!r}"
+    raise AttributeError(msg)

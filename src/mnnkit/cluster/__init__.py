@@ -11,7 +11,7 @@ ConvergenceWarning
     Raised when EM stops at ``max_iter``.
 """
 
-from ._anndata import gmm
-from ._gmm import ConvergenceWarning, GaussianMixture
+from mnnkit.cluster._anndata import gmm
+from mnnkit.cluster._gmm import ConvergenceWarning, GaussianMixture
 
 __all__ = ["ConvergenceWarning", "GaussianMixture", "gmm"]

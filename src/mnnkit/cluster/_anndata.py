@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 import scipy.sparse as sp
 
-from ._gmm import GaussianMixture
+from mnnkit.cluster._gmm import GaussianMixture
 
 if TYPE_CHECKING:
     from anndata import AnnData

@@ -14,7 +14,7 @@ import numpy as np
 import scipy.linalg
 from threadpoolctl import threadpool_limits
 
-from . import _kernels
+from mnnkit.cluster import _kernels
 
 __all__ = [
     "COVARIANCE_TYPES",

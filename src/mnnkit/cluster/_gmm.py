@@ -11,11 +11,10 @@ import numpy as np
 import scipy.linalg
 from sklearn.base import BaseEstimator, DensityMixin
 from sklearn.cluster import KMeans, kmeans_plusplus
-from sklearn.exceptions import ConvergenceWarning as SklearnConvergenceWarning
 from sklearn.utils.validation import check_is_fitted
 
-from .._warnings import MnnkitWarning
-from . import _gaussian as gauss
+from mnnkit._warnings import ConvergenceWarning
+from mnnkit.cluster import _gaussian as gauss
 
 try:  # scikit-learn >= 1.6
     from sklearn.utils.validation import validate_data as _sk_validate_data
@@ -30,14 +29,6 @@ __all__ = ["ConvergenceWarning", "GaussianMixture"]
 logger = logging.getLogger("mnnkit")
 
 _INIT_PARAMS = ("kmeans", "k-means++", "random", "random_from_data")
-
-
-class ConvergenceWarning(MnnkitWarning, SklearnConvergenceWarning):
-    """EM stopped at ``max_iter`` before the lower bound changed by less than ``tol``.
-
-    A subclass of both :class:`mnnkit._warnings.MnnkitWarning` and
-    :class:`sklearn.exceptions.ConvergenceWarning`, so either filter catches it.
-    """
 
 
 def _as_random_state(random_state: Any) -> np.random.RandomState:

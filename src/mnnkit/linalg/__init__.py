@@ -14,9 +14,9 @@ SVDResult, svd_sign_flip
     Result type and the sign convention.
 """
 
-from ._operator import CenteredScaledMatrix
-from ._pca import pca
-from ._stats import mean_var
-from ._svd import SVDResult, randomized_svd, svd_sign_flip
+from mnnkit.linalg._operator import CenteredScaledMatrix
+from mnnkit.linalg._pca import pca
+from mnnkit.linalg._stats import mean_var
+from mnnkit.linalg._svd import SVDResult, randomized_svd, svd_sign_flip
 
 __all__ = ["CenteredScaledMatrix", "SVDResult", "mean_var", "pca", "randomized_svd", "svd_sign_flip"]

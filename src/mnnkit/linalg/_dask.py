@@ -16,8 +16,8 @@ from typing import Any, Literal
 import numpy as np
 import scipy.sparse as sp
 
-from ._svd import SVDResult, _left_from_right, _right_singular, svd_sign_flip
-from ._validation import as_rng, check_int, check_vector
+from mnnkit.linalg._svd import SVDResult, _left_from_right, _right_singular, svd_sign_flip
+from mnnkit.linalg._validation import as_rng, check_int, check_vector
 
 __all__ = ["DaskCenteredScaledMatrix", "dask_randomized_svd", "is_dask_array"]
 

@@ -9,8 +9,8 @@ import numba as nb
 import numpy as np
 import scipy.sparse as sp
 
-from . import _kernels
-from ._validation import check_matrix, check_vector, matrix_format
+from mnnkit.linalg import _kernels
+from mnnkit.linalg._validation import check_matrix, check_vector, matrix_format
 
 __all__ = ["CenteredScaledMatrix"]
 

@@ -9,9 +9,9 @@ import numpy as np
 import scipy.sparse as sp
 from anndata import AnnData
 
-from ._stats import mean_var
-from ._svd import _exact, _prepare, _right_singular, blas_single_thread_if_sparse
-from ._validation import check_int
+from mnnkit.linalg._stats import mean_var
+from mnnkit.linalg._svd import _exact, _prepare, _right_singular, blas_single_thread_if_sparse
+from mnnkit.linalg._validation import check_int
 
 __all__ = ["pca"]
 

@@ -7,8 +7,8 @@ from typing import Any
 import numba as nb
 import numpy as np
 
-from . import _kernels
-from ._validation import check_int, check_matrix, matrix_format
+from mnnkit.linalg import _kernels
+from mnnkit.linalg._validation import check_int, check_matrix, matrix_format
 
 __all__ = ["mean_var", "weighted_column_mean"]
 

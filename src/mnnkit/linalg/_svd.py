@@ -11,9 +11,9 @@ import numpy as np
 import scipy.linalg
 from threadpoolctl import threadpool_limits
 
-from ._operator import CenteredScaledMatrix
-from ._stats import weighted_column_mean
-from ._validation import as_rng, check_int
+from mnnkit.linalg._operator import CenteredScaledMatrix
+from mnnkit.linalg._stats import weighted_column_mean
+from mnnkit.linalg._validation import as_rng, check_int
 
 __all__ = ["SVDResult", "blas_single_thread_if_sparse", "randomized_svd", "svd_sign_flip"]
 

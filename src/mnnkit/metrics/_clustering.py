@@ -6,8 +6,8 @@ from typing import Any
 
 import numpy as np
 
+from mnnkit._random import as_seed
 from mnnkit.metrics._inputs import as_embedding, as_labels
-from mnnkit.neighbors._knn import seed_from
 
 __all__ = ["adjusted_rand_index", "ari_nmi", "normalized_mutual_info"]
 
@@ -150,5 +150,5 @@ def ari_nmi(
     if isinstance(n_init, bool) or not isinstance(n_init, int | np.integer) or n_init < 1:
         msg = f"n_init must be a positive int, got {n_init!r}."
         raise ValueError(msg)
-    clusters = KMeans(n_clusters=int(n_clusters), n_init=int(n_init), random_state=seed_from(rng)).fit_predict(x)
+    clusters = KMeans(n_clusters=int(n_clusters), n_init=int(n_init), random_state=as_seed(rng)).fit_predict(x)
     return {"ari": adjusted_rand_index(codes, clusters), "nmi": normalized_mutual_info(codes, clusters)}

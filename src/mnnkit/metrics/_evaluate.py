@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 from scipy import sparse
 
+from mnnkit._random import as_seed
 from mnnkit.metrics._clustering import ari_nmi
 from mnnkit.metrics._connectivity import graph_connectivity
 from mnnkit.metrics._inputs import as_embedding, as_labels
@@ -16,7 +17,6 @@ from mnnkit.metrics._kbet import kbet_acceptance
 from mnnkit.metrics._lisi import _check_perplexity, lisi
 from mnnkit.metrics._silhouette import silhouette_batch, silhouette_label
 from mnnkit.neighbors import KNeighborsLike, knn
-from mnnkit.neighbors._knn import seed_from
 
 __all__ = ["evaluate"]
 
@@ -168,7 +168,7 @@ def evaluate(
         if label_names.size < 2:
             msg = f"adata.obs[{label_key!r}] has {label_names.size} label; the label metrics need at least 2."
             raise ValueError(msg)
-    seed = seed_from(rng)
+    seed = as_seed(rng)
     embedding, source = _representation(adata, rep, int(n_pcs), seed)
     k_lisi = int(3 * perplexity)
     k_max = max(k_lisi, int(n_neighbors), int(kbet_neighbors))

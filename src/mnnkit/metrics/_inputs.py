@@ -8,8 +8,8 @@ import numpy as np
 import pandas as pd
 from scipy import sparse
 
+from mnnkit._validation import as_float_matrix
 from mnnkit.neighbors import KNeighborsLike, NeighborResult, knn
-from mnnkit.neighbors._knn import as_float_matrix
 
 __all__ = ["NeighborsInput", "as_embedding", "as_labels", "n_cells_of", "resolve_neighbors"]
 

@@ -6,6 +6,8 @@ from typing import Any, Literal, Protocol, runtime_checkable
 
 import numpy as np
 
+from mnnkit._random import RngLike, as_seed
+from mnnkit._validation import as_float_matrix
 from mnnkit.neighbors._exact import exact_knn, exact_knn_both_ways
 from mnnkit.neighbors._pynndescent import pynndescent_knn
 from mnnkit.neighbors._result import NeighborResult
@@ -19,39 +21,6 @@ class KNeighborsLike(Protocol):
 
     def kneighbors(self, X: Any = None, n_neighbors: int | None = None, return_distance: bool = True) -> Any:
         """Return ``(distances, indices)`` of the ``n_neighbors`` nearest fitted points of each row of ``X``."""
-
-
-def as_float_matrix(x: Any, name: str) -> np.ndarray:
-    """Validate a dense 2-D real array without NaN/inf and return it as float64 C order (copy only if needed)."""
-    if hasattr(x, "toarray") or type(x).__module__.startswith("scipy.sparse"):
-        msg = f"{name} must be a dense array (cells x features), got a sparse {type(x).__name__}."
-        raise TypeError(msg)
-    arr = np.asarray(x)
-    if arr.dtype.kind not in "fiub":
-        msg = f"{name} must be a real numeric array, got dtype {arr.dtype}."
-        raise TypeError(msg)
-    if arr.ndim != 2:
-        msg = f"{name} must be 2-D (cells x features), got shape {arr.shape}."
-        raise ValueError(msg)
-    arr = np.ascontiguousarray(arr, dtype=np.float64)
-    if not np.isfinite(arr).all():
-        row = int(np.nonzero(~np.isfinite(arr).all(axis=1))[0][0])
-        msg = f"{name} contains NaN or infinite values (first in row {row})."
-        raise ValueError(msg)
-    return arr
-
-
-def seed_from(rng: int | np.random.Generator | None) -> int:
-    """Turn ``rng`` (an int seed or a numpy Generator) into a 31-bit seed."""
-    if isinstance(rng, np.random.Generator):
-        return int(rng.integers(0, 2**31 - 1))
-    if isinstance(rng, bool) or not isinstance(rng, int | np.integer):
-        msg = f"rng must be an int seed or a numpy.random.Generator, got {type(rng).__name__}."
-        raise TypeError(msg)
-    if rng < 0:
-        msg = f"rng must be a non-negative int seed, got {rng}."
-        raise ValueError(msg)
-    return int(rng) % (2**31 - 1)
 
 
 def _from_estimator(
@@ -85,7 +54,7 @@ def knn(
     k: int,
     *,
     method: Literal["exact", "pynndescent"] | KNeighborsLike = "exact",
-    rng: int | np.random.Generator = 0,
+    rng: RngLike = 0,
     exclude_self: bool = False,
 ) -> NeighborResult:
     """Find the ``k`` nearest neighbours (Euclidean) in ``data`` of every row of ``query``.
@@ -111,7 +80,8 @@ def knn(
         ``exclude_self``) neighbours of ``query``; its metric and distances are kept, rows re-sorted by
         (distance, index). ``data`` then only fixes the expected number of fitted cells.
     rng
-        Seed (int) or :class:`numpy.random.Generator` for ``"pynndescent"``; ignored otherwise.
+        Randomness of ``"pynndescent"`` (ignored otherwise): an int seed, a :class:`numpy.random.Generator`
+        (used as given) or None (fresh entropy), as everywhere in mnnkit.
     exclude_self
         Treat query row ``i`` as data row ``i`` (needs ``n_query == n_data``, normally ``query`` is
         ``data``) and leave position ``i`` out of row ``i``. Other cells identical to cell ``i`` remain
@@ -166,7 +136,7 @@ def knn(
         if method == "exact":
             idx, dist = exact_knn(query_arr, data_arr, k, exclude_self=exclude_self)
         elif method == "pynndescent":
-            seed = seed_from(rng)
+            seed = as_seed(rng)
             same = query_arr is data_arr or (query_arr.shape == data_arr.shape and np.array_equal(query_arr, data_arr))
             idx, dist = pynndescent_knn(query_arr, data_arr, k, exclude_self=exclude_self, seed=seed, same=same)
         else:
@@ -188,7 +158,7 @@ def knn_both_ways(
     k_left: int,
     *,
     method: Literal["exact", "pynndescent"] = "exact",
-    rng: int | np.random.Generator = 0,
+    rng: RngLike = 0,
 ) -> tuple[NeighborResult, NeighborResult]:
     """Nearest neighbours both ways between two sets of cells (the two searches of an MNN step).
 

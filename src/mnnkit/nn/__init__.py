@@ -11,7 +11,7 @@ This module is not imported by ``import mnnkit``; it loads on first access to ``
 
 from __future__ import annotations
 
-from ._activations import (
+from mnnkit.nn._activations import (
     elu,
     elu_backward,
     leaky_relu,
@@ -27,14 +27,14 @@ from ._activations import (
     tanh,
     tanh_backward,
 )
-from ._attention import MultiHeadSelfAttention2d, mhsa2d, mhsa2d_backward
-from ._blocks import Bottleneck, BottleneckTransformer, GatedConv2d, InceptionBlock
-from ._conv import conv2d, conv2d_backward, conv_transpose2d, conv_transpose2d_backward
-from ._dropout import dropout, dropout_backward, dropout_mask
-from ._gradcheck import numerical_gradient
-from ._im2col import col2im, im2col
-from ._init import glorot_normal, glorot_uniform, he_normal, he_uniform
-from ._layers import (
+from mnnkit.nn._attention import MultiHeadSelfAttention2d, mhsa2d, mhsa2d_backward
+from mnnkit.nn._blocks import Bottleneck, BottleneckTransformer, GatedConv2d, InceptionBlock
+from mnnkit.nn._conv import conv2d, conv2d_backward, conv_transpose2d, conv_transpose2d_backward
+from mnnkit.nn._dropout import dropout, dropout_backward, dropout_mask
+from mnnkit.nn._gradcheck import numerical_gradient
+from mnnkit.nn._im2col import col2im, im2col
+from mnnkit.nn._init import glorot_normal, glorot_uniform, he_normal, he_uniform
+from mnnkit.nn._layers import (
     ELU,
     AvgPool2d,
     BatchNorm2d,
@@ -59,13 +59,13 @@ from ._layers import (
     SqueezeExcitation,
     Tanh,
 )
-from ._linear import linear, linear_backward
-from ._loss import cross_entropy, cross_entropy_backward
-from ._module import Module, Parameter
-from ._norm import batch_norm, batch_norm_backward, local_response_norm, local_response_norm_backward
-from ._optim import SGD, Adam, Optimizer
-from ._padding import pad2d, pad2d_backward
-from ._pool import (
+from mnnkit.nn._linear import linear, linear_backward
+from mnnkit.nn._loss import cross_entropy, cross_entropy_backward
+from mnnkit.nn._module import Module, Parameter
+from mnnkit.nn._norm import batch_norm, batch_norm_backward, local_response_norm, local_response_norm_backward
+from mnnkit.nn._optim import SGD, Adam, Optimizer
+from mnnkit.nn._padding import pad2d, pad2d_backward
+from mnnkit.nn._pool import (
     avg_pool2d,
     avg_pool2d_backward,
     global_avg_pool2d,
@@ -73,8 +73,8 @@ from ._pool import (
     max_pool2d,
     max_pool2d_backward,
 )
-from ._receptive_field import ReceptiveField, receptive_field
-from ._separable import (
+from mnnkit.nn._receptive_field import ReceptiveField, receptive_field
+from mnnkit.nn._separable import (
     SeparableFactors,
     depthwise_conv2d,
     depthwise_conv2d_backward,
@@ -86,8 +86,8 @@ from ._separable import (
     spatially_separable_conv2d,
     spatially_separable_conv2d_backward,
 )
-from ._shuffle import channel_shuffle, channel_shuffle_backward
-from ._softmax import (
+from mnnkit.nn._shuffle import channel_shuffle, channel_shuffle_backward
+from mnnkit.nn._softmax import (
     dual_softmax,
     dual_softmax_backward,
     gumbel_noise,
@@ -98,7 +98,7 @@ from ._softmax import (
     softmax,
     softmax_backward,
 )
-from ._squeeze_excitation import squeeze_excitation, squeeze_excitation_backward
+from mnnkit.nn._squeeze_excitation import squeeze_excitation, squeeze_excitation_backward
 
 __all__ = [
     "Adam",

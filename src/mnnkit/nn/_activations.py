@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._validation import as_float_array, check_same_dtype, check_shape
+from mnnkit.nn._validation import as_float_array, check_same_dtype, check_shape
 
 
 def _pair(grad_output: np.ndarray, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

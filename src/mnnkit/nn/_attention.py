@@ -13,11 +13,11 @@ from typing import Any
 
 import numpy as np
 
-from ._init import init_weight
-from ._module import Module, Parameter
-from ._random import as_generator
-from ._softmax import _softmax, _softmax_grad
-from ._validation import as_float_array, as_nchw, check_same_dtype, check_shape, positive_int
+from mnnkit.nn._init import init_weight
+from mnnkit.nn._module import Module, Parameter
+from mnnkit.nn._random import as_generator
+from mnnkit.nn._softmax import _softmax, _softmax_grad
+from mnnkit.nn._validation import as_float_array, as_nchw, check_same_dtype, check_shape, positive_int
 
 
 def _check(x, w_qkv, rel_h, rel_w, heads):

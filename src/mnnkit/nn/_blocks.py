@@ -9,12 +9,12 @@ from typing import Any
 
 import numpy as np
 
-from . import _activations as act
-from ._attention import MultiHeadSelfAttention2d
-from ._layers import AvgPool2d, BatchNorm2d, Conv2d, Identity, MaxPool2d, ReLU, Sequential
-from ._module import Module
-from ._random import as_generator
-from ._validation import as_nchw, positive_int
+from mnnkit.nn import _activations as act
+from mnnkit.nn._attention import MultiHeadSelfAttention2d
+from mnnkit.nn._layers import AvgPool2d, BatchNorm2d, Conv2d, Identity, MaxPool2d, ReLU, Sequential
+from mnnkit.nn._module import Module
+from mnnkit.nn._random import as_generator
+from mnnkit.nn._validation import as_nchw, positive_int
 
 
 class _Residual(Module):

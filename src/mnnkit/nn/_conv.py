@@ -17,12 +17,12 @@ from typing import Any
 
 import numpy as np
 
-from ._im2col import _fold, _unfold
-from ._kernels import conv_forward_kernel, conv_grad_input_kernel, conv_grad_weight_kernel
-from ._padding import _pad, _unpad
-from ._phases import from_phases, to_phases, zeros_phases
-from ._threads import run_kernel
-from ._validation import (
+from mnnkit.nn._im2col import _fold, _unfold
+from mnnkit.nn._kernels import conv_forward_kernel, conv_grad_input_kernel, conv_grad_weight_kernel
+from mnnkit.nn._padding import _pad, _unpad
+from mnnkit.nn._phases import from_phases, to_phases, zeros_phases
+from mnnkit.nn._threads import run_kernel
+from mnnkit.nn._validation import (
     as_float_array,
     as_nchw,
     check_mode_fits,

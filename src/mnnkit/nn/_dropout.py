@@ -6,8 +6,8 @@ from typing import Any
 
 import numpy as np
 
-from ._random import as_generator
-from ._validation import as_float_array, check_shape
+from mnnkit.nn._random import as_generator
+from mnnkit.nn._validation import as_float_array, check_shape
 
 
 def _check_p(p: Any) -> float:

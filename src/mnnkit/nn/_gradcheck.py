@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from ._validation import as_float_array
+from mnnkit.nn._validation import as_float_array
 
 
 def numerical_gradient(f: Callable[[np.ndarray], float], x: np.ndarray, eps: float = 1e-6) -> np.ndarray:

@@ -13,11 +13,11 @@ from typing import Any
 
 import numpy as np
 
-from ._kernels import col2im_kernel, im2col_kernel
-from ._padding import _pad, _unpad
-from ._phases import from_phases, to_phases, zeros_phases
-from ._threads import run_kernel
-from ._validation import (
+from mnnkit.nn._kernels import col2im_kernel, im2col_kernel
+from mnnkit.nn._padding import _pad, _unpad
+from mnnkit.nn._phases import from_phases, to_phases, zeros_phases
+from mnnkit.nn._threads import run_kernel
+from mnnkit.nn._validation import (
     as_float_array,
     as_nchw,
     check_mode_fits,

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from ._random import as_generator
+from mnnkit.nn._random import as_generator
 
 INITS = ("he_uniform", "he_normal", "glorot_uniform", "glorot_normal")
 

@@ -11,14 +11,14 @@ from typing import Any
 
 import numpy as np
 
-from . import _activations as act
-from ._conv import conv2d, conv2d_backward, conv_transpose2d, conv_transpose2d_backward
-from ._dropout import dropout, dropout_backward
-from ._init import init_weight
-from ._linear import linear, linear_backward
-from ._module import Module, Parameter
-from ._norm import batch_norm, batch_norm_backward, local_response_norm, local_response_norm_backward
-from ._pool import (
+from mnnkit.nn import _activations as act
+from mnnkit.nn._conv import conv2d, conv2d_backward, conv_transpose2d, conv_transpose2d_backward
+from mnnkit.nn._dropout import dropout, dropout_backward
+from mnnkit.nn._init import init_weight
+from mnnkit.nn._linear import linear, linear_backward
+from mnnkit.nn._module import Module, Parameter
+from mnnkit.nn._norm import batch_norm, batch_norm_backward, local_response_norm, local_response_norm_backward
+from mnnkit.nn._pool import (
     avg_pool2d,
     avg_pool2d_backward,
     global_avg_pool2d,
@@ -26,10 +26,10 @@ from ._pool import (
     max_pool2d,
     max_pool2d_backward,
 )
-from ._random import as_generator
-from ._shuffle import channel_shuffle, channel_shuffle_backward
-from ._squeeze_excitation import squeeze_excitation, squeeze_excitation_backward
-from ._validation import int_pair, positive_int
+from mnnkit.nn._random import as_generator
+from mnnkit.nn._shuffle import channel_shuffle, channel_shuffle_backward
+from mnnkit.nn._squeeze_excitation import squeeze_excitation, squeeze_excitation_backward
+from mnnkit.nn._validation import int_pair, positive_int
 
 
 def _bias(size: int, bias: bool, dtype: Any) -> Parameter | None:
@@ -263,7 +263,7 @@ class SpatiallySeparableConv2d(Module):
         rng: Any = None,
         dtype: Any = np.float32,
     ):
-        from ._separable import _stages
+        from mnnkit.nn._separable import _stages
 
         gen = as_generator(rng)
         kh, kw = int_pair(kernel_size, "kernel_size", minimum=1)

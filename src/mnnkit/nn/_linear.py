@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._validation import as_float_array, check_same_dtype, check_shape
+from mnnkit.nn._validation import as_float_array, check_same_dtype, check_shape
 
 
 def _check(x, weight):

@@ -6,8 +6,8 @@ from typing import Any
 
 import numpy as np
 
-from ._softmax import _log_softmax
-from ._validation import as_float_array
+from mnnkit.nn._softmax import _log_softmax
+from mnnkit.nn._validation import as_float_array
 
 
 def _check(logits: Any, target: Any, reduction: str) -> tuple[np.ndarray, np.ndarray]:

@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from ._validation import as_float_array, check_same_dtype, check_shape, positive_int
+from mnnkit.nn._validation import as_float_array, check_same_dtype, check_shape, positive_int
 
 
 def _stat_axes(x: np.ndarray) -> tuple[int, ...]:

@@ -7,7 +7,7 @@ from collections.abc import Iterable
 
 import numpy as np
 
-from ._module import Parameter
+from mnnkit.nn._module import Parameter
 
 
 def _check_params(params: Iterable[Parameter]) -> list[Parameter]:

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from ._validation import as_nchw, check_mode_fits, check_padding_mode, int_pair, is_int
+from mnnkit.nn._validation import as_nchw, check_mode_fits, check_padding_mode, int_pair, is_int
 
 Pads = tuple[int, int, int, int]
 

@@ -13,10 +13,10 @@ from typing import Any
 
 import numpy as np
 
-from ._kernels import max_pool_backward_kernel, max_pool_forward_kernel
-from ._padding import _pad, _unpad
-from ._threads import run_kernel
-from ._validation import (
+from mnnkit.nn._kernels import max_pool_backward_kernel, max_pool_forward_kernel
+from mnnkit.nn._padding import _pad, _unpad
+from mnnkit.nn._threads import run_kernel
+from mnnkit.nn._validation import (
     as_nchw,
     check_mode_fits,
     check_padding_mode,

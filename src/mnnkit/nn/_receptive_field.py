@@ -19,7 +19,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from ._validation import int_pair, resolve_padding
+from mnnkit.nn._validation import int_pair, resolve_padding
 
 
 @dataclass(frozen=True)

@@ -10,8 +10,8 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from ._conv import conv2d, conv2d_backward
-from ._validation import as_float_array, as_nchw, int_pair
+from mnnkit.nn._conv import conv2d, conv2d_backward
+from mnnkit.nn._validation import as_float_array, as_nchw, int_pair
 
 
 def _depthwise_groups(x: np.ndarray, weight: Any) -> int:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._validation import as_nchw, positive_int
+from mnnkit.nn._validation import as_nchw, positive_int
 
 
 def _shuffle(x: np.ndarray, groups: int) -> np.ndarray:

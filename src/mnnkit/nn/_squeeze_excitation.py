@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._activations import _sigmoid
-from ._linear import linear, linear_backward
-from ._validation import as_nchw, check_same_dtype, check_shape
+from mnnkit.nn._activations import _sigmoid
+from mnnkit.nn._linear import linear, linear_backward
+from mnnkit.nn._validation import as_nchw, check_same_dtype, check_shape
 
 
 def _parts(x, w1, b1, w2, b2):

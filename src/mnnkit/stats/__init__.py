@@ -13,11 +13,12 @@ Poisson vs NB and the zero-inflated models). :func:`fit_genes` fits a count mode
 gene of an AnnData, sparse-aware, and writes the estimates to ``.var``.
 """
 
-from ._count_fits import fit_nb, fit_poisson, fit_zinb, fit_zip
-from ._fits import fit_bernoulli, fit_binomial, fit_exponential, fit_gamma, fit_lognormal, fit_normal
-from ._genes import fit_genes
-from ._lrt import LikelihoodRatioTest, likelihood_ratio_test
-from ._result import BoundaryWarning, ConvergenceWarning, FitResult
+from mnnkit._warnings import BoundaryWarning, ConvergenceWarning
+from mnnkit.stats._count_fits import fit_nb, fit_poisson, fit_zinb, fit_zip
+from mnnkit.stats._fits import fit_bernoulli, fit_binomial, fit_exponential, fit_gamma, fit_lognormal, fit_normal
+from mnnkit.stats._genes import fit_genes
+from mnnkit.stats._lrt import LikelihoodRatioTest, likelihood_ratio_test
+from mnnkit.stats._result import FitResult
 
 __all__ = [
     "BoundaryWarning",

@@ -23,9 +23,10 @@ from typing import Any
 
 import numpy as np
 
-from . import _kernels as K
-from ._result import BoundaryWarning, ConvergenceWarning, FitResult
-from ._validate import as_sample, check_max_iter, check_tol
+from mnnkit._warnings import BoundaryWarning, ConvergenceWarning
+from mnnkit.stats import _kernels as K
+from mnnkit.stats._result import FitResult
+from mnnkit.stats._validate import as_sample, check_max_iter, check_tol
 
 __all__ = ["fit_nb", "fit_poisson", "fit_zinb", "fit_zip"]
 

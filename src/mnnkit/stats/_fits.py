@@ -13,8 +13,9 @@ from typing import Any
 import numpy as np
 from scipy import special
 
-from ._result import BoundaryWarning, ConvergenceWarning, FitResult
-from ._validate import as_sample, check_max_iter, check_tol
+from mnnkit._warnings import BoundaryWarning, ConvergenceWarning
+from mnnkit.stats._result import FitResult
+from mnnkit.stats._validate import as_sample, check_max_iter, check_tol
 
 __all__ = ["fit_bernoulli", "fit_binomial", "fit_exponential", "fit_gamma", "fit_lognormal", "fit_normal"]
 

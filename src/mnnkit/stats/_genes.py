@@ -11,10 +11,10 @@ import pandas as pd
 from anndata import AnnData
 from scipy import sparse
 
-from . import _kernels as K
-from ._lrt import lrt_pvalue
-from ._result import ConvergenceWarning
-from ._validate import check_max_iter, check_tol
+from mnnkit._warnings import ConvergenceWarning
+from mnnkit.stats import _kernels as K
+from mnnkit.stats._lrt import lrt_pvalue
+from mnnkit.stats._validate import check_max_iter, check_tol
 
 __all__ = ["fit_genes"]
 

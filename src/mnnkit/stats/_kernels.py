@@ -21,7 +21,7 @@ import math
 import numba
 import numpy as np
 
-from ._special import log1p_ratio, rising_log_sums
+from mnnkit.stats._special import log1p_ratio, rising_log_sums
 
 _JIT = {"cache": True, "nogil": True}
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import stats
 
-from ._result import FitResult
+from mnnkit.stats._result import FitResult
 
 __all__ = ["LikelihoodRatioTest", "likelihood_ratio_test"]
 

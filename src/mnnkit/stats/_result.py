@@ -1,4 +1,4 @@
-"""The common result type of the maximum-likelihood fits, and the warnings they raise."""
+"""The common result type of the maximum-likelihood fits."""
 
 from __future__ import annotations
 
@@ -8,20 +8,6 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 from scipy import stats
-
-from mnnkit._warnings import MnnkitWarning
-
-
-class BoundaryWarning(MnnkitWarning):
-    """A maximum-likelihood estimate lies on the boundary of the parameter space.
-
-    Wald standard errors do not exist there (the log-likelihood is not locally quadratic
-    around an interior maximum), so they are reported as NaN.
-    """
-
-
-class ConvergenceWarning(MnnkitWarning):
-    """An iterative maximum-likelihood fit stopped at ``max_iter`` before converging."""
 
 
 @dataclass(frozen=True, repr=False, eq=False)
