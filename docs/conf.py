@@ -74,6 +74,7 @@ API_MODULES = [
     ("mnnkit.datasets", "Example data", None),
     ("mnnkit.mnn", "Classic MNN correction", None),
     ("mnnkit.fastmnn", "Fast MNN correction (PC space)", None),
+    ("mnnkit.compat", "Drop-ins for other packages (mnnpy)", None),
     ("mnnkit.metrics", "Integration metrics", None),
     ("mnnkit.neighbors", "Nearest neighbours", None),
     ("mnnkit.pl", "Plots", None),

@@ -21,7 +21,19 @@ _LAZY_ATTRS = {
     "gmm": "mnnkit.cluster",
     "fit_genes": "mnnkit.stats",
 }
-_LAZY_SUBMODULES = {"datasets", "mnn", "neighbors", "linalg", "cluster", "stats", "metrics", "pl", "nn", "cli"}
+_LAZY_SUBMODULES = {
+    "compat",
+    "datasets",
+    "mnn",
+    "neighbors",
+    "linalg",
+    "cluster",
+    "stats",
+    "metrics",
+    "pl",
+    "nn",
+    "cli",
+}
 
 __all__ = sorted([*_LAZY_ATTRS, *_LAZY_SUBMODULES, "__version__"])
 
