@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import importlib
 import inspect
+import runpy
 import shutil
 import sys
 from pathlib import Path
@@ -34,6 +35,7 @@ extensions = [
     "myst_nb",
     "sphinx.ext.autodoc",
     "sphinx.ext.autosummary",
+    "sphinx.ext.intersphinx",
     "sphinx.ext.napoleon",
     "sphinx.ext.mathjax",
     "sphinx.ext.viewcode",
@@ -61,6 +63,11 @@ napoleon_numpy_docstring = True
 napoleon_use_rtype = False
 napoleon_use_ivar = True  # "Attributes" sections as fields, not second descriptions of dataclass fields
 napoleon_preprocess_types = False
+
+# links to other projects' docs, from the inventories kept in docs/_inv: the build never downloads them.
+# Their base URLs and objects are listed once, in docs/_inv/make_inventories.py (see CONTRIBUTING.md).
+_INVENTORIES = runpy.run_path(str(HERE / "_inv" / "make_inventories.py"))["INVENTORIES"]
+intersphinx_mapping = {name: (url, str(HERE / "_inv" / f"{name}.inv")) for name, (url, _, _) in _INVENTORIES.items()}
 
 html_theme = "furo"
 html_title = f"mnnkit {release}"

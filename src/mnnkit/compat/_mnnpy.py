@@ -60,7 +60,7 @@ def mnn_correct(
 ) -> tuple[Any, list[pd.DataFrame | int], list[list[tuple[float | None, int]] | int] | None]:
     """Correct batch effects with mutual nearest neighbours: a drop-in for ``sc.external.pp.mnn_correct``.
 
-    Takes the arguments of ``scanpy.external.pp.mnn_correct`` (which wraps mnnpy) and returns the same
+    Takes the arguments of :func:`scanpy.external.pp.mnn_correct` (which wraps mnnpy) and returns the same
     three things, computed by mnnkit's classic correction (:func:`mnnkit.correct`, batchelor's
     ``mnnCorrect``). Replace ``sc.external.pp.mnn_correct`` by ``mnnkit.compat.mnn_correct`` and the
     rest of the code keeps working. The defaults are mnnpy's, including ``sigma=1.0`` (batchelor and
