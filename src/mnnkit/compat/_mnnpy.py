@@ -456,8 +456,12 @@ def _concatenate(datas: tuple[AnnData, ...], batch_key: str, keys: list[Any], in
         list(datas), axis=0, join="inner", merge="same", label=batch_key, keys=keys, index_unique=index_unique
     )
     # AnnData.concatenate outer-joined the .obs columns (anndata.concat inner-joins them with the genes)
-    obs_only = [anndata.AnnData(obs=a.obs) for a in datas]
-    out.obs = anndata.concat(obs_only, axis=0, join="outer", label=batch_key, keys=keys, index_unique=index_unique).obs
+    with warnings.catch_warnings():
+        # these gene-less helpers get a generated var index, which older anndata warns about
+        warnings.simplefilter("ignore", anndata.ImplicitModificationWarning)
+        obs_only = [anndata.AnnData(obs=a.obs) for a in datas]
+        obs = anndata.concat(obs_only, axis=0, join="outer", label=batch_key, keys=keys, index_unique=index_unique).obs
+    out.obs = obs
     return out
 
 
