@@ -1,7 +1,6 @@
 """Several input files, one batch each (``python -m mnnkit``), and non-default options, against the Python API."""
 
 import hashlib
-import inspect
 import json
 import os
 import subprocess
@@ -13,7 +12,6 @@ import pandas as pd
 import pytest
 
 import mnnkit
-from mnnkit.cli._correct import _accepts
 
 ENV = {**os.environ, "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 
@@ -76,17 +74,14 @@ def test_several_files_equal_the_api_on_the_shared_genes(files):
 
 
 def test_fast_method_forwards_to_the_api(files):
-    params = inspect.signature(mnnkit.correct).parameters
-    if "method" not in params:
-        pytest.skip("mnnkit.correct has no 'method' parameter yet: the fast (PCA-space) method is not in this build")
     work, full, _ = files
-    extra = ["--d", "20"] if _accepts(mnnkit.correct, "d") else []
+    extra = ["--d", "20"]
     summary, _ = _module_cli("correct", work / "B1.h5ad", work / "B2.h5ad", "-o", "fast.h5ad", "--json",
                              "--method", "fast", *extra, cwd=work)  # fmt: skip
     shared = full.var_names[10:-20]
     expected = full[:, shared].copy()
     expected.obs["batch"] = pd.Categorical(expected.obs["batch"].astype(str), categories=["B1", "B2"])
-    mnnkit.correct(expected, "batch", method="fast", **({"d": 20} if extra else {}))
+    mnnkit.correct(expected, "batch", method="fast", d=20)
     out = ad.read_h5ad(work / "fast.h5ad")
     assert summary["method"] == str(expected.uns["mnn"]["method"])
     new_obsm = set(expected.obsm) - set(full.obsm)

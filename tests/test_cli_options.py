@@ -1,6 +1,5 @@
 """The command line's options map onto mnnkit.correct's parameters, with its defaults (in-process, fast)."""
 
-import importlib
 import inspect
 import subprocess
 import sys
@@ -11,7 +10,8 @@ import pandas as pd
 import pytest
 
 import mnnkit
-from mnnkit.cli import _correct, build_parser, main
+from mnnkit.cli import _correct_options as options
+from mnnkit.cli import build_parser, main
 
 
 def _parse(*argv):
@@ -22,21 +22,21 @@ def _parse(*argv):
 
 def test_help_defaults_equal_the_api_signature():
     params = inspect.signature(mnnkit.correct).parameters
-    for name, value in _correct.API_DEFAULTS.items():
+    for name, value in options.API_DEFAULTS.items():
         assert params[name].default == value, name
     # every parameter of the API is reachable from the command line (copy has no meaning for files;
-    # progress is --quiet; fast-method parameters are checked in test_cli_fast)
-    reachable = set(_correct.API_DEFAULTS) | {"adata", "copy", "progress", "method", *_correct.FAST_ONLY}
+    # progress is --quiet; fast-method parameters are checked below)
+    reachable = set(options.API_DEFAULTS) | {"adata", "copy", "progress", "method", *options.FAST_ONLY}
     named = {name for name, p in params.items() if p.kind is not inspect.Parameter.VAR_KEYWORD}
     assert named <= reachable, named - reachable
-    api_fast_only = getattr(importlib.import_module("mnnkit.mnn._correct"), "FAST_ONLY", None)
-    if api_fast_only is not None:  # the fast method's own keywords, once it exists
-        assert set(_correct.FAST_ONLY) == set(api_fast_only)
+    # the fast method's own keywords: those of mnnkit.fast_mnn that mnnkit.correct does not name
+    api_fast_only = set(inspect.signature(mnnkit.fast_mnn).parameters) - set(params)
+    assert set(options.FAST_ONLY) == api_fast_only
 
 
 def test_options_left_out_are_not_passed():
     args = _parse()
-    assert _correct.correct_kwargs(args, mnnkit.correct) == {}
+    assert options.correct_kwargs(args) == {}
     assert args.batch_key == "batch"
 
 
@@ -47,13 +47,13 @@ def test_every_option_forwards_to_its_parameter():
         "--approximate", "--neighbors", "pynndescent", "--kernel-neighbors", "7", "--var-adj-sample", "100",
         "--key-added", "corr", "--seed", "3",
     )  # fmt: skip
-    assert _correct.correct_kwargs(args, mnnkit.correct) == {
+    assert options.correct_kwargs(args) == {
         "layer": "L", "subset": "hv", "correct_all": True, "k": (15, 25), "prop_k": 0.2, "sigma": 0.5,
         "cos_norm_in": False, "cos_norm_out": True, "var_adj": False, "svd_dim": 2, "merge_order": ["b", "a"],
         "approximate": True, "neighbors": "pynndescent", "kernel_neighbors": 7, "var_adj_sample": 100,
         "key_added": "corr", "rng": 3,
     }  # fmt: skip
-    assert _correct.correct_kwargs(_parse("-k", "9", "--merge-order", "auto"), mnnkit.correct) == {
+    assert options.correct_kwargs(_parse("-k", "9", "--merge-order", "auto")) == {
         "k": 9,
         "merge_order": "auto",
     }
@@ -82,52 +82,32 @@ def test_bad_values_are_usage_errors(argv, fragment, capsys):
     assert "see 'mnnkit correct --help'" in err[0]
 
 
-def _classic_only(adata, batch_key="batch", *, k=20, progress=False):
-    """A stand-in for mnnkit.correct without a 'method' parameter."""
-
-
-def _with_fast(adata, batch_key="batch", *, method="classic", k=20, d=50, progress=False):
-    """A stand-in for mnnkit.correct with the fast method and only one fast option."""
-
-
-def _with_fast_options(adata, batch_key="batch", *, method="classic", k=20, progress=False, **fast_options):
-    """A stand-in for mnnkit.correct taking fast options as keywords."""
-
-
 def test_fast_options_need_the_fast_method():
-    with pytest.raises(_correct.UsageError, match="--method fast is not available in this mnnkit version"):
-        _correct.correct_kwargs(_parse("--method", "fast"), _classic_only)
-    with pytest.raises(_correct.UsageError, match="--d only applies to --method fast"):
-        _correct.correct_kwargs(_parse("--d", "30"), _classic_only)
-    with pytest.raises(_correct.UsageError, match="--d, --ndist only apply to --method fast"):
-        _correct.correct_kwargs(_parse("--method", "classic", "--d", "30", "--ndist", "2"), _with_fast)
-    with pytest.raises(_correct.UsageError, match="--ndist is not supported"):
-        _correct.correct_kwargs(_parse("--method", "fast", "--ndist", "2"), _with_fast)
-    # classic without a 'method' parameter: nothing to pass; with one, it is passed as given
-    assert _correct.correct_kwargs(_parse("--method", "classic"), _classic_only) == {}
-    assert _correct.correct_kwargs(_parse("--method", "fast", "--d", "30"), _with_fast) == {"method": "fast", "d": 30}
-    with pytest.raises(_correct.UsageError, match="--svd-solver only applies to --method fast"):
-        _correct.correct_kwargs(_parse("--svd-solver", "exact"), _with_fast_options)
+    with pytest.raises(options.UsageError, match="--d only applies to --method fast"):
+        options.correct_kwargs(_parse("--d", "30"))
+    with pytest.raises(options.UsageError, match="--d, --ndist only apply to --method fast"):
+        options.correct_kwargs(_parse("--method", "classic", "--d", "30", "--ndist", "2"))
+    with pytest.raises(options.UsageError, match="--svd-solver only applies to --method fast"):
+        options.correct_kwargs(_parse("--svd-solver", "exact"))
+    # the method is passed as given
+    assert options.correct_kwargs(_parse("--method", "classic")) == {"method": "classic"}
+    assert options.correct_kwargs(_parse("--method", "fast", "--d", "30")) == {"method": "fast", "d": 30}
     args = _parse(
         "--method", "fast", "-k", "10", "--d", "30", "--ndist", "2.5", "--no-cos-norm", "--use-rep", "X_pca",
         "--min-batch-skip", "0.1", "--svd-solver", "exact", "--reconstruct", "layer",
     )  # fmt: skip
-    assert _correct.correct_kwargs(args, _with_fast_options) == {
+    assert options.correct_kwargs(args) == {
         "method": "fast", "k": 10, "d": 30, "ndist": 2.5, "cos_norm": False, "use_rep": "X_pca",
         "min_batch_skip": 0.1, "svd_solver": "exact", "reconstruct": "layer",
     }  # fmt: skip
 
 
-def test_method_fast_unavailable_is_one_line_usage_error(tmp_path, monkeypatch, capsys):
-    monkeypatch.setattr(_correct, "correct_function", lambda: _classic_only)
+def test_fast_option_without_the_fast_method_is_one_line_usage_error(tmp_path, capsys):
     data = tmp_path / "in.h5ad"
     ad.AnnData(np.ones((4, 3)), obs=pd.DataFrame({"batch": list("aabb")}, index=list("wxyz"))).write_h5ad(data)
-    assert main(["correct", str(data), "-o", str(tmp_path / "out.h5ad"), "--method", "fast"]) == 2
+    assert main(["correct", str(data), "-o", str(tmp_path / "out.h5ad"), "--ndist", "2"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert err == [
-        "mnnkit correct: error: --method fast is not available in this mnnkit version (mnnkit.correct has no "
-        "'method' parameter); use --method classic"
-    ]
+    assert err == ["mnnkit correct: error: --ndist only applies to --method fast"]
     assert not (tmp_path / "out.h5ad").exists()
 
 

@@ -6,9 +6,10 @@ import argparse
 import time
 from typing import Any
 
-from mnnkit.cli._correct import _check_plot_dir, _int_at_least, _obs_column_check, _positive_float, make_plots
 from mnnkit.cli._errors import DataError, UsageError
 from mnnkit.cli._io import read_h5ad
+from mnnkit.cli._options import check_plot_dir, int_at_least, obs_column_check, positive_float
+from mnnkit.cli._plots import make_plots
 from mnnkit.cli._summary import dumps, format_metrics
 
 #: File names written under ``--plot DIR``.
@@ -50,19 +51,19 @@ def add_parser(commands: Any, **kwargs: Any) -> argparse.ArgumentParser:
     p.add_argument("--no-baseline", action="store_true", help="score the corrected values only (no 'uncorrected')")
     g = p.add_argument_group("metric settings (defaults are mnnkit.metrics.evaluate's)")
     g.add_argument(
-        "--n-neighbors", type=_int_at_least(1), default=15, metavar="N", help="kNN graph for connectivity (default: 15)"
+        "--n-neighbors", type=int_at_least(1), default=15, metavar="N", help="kNN graph for connectivity (default: 15)"
     )
     g.add_argument(
         "--kbet-neighbors",
-        type=_int_at_least(1),
+        type=int_at_least(1),
         default=50,
         metavar="N",
         help="neighbourhood of the kBET test (default: 50)",
     )
-    g.add_argument("--perplexity", type=_positive_float, default=30.0, help="LISI perplexity (default: 30)")
+    g.add_argument("--perplexity", type=positive_float, default=30.0, help="LISI perplexity (default: 30)")
     g.add_argument(
         "--n-pcs",
-        type=_int_at_least(1),
+        type=int_at_least(1),
         default=50,
         metavar="N",
         help="PCA components for gene-level values (default: 50)",
@@ -71,7 +72,7 @@ def add_parser(commands: Any, **kwargs: Any) -> argparse.ArgumentParser:
         "--neighbors", choices=["exact", "pynndescent"], default="exact", help="neighbour search (default: exact)"
     )
     g.add_argument(
-        "--seed", type=_int_at_least(0), default=0, metavar="N", help="seed of PCA, KMeans, searches (default: 0)"
+        "--seed", type=int_at_least(0), default=0, metavar="N", help="seed of PCA, KMeans, searches (default: 0)"
     )
     g = p.add_argument_group("plots")
     g.add_argument("--plot", metavar="DIR", help=f"write {', '.join(PLOT_FILES.values())} to DIR")
@@ -109,13 +110,13 @@ def run(args: argparse.Namespace) -> int:
     from anndata import AnnData
 
     from mnnkit.metrics import evaluate
-    from mnnkit.pl._data import compare_metrics, correction_data, correction_record, find_corrections
+    from mnnkit.pl import compare_metrics, correction_data, correction_record, find_corrections
 
     started = time.perf_counter()
     if args.plot and args.no_baseline:
         msg = "--plot compares uncorrected and corrected values; drop --no-baseline"
         raise UsageError(msg)
-    plot_dir = _check_plot_dir(args.plot, list(PLOT_FILES.values()), force=args.force) if args.plot else None
+    plot_dir = check_plot_dir(args.plot, list(PLOT_FILES.values()), force=args.force) if args.plot else None
     adata = read_h5ad(args.file)
     key = _choose_correction(adata, args, find_corrections(adata))
     if key is None and plot_dir is not None:
@@ -123,9 +124,9 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(msg)
     record = correction_record(adata, key) if key is not None else {}
     batch_key = args.batch_key or str(dict(record.get("params", {})).get("batch_key", "batch"))
-    _obs_column_check(adata, batch_key, "--batch-key", args.file)
+    obs_column_check(adata, batch_key, "--batch-key", args.file)
     if args.label_key is not None:
-        _obs_column_check(adata, args.label_key, "--label-key", args.file)
+        obs_column_check(adata, args.label_key, "--label-key", args.file)
     settings = {
         "n_neighbors": args.n_neighbors,
         "kbet_neighbors": args.kbet_neighbors,

@@ -1,0 +1,300 @@
+"""The options of ``mnnkit correct`` and how they map onto :func:`mnnkit.correct`'s parameters."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from mnnkit.cli._errors import UsageError
+from mnnkit.cli._options import (
+    flag,
+    fraction,
+    int_at_least,
+    k_value,
+    merge_order,
+    names,
+    non_negative_float,
+    positive_float,
+)
+
+#: Defaults of :func:`mnnkit.correct`, shown in ``--help``. Options left out on the command line are not
+#: passed at all, so the API's own defaults apply; ``tests/test_cli_options.py`` checks this table against
+#: the signature.
+API_DEFAULTS: dict[str, Any] = {
+    "batch_key": "batch",
+    "layer": None,
+    "subset": None,
+    "correct_all": False,
+    "k": 20,
+    "prop_k": None,
+    "sigma": 0.1,
+    "cos_norm_in": True,
+    "cos_norm_out": True,
+    "var_adj": True,
+    "svd_dim": 0,
+    "merge_order": None,
+    "approximate": False,
+    "neighbors": "exact",
+    "kernel_neighbors": None,
+    "var_adj_sample": None,
+    "key_added": "mnn",
+    "rng": 0,
+}
+#: Options forwarded to ``mnnkit.correct`` exactly when given (argparse ``dest`` = API parameter name).
+FORWARDED = [name for name in API_DEFAULTS if name != "batch_key"] + ["method"]
+#: Options of the fast (PCA-space) method only; forwarded when given with ``--method fast``.
+FAST_ONLY = ["d", "ndist", "cos_norm", "use_rep", "min_batch_skip", "svd_solver", "reconstruct"]
+#: Layer that ``--normalize`` writes the log-normalised values to.
+NORMALIZED_LAYER = "lognorm"
+#: File names written under ``--plot DIR``.
+PLOT_FILES = {"umap": "umap.png", "mnn_pairs": "mnn_pairs.png"}
+
+_DESCRIPTION = """\
+Correct batch effects with mutual nearest neighbours and write a new .h5ad file.
+
+One input: the batches are the values of the .obs column --batch-key. Several inputs: each file is one
+batch (named after the file, or --batch-names), the files are joined on the genes they share (the number
+dropped is reported) and merged in the order given. Input files are never modified.
+
+The input must be log-normalised expression (in .X or --layer). For raw counts pass --normalize
+(normalize_total + log1p into layers['lognorm']; .X is kept as it is) and usually --n-top-genes 2000
+(highly variable genes, used for the MNN distances).
+
+Output: the input data plus layers[KEY] (corrected values; NaN for genes outside --subset unless
+--correct-all) and uns[KEY] (parameters, merge order, MNN pairs per step, and the command line), KEY being
+--key-added (default mnn).
+
+The first run after installing compiles mnnkit's numba kernels (about 10-20 s); later runs reuse them."""
+
+_EXAMPLES = """\
+examples:
+  # the shipped pancreas data (raw counts, batches human/mouse):
+  mnnkit correct pancreas.h5ad -o corrected.h5ad --normalize --n-top-genes 1000
+  # log-normalised data, highly variable genes already marked:
+  mnnkit correct data.h5ad -o out.h5ad --batch-key sample --subset highly_variable --merge-order auto
+  # one batch per file:
+  mnnkit correct a.h5ad b.h5ad c.h5ad -o out.h5ad --batch-names A,B,C
+"""
+
+
+def _fmt_default(name: str) -> str:
+    value = API_DEFAULTS[name]
+    return "default: " + ("none" if value is None else str(value))
+
+
+def add_options_parser(commands: Any, **kwargs: Any) -> argparse.ArgumentParser:
+    """Add the ``correct`` subcommand with its options to ``commands`` (an argparse subparsers object)."""
+    p = commands.add_parser(
+        "correct",
+        help="correct batch effects (MNN) and write a new .h5ad file",
+        description=_DESCRIPTION,
+        **{**kwargs, "epilog": _EXAMPLES + "\n" + kwargs.get("epilog", "")},
+    )
+    p.add_argument("inputs", nargs="+", metavar="IN.h5ad", help="input file(s); several files = one batch each")
+    p.add_argument("-o", "--output", required=True, metavar="OUT.h5ad", help="output file (must not exist)")
+    p.add_argument("--force", action="store_true", help="replace an existing output (never an input)")
+    p.add_argument(
+        "--compression",
+        choices=["gzip", "lzf"],
+        help="compress the output's arrays (smaller file, slower write; default: none, as anndata)",
+    )
+
+    g = p.add_argument_group("batches and input data")
+    g.add_argument("--batch-key", default="batch", metavar="COLUMN", help=".obs column of batches (default: batch)")
+    g.add_argument(
+        "--batch-names", type=names, metavar="A,B,..", help="batch names of several inputs (default: file names)"
+    )
+    g.add_argument("--layer", default=argparse.SUPPRESS, metavar="LAYER", help="correct this layer instead of .X")
+    g.add_argument(
+        "--normalize", action="store_true", help="input is raw counts: normalize_total + log1p into layers['lognorm']"
+    )
+    g.add_argument(
+        "--n-top-genes",
+        type=int_at_least(1),
+        metavar="N",
+        help="mark N highly variable genes (scanpy, flavor seurat) and use them as --subset",
+    )
+    g.add_argument(
+        "--subset",
+        default=argparse.SUPPRESS,
+        metavar="COLUMN",
+        help="boolean .var column of genes for distances, e.g. highly_variable (default: all genes)",
+    )
+    g.add_argument("--subset-genes", metavar="FILE", help="text file of gene names (one per line) for distances")
+    g.add_argument(
+        "--correct-all",
+        action="store_true",
+        default=argparse.SUPPRESS,
+        help="correct all genes, not only the subset (default: subset only, others NaN)",
+    )
+
+    g = p.add_argument_group("correction (defaults are those of mnnkit.correct)")
+    g.add_argument(
+        "--method",
+        choices=["classic", "fast"],
+        default=argparse.SUPPRESS,
+        help="classic MNN in gene space (default) or fast MNN in PCA space",
+    )
+    g.add_argument(
+        "-k",
+        "--k",
+        type=k_value,
+        default=argparse.SUPPRESS,
+        metavar="K",
+        help=f"nearest neighbours per side, or K_LEFT,K_RIGHT ({_fmt_default('k')})",
+    )
+    g.add_argument(
+        "--prop-k",
+        type=fraction,
+        default=argparse.SUPPRESS,
+        metavar="P",
+        help="k per side = max(k, P x batch size) (default: off)",
+    )
+    g.add_argument(
+        "--sigma",
+        type=positive_float,
+        default=argparse.SUPPRESS,
+        help=f"Gaussian kernel width ({_fmt_default('sigma')})",
+    )
+    g.add_argument(
+        "--cos-norm-in",
+        action=argparse.BooleanOptionalAction,
+        default=argparse.SUPPRESS,
+        help="cosine-normalise the data for distances (default: on)",
+    )
+    g.add_argument(
+        "--cos-norm-out",
+        action=argparse.BooleanOptionalAction,
+        default=argparse.SUPPRESS,
+        help="cosine-normalise the corrected output (default: on)",
+    )
+    g.add_argument(
+        "--var-adj",
+        action=argparse.BooleanOptionalAction,
+        default=argparse.SUPPRESS,
+        help="variance adjustment of the corrections (default: on)",
+    )
+    g.add_argument(
+        "--svd-dim",
+        type=int_at_least(0),
+        default=argparse.SUPPRESS,
+        metavar="N",
+        help=f"biological axes removed from the corrections ({_fmt_default('svd_dim')})",
+    )
+    g.add_argument(
+        "--merge-order",
+        type=merge_order,
+        default=argparse.SUPPRESS,
+        metavar="auto|A,B,..",
+        help="'auto' (most MNN pairs first) or batch names in order (default: batch order)",
+    )
+    g.add_argument(
+        "--approximate",
+        action="store_true",
+        default=argparse.SUPPRESS,
+        help="faster approximate var.adj (sampled, float32) for large data (default: exact)",
+    )
+    g.add_argument(
+        "--neighbors",
+        choices=["exact", "pynndescent"],
+        default=argparse.SUPPRESS,
+        help=f"neighbour search ({_fmt_default('neighbors')})",
+    )
+    g.add_argument(
+        "--kernel-neighbors",
+        type=int_at_least(1),
+        default=argparse.SUPPRESS,
+        metavar="N",
+        help="kernel over each cell's N nearest MNN cells only (default: all)",
+    )
+    g.add_argument(
+        "--var-adj-sample",
+        type=int_at_least(2),
+        default=argparse.SUPPRESS,
+        metavar="N",
+        help="cells per side for var.adj quantiles (default: all; 2000 with --approximate)",
+    )
+    g.add_argument(
+        "--key-added",
+        default=argparse.SUPPRESS,
+        metavar="KEY",
+        help=f"name of the output layer and .uns entry ({_fmt_default('key_added')})",
+    )
+    g.add_argument(
+        "--seed",
+        dest="rng",
+        type=int_at_least(0),
+        default=argparse.SUPPRESS,
+        metavar="N",
+        help=f"seed of the approximate searches ({_fmt_default('rng')})",
+    )
+
+    g = p.add_argument_group("fast method only (--method fast; defaults are mnnkit.fast_mnn's)")
+    g.add_argument("--d", type=int_at_least(1), default=argparse.SUPPRESS, metavar="N", help="principal components")
+    g.add_argument(
+        "--ndist",
+        type=positive_float,
+        default=argparse.SUPPRESS,
+        metavar="X",
+        help="tricube bandwidth, in distances to the ceil(k/2)-th nearest MNN cell",
+    )
+    g.add_argument(
+        "--cos-norm",
+        action=argparse.BooleanOptionalAction,
+        default=argparse.SUPPRESS,
+        help="cosine-normalise before the PCA (default: on for genes, off with --use-rep)",
+    )
+    g.add_argument("--use-rep", default=argparse.SUPPRESS, metavar="OBSM", help="correct this .obsm embedding")
+    g.add_argument(
+        "--min-batch-skip",
+        type=non_negative_float,
+        default=argparse.SUPPRESS,
+        metavar="X",
+        help="skip merge steps whose batch effect is below X",
+    )
+    g.add_argument("--svd-solver", choices=["randomized", "exact"], default=argparse.SUPPRESS, help="PCA solver")
+    g.add_argument(
+        "--reconstruct",
+        choices=["factors", "layer"],
+        default=argparse.SUPPRESS,
+        help="gene-level output: rotation for all genes, or also layers[KEY]",
+    )
+
+    g = p.add_argument_group("plots")
+    g.add_argument(
+        "--plot",
+        metavar="DIR",
+        help=f"write {' and '.join(PLOT_FILES.values())} (before/after UMAPs, MNN pairs) to DIR",
+    )
+    g.add_argument("--label-key", metavar="COLUMN", help=".obs column of cell types to colour the UMAPs by")
+    return p
+
+
+def correct_kwargs(args: argparse.Namespace) -> dict[str, Any]:
+    """The keyword arguments of :func:`mnnkit.correct` that the command line sets (only those given).
+
+    Raises :class:`UsageError` when an option of the fast method is given without ``--method fast``.
+    """
+    kwargs = {name: getattr(args, name) for name in FORWARDED if hasattr(args, name)}
+    fast_given = [name for name in FAST_ONLY if hasattr(args, name)]
+    if fast_given and kwargs.get("method") != "fast":
+        options = ", ".join(flag(name) for name in fast_given)
+        msg = f"{options} only appl{'y' if len(fast_given) > 1 else 'ies'} to --method fast"
+        raise UsageError(msg)
+    kwargs.update({name: getattr(args, name) for name in fast_given})
+    return kwargs
+
+
+def check_usage(args: argparse.Namespace) -> None:
+    """Raise :class:`UsageError` for options that contradict each other."""
+    if len(args.inputs) == 1 and args.batch_names is not None:
+        msg = "--batch-names needs several input files (one batch each); with one file use --batch-key"
+        raise UsageError(msg)
+    if hasattr(args, "subset") and args.subset_genes is not None:
+        msg = "give either --subset or --subset-genes, not both"
+        raise UsageError(msg)
+    if args.n_top_genes is not None and (
+        args.subset_genes is not None or getattr(args, "subset", "highly_variable") != "highly_variable"
+    ):
+        msg = "--n-top-genes selects the genes (var['highly_variable']); drop --subset/--subset-genes"
+        raise UsageError(msg)

@@ -1,0 +1,109 @@
+"""Option parsing and checks shared by the commands: argparse value types, column and plot-directory checks.
+
+The argparse types turn a bad value into a usage error (exit status 2) with a message naming the option.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+from pathlib import Path
+from typing import Any
+
+from mnnkit.cli._errors import DataError
+from mnnkit.cli._summary import list_columns
+
+
+def int_at_least(minimum: int):
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be >= {minimum}, got {value}")
+        return value
+
+    parse.__name__ = "integer"
+    return parse
+
+
+def positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a positive number, got {text}")
+    return value
+
+
+def non_negative_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not math.isfinite(value) or value < 0:
+        raise argparse.ArgumentTypeError(f"must be a non-negative number, got {text}")
+    return value
+
+
+def fraction(text: str) -> float:
+    value = positive_float(text)
+    if value > 1:
+        raise argparse.ArgumentTypeError(f"must lie in (0, 1], got {text}")
+    return value
+
+
+def k_value(text: str) -> int | tuple[int, int]:
+    parts = text.split(",")
+    if len(parts) > 2:
+        raise argparse.ArgumentTypeError(f"expected K or K_LEFT,K_RIGHT, got {text!r}")
+    values = tuple(int_at_least(1)(part.strip()) for part in parts)
+    return values[0] if len(values) == 1 else values
+
+
+def names(text: str) -> list[str]:
+    names = [part.strip() for part in text.split(",")]
+    if not all(names):
+        raise argparse.ArgumentTypeError(f"expected comma-separated names, got {text!r}")
+    return names
+
+
+def merge_order(text: str) -> str | list[str]:
+    return "auto" if text.strip() == "auto" else names(text)
+
+
+def flag(name: str) -> str:
+    """The command-line option of an API parameter name (``use_rep`` -> ``--use-rep``)."""
+    return "--" + name.replace("_", "-")
+
+
+def check_plot_dir(directory: str, files: list[str], *, force: bool) -> Path:
+    """Check, before any work, that the plots can be written; refuse to replace plots without ``--force``.
+
+    The directory itself is created only when the plots are made.
+    """
+    path = Path(directory)
+    if path.exists() and not path.is_dir():
+        msg = f"--plot {path} exists and is not a directory"
+        raise DataError(msg)
+    existing = [str(path / name) for name in files if (path / name).exists()]
+    if existing and not force:
+        msg = f"plot file(s) already exist: {', '.join(existing)}; pass --force to replace them"
+        raise DataError(msg)
+    ancestor = path.absolute()
+    while not ancestor.exists():
+        ancestor = ancestor.parent
+    if not ancestor.is_dir() or not os.access(ancestor, os.W_OK | os.X_OK):
+        msg = f"cannot write plots into {path}: {ancestor} is not a writable directory"
+        raise DataError(msg)
+    return path
+
+
+def obs_column_check(adata: Any, column: str, option: str, source: str) -> None:
+    """Raise :class:`DataError` naming ``option`` and listing the columns when ``column`` is missing."""
+    if column not in adata.obs.columns:
+        msg = f"{source} has no .obs column {column!r} ({option}); columns: {list_columns(adata.obs)}"
+        raise DataError(msg)
