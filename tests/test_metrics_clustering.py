@@ -49,6 +49,16 @@ def test_kmeans_ari_nmi_recovers_separated_labels_and_matches_sklearn_kmeans():
     assert ari_nmi(x_hard, labels_hard, n_clusters=1, n_init=1) == {"ari": 0.0, "nmi": 0.0}
 
 
+def test_kmeans_default_is_one_initialisation_like_scib_metrics():
+    x, labels = make_blobs(n_samples=400, centers=4, cluster_std=4.0, random_state=2)
+    for seed in range(3):
+        clusters = KMeans(n_clusters=4, n_init=1, random_state=seed).fit_predict(x)
+        assert ari_nmi(x, labels, rng=seed)["ari"] == pytest.approx(adjusted_rand_score(labels, clusters), rel=1e-12)
+    # one start is not always the best start: some seed differs from the best of ten
+    best = ari_nmi(x, labels, rng=0, n_init=10)
+    assert any(ari_nmi(x, labels, rng=seed) != best for seed in range(10))
+
+
 @pytest.mark.parametrize(
     ("call", "error", "match"),
     [

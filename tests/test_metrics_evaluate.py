@@ -14,7 +14,8 @@ from mnnkit.metrics import (
     evaluate,
     graph_connectivity,
     ilisi,
-    kbet_acceptance,
+    kbet_global_acceptance,
+    kbet_per_label,
     silhouette_batch,
     silhouette_label,
 )
@@ -41,7 +42,8 @@ def test_values_equal_the_array_functions(adata, table):
     expected = {
         "ilisi": ilisi(x, batch, scale=False),
         "ilisi_scaled": ilisi(x, batch),
-        "kbet_acceptance": kbet_acceptance(x, batch, n_neighbors=50),
+        "kbet_global_acceptance": kbet_global_acceptance(x, batch, n_neighbors=50),
+        "kbet_per_label": kbet_per_label(x, batch, labels, n_neighbors=50),
         "clisi": clisi(x, labels, scale=False),
         "clisi_scaled": clisi(x, labels),
         "silhouette_label": silhouette_label(x, labels),
@@ -56,7 +58,8 @@ def test_values_equal_the_array_functions(adata, table):
     assert not table.loc["clisi", "higher_is_better"] and table.loc["ilisi", "higher_is_better"]
     assert table["description"].map(len).min() > 10
     # uncorrected simulated batches stay apart; the cell types are kept apart too
-    assert table.loc["ilisi_scaled", "value"] < 0.2 and table.loc["kbet_acceptance", "value"] < 0.2
+    assert table.loc["ilisi_scaled", "value"] < 0.2 and table.loc["kbet_global_acceptance", "value"] < 0.2
+    assert table.loc["kbet_per_label", "value"] < 0.2
     assert table.loc["clisi_scaled", "value"] > 0.95
 
 
@@ -71,7 +74,7 @@ def test_json_ready_and_deterministic(adata, table):
 def test_batch_only_and_gene_level_rep_with_pca(adata):
     before = adata.copy()
     out = evaluate(adata, rep="logcounts", n_pcs=10)
-    assert list(out.index) == ["ilisi", "ilisi_scaled", "kbet_acceptance"]
+    assert list(out.index) == ["ilisi", "ilisi_scaled", "kbet_global_acceptance"]
     assert out.attrs["source"] == "PCA(10) of adata.layers['logcounts']" and out.attrs["n_dims"] == 10
     # rep="X" is scanpy's PCA of X, exactly how obsm["X_pca"] was made: same values
     on_obsm = evaluate(adata)

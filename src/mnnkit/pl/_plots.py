@@ -25,7 +25,8 @@ logger = logging.getLogger("mnnkit")
 #: Resolution of saved figures (dots per inch).
 DPI = 120
 #: Scaled metrics (all in [0, 1], higher is better) drawn by :func:`metrics_comparison`, by group.
-BATCH_METRICS = ["ilisi_scaled", "kbet_acceptance", "silhouette_batch"]
+#: ("kbet_acceptance" is the global kBET's row name in tables written before it became "kbet_global_acceptance".)
+BATCH_METRICS = ["ilisi_scaled", "kbet_per_label", "kbet_global_acceptance", "kbet_acceptance", "silhouette_batch"]
 BIO_METRICS = ["clisi_scaled", "silhouette_label", "ari", "nmi", "graph_connectivity"]
 #: Correction vectors shorter than this count as "not moved" (float32 output rounding is ~1e-7 per value).
 _NOT_MOVED = 1e-5
