@@ -80,8 +80,9 @@ def test_batch_only_and_gene_level_rep_with_pca(adata):
     on_obsm = evaluate(adata)
     via_x = evaluate(adata, rep="X", n_pcs=10)
     np.testing.assert_array_equal(via_x["value"], on_obsm["value"])
-    # the sparse layer holds the same numbers; scanpy's sparse PCA solver differs in rounding only
-    np.testing.assert_allclose(out["value"], on_obsm["value"], rtol=1e-4)
+    # the sparse layer holds the same numbers; scanpy's sparse PCA solver differs in rounding only (at
+    # scanpy 1.10, the lowest version allowed, by 2.3e-4 relative in the median iLISI)
+    np.testing.assert_allclose(out["value"], on_obsm["value"], rtol=1e-3)
     # adata untouched
     assert adata.obsm.keys() == before.obsm.keys() and adata.uns.keys() == before.uns.keys()
     np.testing.assert_array_equal(adata.obsm["X_pca"], before.obsm["X_pca"])
