@@ -59,7 +59,7 @@ def _one_error_line(err: str, command: str = "correct") -> str:
 
 
 def _leftovers(directory: Path) -> list[str]:
-    return sorted(p.name for p in directory.iterdir() if ".tmp-" in p.name)
+    return sorted(p.name for p in directory.iterdir() if ".tmp-" in p.name or "mnnkit-tmp" in p.name)
 
 
 def test_missing_input_file(tmp_path, capsys):

@@ -148,7 +148,7 @@ def test_evaluate_json_matches_the_metrics_api(run, api):
     assert summary["rep"] == "layers['mnn'], 1000 genes"
     assert summary["baseline"] == "layers['lognorm'], 1000 genes, cosine-normalised"
     # the correction mixes human and mouse cells: every batch-mixing score improves
-    for name in ("ilisi", "kbet_acceptance", "silhouette_batch"):
+    for name in ("ilisi", "kbet_global_acceptance", "silhouette_batch"):
         assert metrics[name]["value"] > metrics[name]["uncorrected"], name
 
 

@@ -12,13 +12,12 @@ import argparse
 import contextlib
 import logging
 import os
-import signal
 import sys
-import threading
 import traceback
 import warnings
 from collections.abc import Iterator, Sequence
 
+from mnnkit.cli import _publish
 from mnnkit.cli._errors import (
     EXIT_CODES_HELP,
     EXIT_DATA,
@@ -29,6 +28,8 @@ from mnnkit.cli._errors import (
     DataError,
     UsageError,
 )
+from mnnkit.cli._signals import Interrupted, signals_as_interrupts
+from mnnkit.cli._text import emit, one_line, printable
 
 __all__ = ["EXIT_DATA", "EXIT_OK", "EXIT_USAGE", "CliError", "DataError", "UsageError", "build_parser", "main"]
 
@@ -36,7 +37,8 @@ PROG = "mnnkit"
 
 _DESCRIPTION = """\
 Mutual-nearest-neighbour (MNN) batch correction of .h5ad files (AnnData), with integration metrics
-and diagnostic plots. Input files are never modified; outputs are written atomically.
+and diagnostic plots. Input files are never modified; outputs are written to a temporary file and
+published only when complete, never over an existing file unless --force.
 Run 'mnnkit COMMAND --help' for a command's options."""
 
 _EPILOG = f"""\
@@ -53,7 +55,7 @@ class _Parser(argparse.ArgumentParser):
     """argparse with a one-line usage error (exit status 2) that points at ``--help``."""
 
     def error(self, message: str) -> None:  # type: ignore[override]
-        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {one_line(message)} (see '{self.prog} --help')\n")
 
 
 class _Formatter(argparse.RawDescriptionHelpFormatter):
@@ -94,28 +96,11 @@ def _exit_status(exc: SystemExit) -> int:
     return exc.code if isinstance(exc.code, int) else EXIT_USAGE
 
 
-def _one_line(text: str) -> str:
-    return " ".join(str(text).split())
+class _Escaping(logging.Formatter):
+    """Log records as one escaped line (library messages name batches, which come from the user's files)."""
 
-
-class _Terminated(KeyboardInterrupt):
-    """SIGTERM (a pipeline cancelling the job), raised like Ctrl-C so that temporary files are removed."""
-
-
-@contextlib.contextmanager
-def _terminate_as_interrupt() -> Iterator[None]:
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def handler(signum, frame):
-        raise _Terminated
-
-    previous = signal.signal(signal.SIGTERM, handler)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
+    def format(self, record: logging.LogRecord) -> str:
+        return printable(super().format(record))
 
 
 @contextlib.contextmanager
@@ -123,17 +108,17 @@ def _diagnostics(*, debug: bool) -> Iterator[None]:
     """Route the library's logs and warnings to stderr as short lines for the duration of a command."""
     logger = logging.getLogger("mnnkit")
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("mnnkit: %(levelname)s: %(message)s"))
+    handler.setFormatter(_Escaping("mnnkit: %(levelname)s: %(message)s"))
     old_level = logger.level
     logger.addHandler(handler)
     logger.setLevel(logging.DEBUG if debug else logging.WARNING)
 
     def show(message, category, filename, lineno, file=None, line=None):
         where = f" ({category.__name__} at {filename}:{lineno})" if debug else ""
-        text = _one_line(str(message))
+        text = one_line(str(message))
         if category.__name__ == "InputDataWarning" and "counts" in text:
             text += "; on the command line, pass --normalize"
-        print(f"mnnkit: warning: {text}{where}", file=sys.stderr)
+        emit(f"mnnkit: warning: {text}{where}", file=sys.stderr)
 
     with warnings.catch_warnings():
         warnings.simplefilter("default")
@@ -155,8 +140,9 @@ def _diagnostics(*, debug: bool) -> Iterator[None]:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``mnnkit`` command line on ``argv`` (default: ``sys.argv[1:]``) and return the exit status.
 
-    Exit status: 0 success, 1 data or file error, 2 usage error, 130 (143 for SIGTERM) interrupted. Errors
-    are printed as one line on stderr; ``--debug`` adds the traceback.
+    Exit status: 0 success, 1 data or file error, 2 usage error, 128 + the signal number when interrupted
+    (130 SIGINT, 143 SIGTERM, 129 SIGHUP). Errors are printed as one line on stderr; ``--debug`` adds the
+    traceback.
     """
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
@@ -174,8 +160,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args.argv = argv
     prefix = f"{PROG} {args.command}"
     debug = bool(args.debug)
+    _publish.PUBLISHED.clear()
     try:
-        with _terminate_as_interrupt(), _diagnostics(debug=debug):
+        with signals_as_interrupts(), _diagnostics(debug=debug):
             return int(args.run(args))
     except BrokenPipeError:
         # the reader of stdout went away (``mnnkit info f.h5ad | head``): stop quietly, as other tools do
@@ -185,23 +172,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (Exception, KeyboardInterrupt) as err:
         status, message = _describe(err, prefix)
         if debug:
-            traceback.print_exception(err, file=sys.stderr)
-        print(message, file=sys.stderr)
+            emit("".join(traceback.format_exception(err)).rstrip("\n"), file=sys.stderr)
+        emit(message, file=sys.stderr)
         return status
 
 
 def _describe(err: BaseException, prefix: str) -> tuple[int, str]:
     """Exit status and the one-line message for an exception raised by a command."""
     if isinstance(err, CliError):
-        return err.code, f"{prefix}: error: {_one_line(str(err))}"
+        return err.code, f"{prefix}: error: {one_line(str(err))}"
     if isinstance(err, KeyboardInterrupt):
-        status = EXIT_INTERRUPTED + (13 if isinstance(err, _Terminated) else 0)
-        return status, f"{prefix}: interrupted; no output was written (inputs untouched)"
+        status = err.status if isinstance(err, Interrupted) else EXIT_INTERRUPTED
+        written = ", ".join(map(str, _publish.PUBLISHED))
+        outcome = f"only {written} was written" if written else "no output was written"
+        return status, one_line(f"{prefix}: interrupted; {outcome} (inputs untouched)")
     if isinstance(err, MemoryError):
         return EXIT_DATA, f"{prefix}: error: out of memory"
     if isinstance(err, ValueError | TypeError | KeyError | OSError):
         # the library's validation errors name the parameter and what is available
         text = err.args[0] if isinstance(err, KeyError) and err.args else err
-        return EXIT_DATA, f"{prefix}: error: {_one_line(str(text))}"
+        return EXIT_DATA, f"{prefix}: error: {one_line(str(text))}"
     # anything else is a bug: say so in one line; the traceback is behind --debug
-    return EXIT_DATA, f"{prefix}: unexpected error ({type(err).__name__}): {_one_line(str(err))}; rerun with --debug"
+    return EXIT_DATA, f"{prefix}: unexpected error ({type(err).__name__}): {one_line(str(err))}; rerun with --debug"

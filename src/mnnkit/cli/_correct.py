@@ -18,10 +18,13 @@ from mnnkit.cli._correct_options import (
     correct_kwargs,
 )
 from mnnkit.cli._errors import DataError
-from mnnkit.cli._io import batch_names_for, check_input, check_output, join_files, read_h5ad, write_h5ad_atomic
-from mnnkit.cli._options import check_plot_dir, obs_column_check
+from mnnkit.cli._io import batch_names_for, check_input, join_files, read_h5ad
+from mnnkit.cli._memory import check_before_reading
+from mnnkit.cli._options import check_plot_dir, clean_leftovers, note, obs_column_check
 from mnnkit.cli._plots import make_plots
-from mnnkit.cli._summary import correction_steps, dumps, format_correct
+from mnnkit.cli._publish import check_output, write_h5ad
+from mnnkit.cli._summary import batch_counts, correction_steps, dumps, format_correct
+from mnnkit.cli._text import emit
 
 
 def add_parser(commands: Any, **kwargs: Any) -> argparse.ArgumentParser:
@@ -31,15 +34,10 @@ def add_parser(commands: Any, **kwargs: Any) -> argparse.ArgumentParser:
     return parser
 
 
-def _note(args: argparse.Namespace, text: str) -> None:
-    if not args.quiet:
-        print(f"mnnkit: {text}", file=sys.stderr, flush=True)
-
-
 def _read_gene_list(path: str) -> list[str]:
     file = Path(path)
-    if not file.is_file():
-        msg = f"--subset-genes file not found: {file}"
+    if not file.exists() or file.is_dir():  # a FIFO or /dev/fd/N (process substitution) is fine
+        msg = f"--subset-genes file not found: {file}" if not file.exists() else f"--subset-genes {file} is a directory"
         raise DataError(msg)
     try:
         names = [line.strip() for line in file.read_text().splitlines()]
@@ -78,7 +76,7 @@ def _normalize(adata: Any, layer: str | None) -> str:
     source = adata.X if layer is None else adata.layers[layer]
     if not _looks_like_counts(source):
         where = ".X" if layer is None else f"layers[{layer!r}]"
-        print(
+        emit(
             f"mnnkit: warning: --normalize: {where} has non-integer values and may already be normalised",
             file=sys.stderr,
         )
@@ -104,10 +102,13 @@ def run(args: argparse.Namespace) -> int:
     inputs = [check_input(path) for path in args.inputs]
     output = check_output(args.output, inputs=inputs, force=args.force)
     plot_dir = check_plot_dir(args.plot, list(PLOT_FILES.values()), force=args.force) if args.plot else None
+    clean_leftovers(args, [output] + ([plot_dir / name for name in PLOT_FILES.values()] if plot_dir else []))
+    gene_level = kwargs.get("method", "classic") == "classic" or kwargs.get("reconstruct") == "layer"
+    check_before_reading(inputs, args.max_memory, output_per_value=4 if gene_level else 0)  # a float32 layer
     if args.subset_genes is not None:
         kwargs["subset"] = _read_gene_list(args.subset_genes)
 
-    _note(args, f"reading {', '.join(map(str, inputs))}")
+    note(args, f"reading {', '.join(map(str, inputs))}")
     joined = None
     if len(inputs) == 1:
         adata = read_h5ad(inputs[0])
@@ -117,12 +118,12 @@ def run(args: argparse.Namespace) -> int:
         joined = join_files(inputs, names, batch_key=args.batch_key)
         adata = joined.adata
         source = "the joined inputs"
-        _note(args, f"joined {len(inputs)} files on {joined.n_shared} shared genes; dropped per file: "
+        note(args, f"joined {len(inputs)} files on {joined.n_shared} shared genes; dropped per file: "
               + ", ".join(f"{n} {d}" for n, d in joined.genes_dropped.items()))  # fmt: skip
         if joined.replaced_column:
-            _note(args, f"obs[{args.batch_key!r}] of {', '.join(joined.replaced_column)} replaced by the file's batch")
+            note(args, f"obs[{args.batch_key!r}] of {', '.join(joined.replaced_column)} replaced by the file's batch")
         if joined.renamed_cells:
-            _note(args, "cell names repeat across files: each got the suffix -<batch name>")
+            note(args, "cell names repeat across files: each got the suffix -<batch name>")
     obs_column_check(adata, args.batch_key, "--batch-key", source)
     if args.plot and args.label_key is not None:
         obs_column_check(adata, args.label_key, "--label-key", source)
@@ -131,7 +132,7 @@ def run(args: argparse.Namespace) -> int:
     before = _keys(adata)
     layer = kwargs.get("layer")
     if args.normalize:
-        _note(args, f"normalising (normalize_total + log1p) into layers[{NORMALIZED_LAYER!r}]")
+        note(args, f"normalising (normalize_total + log1p) into layers[{NORMALIZED_LAYER!r}]")
         layer = kwargs["layer"] = _normalize(adata, layer)
     if args.n_top_genes is not None:
         import scanpy as sc
@@ -164,14 +165,16 @@ def run(args: argparse.Namespace) -> int:
     }
     results = {f"uns[{key!r}]"} | ({f"layers[{key!r}]"} if key in adata.layers else set())
     written = sorted((_keys(adata) - before) | results)
-    _note(args, f"writing {output}")
-    write_h5ad_atomic(adata, output, compression=args.compression)
+    note(args, f"writing {output}")
+    write_h5ad(adata, output, force=args.force, compression=args.compression)
     wrote = time.perf_counter()
 
     plots = []
     if plot_dir is not None:
-        _note(args, f"plotting into {plot_dir}")
-        plots = make_plots(adata, key=key, label_key=args.label_key, directory=plot_dir, which=list(PLOT_FILES))
+        note(args, f"plotting into {plot_dir}")
+        plots = make_plots(
+            adata, key=key, label_key=args.label_key, directory=plot_dir, which=list(PLOT_FILES), force=args.force
+        )
     finished = time.perf_counter() if plot_dir is not None else wrote  # the parts add up to the total
 
     summary = _summary(args, adata, record, inputs=inputs, output=output, joined=joined, key=key, layer=layer)
@@ -185,7 +188,7 @@ def run(args: argparse.Namespace) -> int:
         **({"plots": finished - wrote} if plot_dir is not None else {}),
         "total": finished - started,
     }
-    print(dumps(summary) if args.json else format_correct(summary), flush=True)
+    emit(dumps(summary) if args.json else format_correct(summary))
     return 0
 
 
@@ -198,9 +201,9 @@ def _version() -> str:
 def _summary(args, adata, record, *, inputs, output, joined, key, layer) -> dict[str, Any]:
     import numpy as np
 
-    batches = adata.obs[args.batch_key]
-    names = [str(b) for b in np.asarray(record.get("batches", np.unique(batches.astype(str))), dtype=object)]
-    counts = batches.astype(str).value_counts()
+    # from the category codes: a column of long labels is never copied into fixed-width strings
+    counts = batch_counts(adata.obs[args.batch_key])
+    names = [str(b) for b in np.ravel(np.asarray(record["batches"], dtype=object))] if "batches" in record else counts
     params = dict(record.get("params", {}))
     subset = record["cli"]["subset"] or None
     if args.subset_genes is not None:
@@ -213,7 +216,7 @@ def _summary(args, adata, record, *, inputs, output, joined, key, layer) -> dict
         "n_cells": int(adata.n_obs),
         "n_genes": int(adata.n_vars),
         "batch_key": args.batch_key,
-        "batches": {name: int(counts.get(name, 0)) for name in names},
+        "batches": {name: counts.get(name, 0) for name in names},
         "method": str(record.get("method", "classic")),
         "key_added": key,
         "layer": layer if layer is not None else "X",

@@ -7,6 +7,7 @@ from typing import Any
 
 from mnnkit.cli._errors import UsageError
 from mnnkit.cli._options import (
+    add_memory_option,
     flag,
     fraction,
     int_at_least,
@@ -92,12 +93,19 @@ def add_options_parser(commands: Any, **kwargs: Any) -> argparse.ArgumentParser:
     )
     p.add_argument("inputs", nargs="+", metavar="IN.h5ad", help="input file(s); several files = one batch each")
     p.add_argument("-o", "--output", required=True, metavar="OUT.h5ad", help="output file (must not exist)")
-    p.add_argument("--force", action="store_true", help="replace an existing output (never an input)")
+    p.add_argument(
+        "--force",
+        action="store_true",
+        help="replace an existing output or plot: a regular file or a symbolic link (the link itself), never an "
+        "input, a FIFO, a device or a directory",
+    )
     p.add_argument(
         "--compression",
         choices=["gzip", "lzf"],
         help="compress the output's arrays (smaller file, slower write; default: none, as anndata)",
     )
+
+    add_memory_option(p)
 
     g = p.add_argument_group("batches and input data")
     g.add_argument("--batch-key", default="batch", metavar="COLUMN", help=".obs column of batches (default: batch)")

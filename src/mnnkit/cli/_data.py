@@ -7,6 +7,7 @@ from typing import Any
 
 from mnnkit.cli._errors import UsageError
 from mnnkit.cli._summary import dumps
+from mnnkit.cli._text import emit
 
 #: name -> (file, description)
 SHIPPED = {
@@ -43,12 +44,12 @@ def run(args: argparse.Namespace) -> int:
         msg = "--json lists all data sets; drop NAME"
         raise UsageError(msg)
     if args.name is not None:
-        print(data_path(SHIPPED[args.name][0]))
+        emit(str(data_path(SHIPPED[args.name][0])))
         return 0
     listing = {name: {"path": str(data_path(file)), "description": text} for name, (file, text) in SHIPPED.items()}
     if args.json:
-        print(dumps(listing))
+        emit(dumps(listing))
     else:
         for name, entry in listing.items():
-            print(f"{name}: {entry['path']}\n  {entry['description']}")
+            emit(f"{name}: {entry['path']}\n  {entry['description']}")
     return 0

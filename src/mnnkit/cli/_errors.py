@@ -9,16 +9,18 @@ EXIT_OK = 0
 EXIT_DATA = 1
 #: Exit status of a malformed command line (unknown option, bad value, conflicting options); argparse's own.
 EXIT_USAGE = 2
-#: Exit status after an interruption (Ctrl-C, SIGTERM): 128 + SIGINT, as shells report it.
+#: Exit status after Ctrl-C (SIGINT): 128 + the signal number, as shells report it; SIGTERM gives 143 and
+#: SIGHUP 129 (see :mod:`mnnkit.cli._signals`).
 EXIT_INTERRUPTED = 130
 
 EXIT_CODES_HELP = """\
 exit status:
   0    success
   1    data or file error: missing or unreadable input, missing column, no shared genes, existing
-       output without --force, parameters the data reject
+       output without --force (also one created by another process during the run), data larger
+       than --max-memory, parameters the data reject
   2    usage error: unknown option, bad or conflicting values
-  130  interrupted (143 on SIGTERM); no partial output is left behind
+  130  interrupted by SIGINT (Ctrl-C); 143 by SIGTERM, 129 by SIGHUP; no partial output is left behind
 Errors are one line on stderr; --debug adds the traceback."""
 
 

@@ -7,10 +7,19 @@ import time
 from typing import Any
 
 from mnnkit.cli._errors import DataError, UsageError
-from mnnkit.cli._io import read_h5ad
-from mnnkit.cli._options import check_plot_dir, int_at_least, obs_column_check, positive_float
+from mnnkit.cli._io import check_input, read_h5ad
+from mnnkit.cli._memory import check_before_reading
+from mnnkit.cli._options import (
+    add_memory_option,
+    check_plot_dir,
+    clean_leftovers,
+    int_at_least,
+    obs_column_check,
+    positive_float,
+)
 from mnnkit.cli._plots import make_plots
 from mnnkit.cli._summary import dumps, format_metrics
+from mnnkit.cli._text import emit
 
 #: File names written under ``--plot DIR``.
 PLOT_FILES = {"umap": "umap.png", "mnn_pairs": "mnn_pairs.png", "metrics": "metrics.png"}
@@ -76,7 +85,10 @@ def add_parser(commands: Any, **kwargs: Any) -> argparse.ArgumentParser:
     )
     g = p.add_argument_group("plots")
     g.add_argument("--plot", metavar="DIR", help=f"write {', '.join(PLOT_FILES.values())} to DIR")
-    g.add_argument("--force", action="store_true", help="replace existing plot files")
+    g.add_argument(
+        "--force", action="store_true", help="replace existing plot files (regular files or symbolic links only)"
+    )
+    add_memory_option(p)
     return p
 
 
@@ -117,6 +129,9 @@ def run(args: argparse.Namespace) -> int:
         msg = "--plot compares uncorrected and corrected values; drop --no-baseline"
         raise UsageError(msg)
     plot_dir = check_plot_dir(args.plot, list(PLOT_FILES.values()), force=args.force) if args.plot else None
+    if plot_dir is not None:
+        clean_leftovers(args, [plot_dir / name for name in PLOT_FILES.values()])
+    check_before_reading([check_input(args.file)], args.max_memory)
     adata = read_h5ad(args.file)
     key = _choose_correction(adata, args, find_corrections(adata))
     if key is None and plot_dir is not None:
@@ -163,7 +178,13 @@ def run(args: argparse.Namespace) -> int:
     plots = []
     if plot_dir is not None:
         plots = make_plots(
-            adata, key=key, label_key=args.label_key, directory=plot_dir, which=list(PLOT_FILES), table=table
+            adata,
+            key=key,
+            label_key=args.label_key,
+            directory=plot_dir,
+            which=list(PLOT_FILES),
+            table=table,
+            force=args.force,
         )
     finished = time.perf_counter()
 
@@ -192,5 +213,5 @@ def run(args: argparse.Namespace) -> int:
         "plots": plots,
         "seconds": {"evaluate": evaluated - started, "plots": finished - evaluated, "total": finished - started},
     }
-    print(dumps(summary) if args.json else format_metrics(summary), flush=True)
+    emit(dumps(summary) if args.json else format_metrics(summary))
     return 0

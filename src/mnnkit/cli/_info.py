@@ -8,9 +8,9 @@ from typing import Any
 
 import numpy as np
 
-from mnnkit.cli._errors import DataError
-from mnnkit.cli._io import check_input
-from mnnkit.cli._summary import correction_steps, dumps
+from mnnkit.cli._io import check_input, unreadable
+from mnnkit.cli._summary import correction_steps, dumps, step_lines
+from mnnkit.cli._text import MAX_NAMES, emit, label, name_list, value_text
 
 _DESCRIPTION = """\
 Show what an .h5ad file holds: shape, .X, the .obs columns with their number of categories, .var
@@ -108,10 +108,10 @@ def inspect_file(path: Path) -> dict[str, Any]:
                 node = f["uns"][key]
                 if isinstance(node, h5py.Group) and {"method", "params", "steps"} <= set(node.keys()):
                     info["corrections"][key] = _correction(read_elem(node))
-    except (OSError, KeyError, ValueError, TypeError) as err:
-        detail = str(err).splitlines()[0] if str(err) else type(err).__name__
-        msg = f"cannot read {path}: truncated or not a valid .h5ad file ({detail})"
-        raise DataError(msg) from err
+    except MemoryError:
+        raise
+    except Exception as err:  # h5py and anndata raise many types; all mean a file that is not a valid .h5ad
+        raise unreadable(path, err) from err
     return info
 
 
@@ -125,8 +125,9 @@ def _matrix_text(entry: dict[str, Any] | None) -> str:
 
 
 def _column_text(name: str, entry: dict[str, Any]) -> str:
+    name = label(name)
     if "n_categories" in entry:
-        shown = ", ".join(entry["categories"][:5]) + (", ..." if entry["n_categories"] > 5 else "")
+        shown = ", ".join(label(c) for c in entry["categories"][:5]) + (", ..." if entry["n_categories"] > 5 else "")
         return f"{name} ({entry['n_categories']} categories: {shown})"
     if "n_unique" in entry:
         return f"{name} ({entry['n_unique']} distinct strings)"
@@ -135,35 +136,35 @@ def _column_text(name: str, entry: dict[str, Any]) -> str:
     return f"{name} ({entry['dtype']})"
 
 
+def _listing(entries: list[str], limit: int = MAX_NAMES * 4) -> str:
+    shown = entries[:limit] + ([f"... ({len(entries) - limit} more)"] if len(entries) > limit else [])
+    return "; ".join(shown) or "none"
+
+
 def format_info(info: dict[str, Any]) -> str:
-    """The text description of :func:`inspect_file`'s result."""
+    """The text description of :func:`inspect_file`'s result (names shortened, long lists summarised)."""
     lines = [f"{info['file']}: {info['n_obs']} cells x {info['n_vars']} genes ({info['size_bytes'] / 2**20:.1f} MiB)"]
     lines.append(f"  X: {_matrix_text(info['X'])}")
     for frame in ("obs", "var"):
         cols = info[frame]
-        listing = "; ".join(_column_text(n, e) for n, e in cols.items()) or "none"
-        lines.append(f"  {frame} ({len(cols)} columns): {listing}")
+        lines.append(f"  {frame} ({len(cols)} columns): {_listing([_column_text(n, e) for n, e in cols.items()])}")
     for group in ("layers", "obsm", "obsp", "varm"):
-        entries = info[group]
-        listing = "; ".join(f"{n} ({_matrix_text(e)})" for n, e in entries.items()) or "none"
-        lines.append(f"  {group}: {listing}")
-    lines.append(f"  uns: {', '.join(info['uns']) or 'none'}")
+        entries = [f"{label(n)} ({_matrix_text(e)})" for n, e in info[group].items()]
+        lines.append(f"  {group}: {_listing(entries)}")
+    lines.append(f"  uns: {name_list(info['uns'], limit=MAX_NAMES * 4) or 'none'}")
     if not info["corrections"]:
         lines.append("  mnnkit corrections: none recorded")
     for key, corr in info["corrections"].items():
         lines.append(
-            f"  mnnkit correction uns[{key!r}]: {corr['method']} method, {len(corr['batches'])} batches, "
-            f"merge order {' <- '.join(corr['merge_order'])}"
+            f"  mnnkit correction uns['{label(key)}']: {corr['method']} method, {len(corr['batches'])} batches, "
+            f"merge order {name_list(corr['merge_order'], sep=' <- ', limit=MAX_NAMES * 2)}"
         )
-        params = ", ".join(f"{k}={v}" for k, v in corr["params"].items())
+        params = ", ".join(f"{label(k)}={value_text(v)}" for k, v in corr["params"].items())
         lines.append(f"    params: {params}")
-        for step in corr["steps"]:
-            lines.append(
-                f"    step {step['step']}: {'+'.join(step['left'])} <- {'+'.join(step['right'])}: "
-                f"{step['n_pairs']:,} MNN pairs"
-            )
+        lines.extend(step_lines(corr["steps"], indent="    "))
         if corr["cli"].get("command"):
-            lines.append(f"    made by: {corr['cli']['command']} (mnnkit {corr['cli'].get('version', '?')})")
+            command = label(corr["cli"]["command"], 1000)
+            lines.append(f"    made by: {command} (mnnkit {label(corr['cli'].get('version', '?'))})")
     return "\n".join(lines)
 
 
@@ -171,5 +172,5 @@ def run(args: argparse.Namespace) -> int:
     """Run ``mnnkit info``; return the exit status."""
     path = check_input(args.file)
     info = inspect_file(path)
-    print(dumps(info) if args.json else format_info(info), flush=True)
+    emit(dumps(info) if args.json else format_info(info))
     return 0

@@ -1,17 +1,14 @@
-"""File handling of the command line: safe reading, output checks, atomic writes, joining files into batches.
+"""Inputs of the command line: checks, reading with one-line errors, joining files into batches.
 
-Rules: an input file is never opened for writing; an output is first written to a temporary file in its own
-directory and moved into place with :func:`os.replace` only once complete, so an interrupted run leaves the
-previous state (no output, or the old output) and no partial file.
+An input file is never opened for writing (outputs: :mod:`mnnkit.cli._publish`).
 """
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
-import tempfile
-from collections.abc import Callable, Iterator, Sequence
+import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -22,9 +19,6 @@ if TYPE_CHECKING:
     from anndata import AnnData
 
 logger = logging.getLogger("mnnkit")
-
-#: Prefix of the temporary file an output is written to before it is renamed (hidden, in the output's directory).
-TMP_MARK = ".tmp-"
 
 
 def check_input(path: str | os.PathLike) -> Path:
@@ -59,87 +53,36 @@ def read_h5ad(path: str | os.PathLike) -> AnnData:
     path = check_input(path)
     try:
         return ad.read_h5ad(path)
-    except (OSError, KeyError, ValueError, TypeError, IndexError, AttributeError, RuntimeError) as err:
-        detail = str(err).splitlines()[0] if str(err) else type(err).__name__
-        msg = f"cannot read {path}: truncated or not a valid .h5ad file ({detail})"
-        raise DataError(msg) from err
-
-
-def _same_file(a: Path, b: Path) -> bool:
-    try:
-        return a.exists() and b.exists() and os.path.samefile(a, b)
-    except OSError:
-        return a.resolve() == b.resolve()
-
-
-def check_output(path: str | os.PathLike, *, inputs: Sequence[Path] = (), force: bool = False) -> Path:
-    """Check, before any work, that ``path`` can be written as a new output.
-
-    Raises :class:`DataError` when the directory is missing or not writable, when ``path`` is one of the
-    ``inputs`` (whatever ``force`` says), when it is a directory, or when it exists and ``force`` is False.
-    """
-    path = Path(path)
-    directory = path.parent
-    if not directory.is_dir():
-        msg = f"output directory {directory} does not exist (create it first)"
-        raise DataError(msg)
-    if not os.access(directory, os.W_OK | os.X_OK):
-        msg = f"output directory {directory} is not writable"
-        raise DataError(msg)
-    for source in inputs:
-        if _same_file(path, Path(source)) or path.resolve() == Path(source).resolve():
-            msg = f"output {path} is also an input file; mnnkit never overwrites its input, choose another name"
-            raise DataError(msg)
-    if path.is_dir():
-        msg = f"output {path} is a directory"
-        raise DataError(msg)
-    if path.exists() and not force:
-        msg = f"output {path} already exists; pass --force to replace it"
-        raise DataError(msg)
-    return path
-
-
-def _umask() -> int:
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
-
-
-@contextlib.contextmanager
-def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
-    """Yield a temporary path beside ``path``; move it onto ``path`` if the block completes, else delete it.
-
-    The temporary file lives in the same directory (so the final :func:`os.replace` is an atomic rename on
-    one file system) and is named ``.<name>.tmp-<random>``. Any exception, including ``KeyboardInterrupt``,
-    removes it and leaves ``path`` as it was.
-    """
-    path = Path(path)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}{TMP_MARK}", dir=path.parent)
-    os.close(fd)
-    tmp = Path(tmp_name)
-    try:
-        yield tmp
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp creates 0600; give the usual permissions
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            tmp.unlink()
+    except MemoryError:
         raise
+    except Exception as err:  # anndata raises many types (IORegistryError, KeyError, ...): all mean a bad file
+        raise unreadable(path, err) from err
 
 
-def write_h5ad_atomic(adata: AnnData, path: str | os.PathLike, *, compression: str | None = None) -> None:
-    """Write ``adata`` to ``path`` through a temporary file, so that ``path`` is either complete or untouched.
-
-    ``compression`` is anndata's (``"gzip"``, ``"lzf"`` or ``None``).
-    """
-    with atomic_path(path) as tmp:
-        adata.write_h5ad(tmp, compression=compression)
+_READING = re.compile(r"reading key '(?P<key>.*)' of .* from (?P<parent>/\S*)")
+_ENCODING = re.compile(r"encoding_type='(?P<type>[^']*)', encoding_version='(?P<version>[^']*)'")
 
 
-def save_figure_atomic(save: Callable[[Path], None], path: str | os.PathLike) -> None:
-    """Call ``save(tmp)`` (e.g. a figure's ``savefig``) and move the result onto ``path`` when complete."""
-    with atomic_path(path) as tmp:
-        save(tmp)
+def unreadable(path: Path, err: BaseException) -> DataError:
+    """The one-line error for a file that h5py or anndata could not read, naming the element where known."""
+    detail = str(err).splitlines()[0] if str(err).strip() else type(err).__name__
+    element = None
+    for note in getattr(err, "__notes__", ()):  # anndata notes the element it was reading; the innermost first
+        found = _READING.search(str(note))
+        if found:
+            element = f"{found.group('parent').rstrip('/')}/{found.group('key')}"
+            break
+    if element is None:
+        return DataError(f"cannot read {path}: truncated or not a valid .h5ad file ({detail})")
+    spec = _ENCODING.search(str(err))
+    if type(err).__name__ == "IORegistryError" and spec:
+        what = (
+            f"has an unknown encoding ({spec.group('type')!r}, version {spec.group('version')}), perhaps written by "
+            "a newer anndata or another tool"
+        )
+    else:
+        what = f"cannot be read ({detail})"
+    return DataError(f"cannot read {path}: not a valid .h5ad file: element {element} {what}")
 
 
 @dataclass

@@ -8,11 +8,15 @@ from __future__ import annotations
 import argparse
 import math
 import os
+import sys
 from pathlib import Path
 from typing import Any
 
 from mnnkit.cli._errors import DataError
+from mnnkit.cli._memory import parse_size
+from mnnkit.cli._publish import check_replaceable, remove_leftovers
 from mnnkit.cli._summary import list_columns
+from mnnkit.cli._text import emit
 
 
 def int_at_least(minimum: int):
@@ -89,10 +93,12 @@ def check_plot_dir(directory: str, files: list[str], *, force: bool) -> Path:
     if path.exists() and not path.is_dir():
         msg = f"--plot {path} exists and is not a directory"
         raise DataError(msg)
-    existing = [str(path / name) for name in files if (path / name).exists()]
+    existing = [path / name for name in files if os.path.lexists(path / name)]  # a dangling link counts
     if existing and not force:
-        msg = f"plot file(s) already exist: {', '.join(existing)}; pass --force to replace them"
+        msg = f"plot file(s) already exist: {', '.join(map(str, existing))}; pass --force to replace them"
         raise DataError(msg)
+    for file in existing:
+        check_replaceable(file)  # a regular file or a symbolic link, even with --force
     ancestor = path.absolute()
     while not ancestor.exists():
         ancestor = ancestor.parent
@@ -107,3 +113,33 @@ def obs_column_check(adata: Any, column: str, option: str, source: str) -> None:
     if column not in adata.obs.columns:
         msg = f"{source} has no .obs column {column!r} ({option}); columns: {list_columns(adata.obs)}"
         raise DataError(msg)
+
+
+def add_memory_option(group: Any) -> None:
+    """``--max-memory`` (see :mod:`mnnkit.cli._memory`), on a parser or an argument group."""
+    group.add_argument(
+        "--max-memory",
+        type=parse_size,
+        default="auto",
+        metavar="SIZE",
+        help="refuse to start when the inputs (and the output) declare more data than SIZE, e.g. 16G "
+        "(default: auto, the memory available now; off: no check)",
+    )
+
+
+def note(args: argparse.Namespace, text: str) -> None:
+    """A progress note on stderr, unless ``--quiet``."""
+    if not args.quiet:
+        emit(f"mnnkit: {text}", file=sys.stderr)
+
+
+def clean_leftovers(args: argparse.Namespace, outputs: list[Path]) -> None:
+    """Delete the temporary files that killed runs left for ``outputs``, and say so (see ``_publish``)."""
+    removed = [path for output in outputs for path in remove_leftovers(output)]
+    if removed:
+        what = (
+            "temporary files left by interrupted runs"
+            if len(removed) > 1
+            else "temporary file left by an interrupted run"
+        )
+        note(args, f"removed {len(removed)} {what}: {', '.join(map(str, removed))}")

@@ -9,6 +9,11 @@ from typing import Any
 
 import numpy as np
 
+from mnnkit.cli._text import MAX_NAMES, label, name_list
+
+#: Merge steps listed in text output (the first ones and the last one; --json lists all).
+MAX_STEPS = 12
+
 
 def jsonable(value: Any) -> Any:
     """``value`` with numpy scalars/arrays, tuples and mappings turned into plain JSON types (NaN -> None)."""
@@ -54,33 +59,64 @@ def correction_steps(record: Mapping) -> list[dict]:
     return out
 
 
+def batch_counts(column: Any) -> dict[str, int]:
+    """Cells per batch of an ``.obs`` column, keyed by the batch's name, counted from category codes.
+
+    Long labels are neither copied nor converted (``astype(str)`` of a column makes a fixed-width array of
+    cells x the longest label).
+    """
+    import pandas as pd
+
+    values = column if isinstance(column.dtype, pd.CategoricalDtype) else column.astype("category")
+    codes = np.asarray(values.cat.codes)
+    counts = np.bincount(codes[codes >= 0], minlength=len(values.cat.categories))
+    out: dict[str, int] = {}
+    for name, n in zip(values.cat.categories, counts, strict=True):
+        out[str(name)] = out.get(str(name), 0) + int(n)
+    return out
+
+
+def step_lines(steps: list[Mapping], *, indent: str, seconds: bool = False) -> list[str]:
+    """One line per merge step (names bounded), at most :data:`MAX_STEPS` of them."""
+    shown = steps if len(steps) <= MAX_STEPS else [*steps[: MAX_STEPS - 1], None, steps[-1]]
+    lines = []
+    for step in shown:
+        if step is None:
+            lines.append(f"{indent}... {len(steps) - MAX_STEPS} more steps (--json lists all)")
+            continue
+        time_text = ""
+        if seconds and step["seconds"] is not None and math.isfinite(step["seconds"]):
+            time_text = f" ({step['seconds']:.2f} s)"
+        left = name_list(step["left"], sep="+", limit=4)
+        right = name_list(step["right"], sep="+", limit=4)
+        lines.append(f"{indent}step {step['step']}: {left} <- {right}: {step['n_pairs']:,} MNN pairs{time_text}")
+    return lines
+
+
 def format_correct(summary: Mapping) -> str:
-    """The one-screen text summary of ``mnnkit correct``."""
+    """The one-screen text summary of ``mnnkit correct`` (labels shortened, long lists cut)."""
     lines = [f"mnnkit correct: {summary['n_cells']} cells x {summary['n_genes']} genes, {summary['method']} method"]
-    batches = ", ".join(f"{name} ({n})" for name, n in summary["batches"].items())
-    lines.append(f"  batches ({len(summary['batches'])}, column {summary['batch_key']!r}): {batches}")
+    batches = list(summary["batches"].items())
+    listing = ", ".join(f"{label(name)} ({n})" for name, n in batches[: MAX_NAMES * 2])
+    if len(batches) > MAX_NAMES * 2:
+        listing += f", ... ({len(batches) - MAX_NAMES * 2} more)"
+    lines.append(f"  batches ({len(batches)}, column '{label(summary['batch_key'])}'): {listing}")
     inputs = summary["inputs"]
-    lines.append(f"  input{'s' if len(inputs) > 1 else ''}: {', '.join(inputs)}")
+    lines.append(f"  input{'s' if len(inputs) > 1 else ''}: {name_list(inputs)}")
     if summary.get("genes_dropped"):
-        dropped = ", ".join(f"{name} {n}" for name, n in summary["genes_dropped"].items())
+        dropped = ", ".join(f"{label(name)} {n}" for name, n in list(summary["genes_dropped"].items())[:MAX_NAMES])
         lines.append(f"  joined on {summary['n_genes']} shared genes; genes dropped per file: {dropped}")
     if summary.get("normalized"):
         lines.append(f"  normalised: normalize_total + log1p into layers[{summary['layer']!r}]")
     if summary.get("n_top_genes"):
         lines.append(f"  highly variable genes: {summary['n_top_genes']} (var['highly_variable'])")
-    subset = summary.get("subset") or "all genes"
+    subset = label(summary.get("subset") or "all genes", 200)
     n_sub = summary.get("n_subset_genes")
     lines.append(f"  genes for distances: {subset}" + (f" ({n_sub})" if n_sub is not None else ""))
     order = summary.get("merge_order") or []
     if order:
-        lines.append(f"  merge order: {' <- '.join(order)}")
-    for step in summary.get("steps", []):
-        seconds = step["seconds"]
-        time_text = f" ({seconds:.2f} s)" if seconds is not None and math.isfinite(seconds) else ""
-        lines.append(
-            f"  step {step['step']}: {'+'.join(step['left'])} <- {'+'.join(step['right'])}: "
-            f"{step['n_pairs']:,} MNN pairs{time_text}"
-        )
+        lines.append(f"  merge order: {name_list(order, sep=' <- ', limit=MAX_NAMES * 2)}")
+    lines.extend(step_lines(summary.get("steps", []), indent="  ", seconds=True))
     lines.append(f"  output: {summary['output']} ({', '.join(summary['written'])})")
     for path in summary.get("plots", []):
         lines.append(f"  plot: {path}")
@@ -95,7 +131,7 @@ def format_correct(summary: Mapping) -> str:
 
 
 def format_metrics(summary: Mapping) -> str:
-    """The metrics table of ``mnnkit evaluate``."""
+    """The metrics table of ``mnnkit evaluate`` (names shortened)."""
     metrics = summary["metrics"]
     baseline = any("uncorrected" in row for row in metrics.values())
     header = (
@@ -105,8 +141,8 @@ def format_metrics(summary: Mapping) -> str:
     )
     lines = [
         f"mnnkit evaluate: {summary['file']}: {summary['n_obs']} cells, {summary['n_batches']} batches "
-        f"({summary['batch_key']!r})"
-        + (f", {summary['n_labels']} labels ({summary['label_key']!r})" if summary.get("label_key") else ""),
+        f"('{label(summary['batch_key'])}')"
+        + (f", {summary['n_labels']} labels ('{label(summary['label_key'])}')" if summary.get("label_key") else ""),
     ]
     if baseline:
         lines.append(f"  corrected:   {summary['rep']}")
@@ -145,4 +181,7 @@ def list_columns(frame: Any) -> str:
     """The columns of a data frame with a word on each, for error messages (``'(none)'`` if empty)."""
     if len(frame.columns) == 0:
         return "(none)"
-    return ", ".join(f"{name} ({describe_column(frame[name])})" for name in frame.columns)
+    shown = [f"{label(name)} ({describe_column(frame[name])})" for name in frame.columns[: MAX_NAMES * 4]]
+    if len(frame.columns) > MAX_NAMES * 4:
+        shown.append(f"... ({len(frame.columns) - MAX_NAMES * 4} more)")
+    return ", ".join(shown)
