@@ -6,22 +6,16 @@ import numpy as np
 import pytest
 
 import mnnkit.nn as mnn
+from tests.conftest import close
 
 torch = pytest.importorskip("torch", reason="torch is the test oracle for mnnkit.nn (pip install torch, CPU build)")
 F = torch.nn.functional
 torch.set_num_threads(1)
 pytestmark = pytest.mark.filterwarnings("ignore:Using padding='same':UserWarning")
 
-TOL = {np.float32: 1e-5, np.float64: 1e-10}
 DTYPES = [np.float32, np.float64]
 METHODS = ["im2col", "direct"]
 TORCH_MODE = {"zeros": "constant", "reflect": "reflect", "replicate": "replicate", "circular": "circular"}
-
-
-def close(ours, theirs, dtype, what=""):
-    theirs = theirs.detach().numpy() if hasattr(theirs, "detach") else theirs
-    assert ours.dtype == np.dtype(dtype), what
-    np.testing.assert_allclose(ours, theirs, rtol=TOL[dtype], atol=TOL[dtype], err_msg=what)
 
 
 def t(a, grad=True):

@@ -6,20 +6,14 @@ import numpy as np
 import pytest
 
 import mnnkit.nn as mnn
+from tests.conftest import TOL, close
 
 torch = pytest.importorskip("torch", reason="torch is the test oracle for mnnkit.nn (pip install torch, CPU build)")
 F = torch.nn.functional
 torch.set_num_threads(1)
 
-TOL = {np.float32: 1e-5, np.float64: 1e-10}
 DTYPES = [np.float32, np.float64]
 TORCH_MODE = {"zeros": "constant", "reflect": "reflect", "replicate": "replicate", "circular": "circular"}
-
-
-def close(ours, theirs, dtype, what=""):
-    theirs = theirs.detach().numpy() if hasattr(theirs, "detach") else np.asarray(theirs)
-    assert np.asarray(ours).dtype == np.dtype(dtype), what
-    np.testing.assert_allclose(ours, theirs, rtol=TOL[dtype], atol=TOL[dtype], err_msg=what)
 
 
 def t(a, grad=True):

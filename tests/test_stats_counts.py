@@ -11,25 +11,9 @@ from scipy.special import expit
 from statsmodels.discrete import count_model
 
 from mnnkit.stats import BoundaryWarning, ConvergenceWarning, fit_nb, fit_poisson, fit_zinb, fit_zip
+from tests.conftest import num_hessian
 
 REL = 1e-4
-
-
-def num_hessian(f, theta, rel_step=1e-4):
-    theta = np.asarray(theta, dtype=float)
-    k = theta.size
-    h = rel_step * np.abs(theta)
-    out = np.empty((k, k))
-    for i in range(k):
-        for j in range(k):
-            ei = np.zeros(k)
-            ej = np.zeros(k)
-            ei[i] = h[i]
-            ej[j] = h[j]
-            out[i, j] = (f(theta + ei + ej) - f(theta + ei - ej) - f(theta - ei + ej) + f(theta - ei - ej)) / (
-                4 * h[i] * h[j]
-            )
-    return out
 
 
 def nb_draw(rng, mu, alpha, size):

@@ -17,26 +17,9 @@ from mnnkit.stats import (
     fit_lognormal,
     fit_normal,
 )
+from tests.conftest import num_hessian
 
 REL = 1e-4
-
-
-def num_hessian(f, theta, rel_step=1e-4):
-    """Central-difference Hessian of a scalar function (independent of the code under test)."""
-    theta = np.asarray(theta, dtype=float)
-    k = theta.size
-    h = rel_step * np.maximum(np.abs(theta), 1e-3)
-    out = np.empty((k, k))
-    for i in range(k):
-        for j in range(k):
-            ei = np.zeros(k)
-            ej = np.zeros(k)
-            ei[i] = h[i]
-            ej[j] = h[j]
-            out[i, j] = (f(theta + ei + ej) - f(theta + ei - ej) - f(theta - ei + ej) + f(theta - ei - ej)) / (
-                4 * h[i] * h[j]
-            )
-    return out
 
 
 def se_from(f, theta):
