@@ -159,6 +159,7 @@ def knn_both_ways(
     *,
     method: Literal["exact", "pynndescent"] = "exact",
     rng: RngLike = 0,
+    gram: np.ndarray | None = None,
 ) -> tuple[NeighborResult, NeighborResult]:
     """Nearest neighbours both ways between two sets of cells (the two searches of an MNN step).
 
@@ -176,6 +177,9 @@ def knn_both_ways(
         Neighbours sought in ``right`` (``<= len(right)``) and in ``left`` (``<= len(left)``).
     method, rng
         As in :func:`knn`.
+    gram
+        Exact method only: ``left @ right.T`` (float64, C order) if the caller has it already; its row
+        blocks then replace the BLAS products (same neighbours, the search stays exact).
 
     Returns
     -------
@@ -183,6 +187,9 @@ def knn_both_ways(
     blocks of at most 64 MiB each, plus the outputs.
     """
     if not (isinstance(method, str) and method == "exact"):
+        if gram is not None:
+            msg = f"gram is only used by method='exact', got method={method!r}"
+            raise ValueError(msg)
         return (
             knn(left, right, k_right, method=method, rng=rng),
             knn(right, left, k_left, method=method, rng=rng),
@@ -199,5 +206,10 @@ def knn_both_ways(
         if not 1 <= k <= n:
             msg = f"{name} must be between 1 and {n}, got {k}."
             raise ValueError(msg)
-    left_idx, left_dist, right_idx, right_dist = exact_knn_both_ways(left_arr, right_arr, int(k_right), int(k_left))
+    if gram is not None and gram.shape != (left_arr.shape[0], right_arr.shape[0]):
+        msg = f"gram must be left @ right.T, of shape {(left_arr.shape[0], right_arr.shape[0])}, got {gram.shape}"
+        raise ValueError(msg)
+    left_idx, left_dist, right_idx, right_dist = exact_knn_both_ways(
+        left_arr, right_arr, int(k_right), int(k_left), gram=gram
+    )
     return NeighborResult(left_idx, left_dist), NeighborResult(right_idx, right_dist)
