@@ -78,6 +78,19 @@ examples:
 """
 
 
+#: ``--x`` / ``--no-x`` pairs of the boolean parameters.
+_ON_OFF = argparse.BooleanOptionalAction
+
+
+def _api_option(group: Any, *flags: str, **kwargs: Any) -> None:
+    """An option that maps onto a parameter of :func:`mnnkit.correct` (or ``fast_mnn``).
+
+    Left out on the command line, it is absent from the parsed namespace (``argparse.SUPPRESS``), so
+    :func:`correct_kwargs` does not pass it and the API's own default applies.
+    """
+    group.add_argument(*flags, default=argparse.SUPPRESS, **kwargs)
+
+
 def _fmt_default(name: str) -> str:
     value = API_DEFAULTS[name]
     return "default: " + ("none" if value is None else str(value))
@@ -112,7 +125,7 @@ def add_options_parser(commands: Any, **kwargs: Any) -> argparse.ArgumentParser:
     g.add_argument(
         "--batch-names", type=names, metavar="A,B,..", help="batch names of several inputs (default: file names)"
     )
-    g.add_argument("--layer", default=argparse.SUPPRESS, metavar="LAYER", help="correct this layer instead of .X")
+    _api_option(g, "--layer", metavar="LAYER", help="correct this layer instead of .X")
     g.add_argument(
         "--normalize", action="store_true", help="input is raw counts: normalize_total + log1p into layers['lognorm']"
     )
@@ -122,151 +135,51 @@ def add_options_parser(commands: Any, **kwargs: Any) -> argparse.ArgumentParser:
         metavar="N",
         help="mark N highly variable genes (scanpy, flavor seurat) and use them as --subset",
     )
-    g.add_argument(
-        "--subset",
-        default=argparse.SUPPRESS,
-        metavar="COLUMN",
-        help="boolean .var column of genes for distances, e.g. highly_variable (default: all genes)",
-    )
+    subset_help = "boolean .var column of genes for distances, e.g. highly_variable (default: all genes)"
+    _api_option(g, "--subset", metavar="COLUMN", help=subset_help)
     g.add_argument("--subset-genes", metavar="FILE", help="text file of gene names (one per line) for distances")
-    g.add_argument(
-        "--correct-all",
-        action="store_true",
-        default=argparse.SUPPRESS,
-        help="correct all genes, not only the subset (default: subset only, others NaN)",
-    )
+    correct_all_help = "correct all genes, not only the subset (default: subset only, others NaN)"
+    _api_option(g, "--correct-all", action="store_true", help=correct_all_help)
 
     g = p.add_argument_group("correction (defaults are those of mnnkit.correct)")
-    g.add_argument(
-        "--method",
-        choices=["classic", "fast"],
-        default=argparse.SUPPRESS,
-        help="classic MNN in gene space (default) or fast MNN in PCA space",
-    )
-    g.add_argument(
-        "-k",
-        "--k",
-        type=k_value,
-        default=argparse.SUPPRESS,
-        metavar="K",
-        help=f"nearest neighbours per side, or K_LEFT,K_RIGHT ({_fmt_default('k')})",
-    )
-    g.add_argument(
-        "--prop-k",
-        type=fraction,
-        default=argparse.SUPPRESS,
-        metavar="P",
-        help="k per side = max(k, P x batch size) (default: off)",
-    )
-    g.add_argument(
-        "--sigma",
-        type=positive_float,
-        default=argparse.SUPPRESS,
-        help=f"Gaussian kernel width ({_fmt_default('sigma')})",
-    )
-    g.add_argument(
-        "--cos-norm-in",
-        action=argparse.BooleanOptionalAction,
-        default=argparse.SUPPRESS,
-        help="cosine-normalise the data for distances (default: on)",
-    )
-    g.add_argument(
-        "--cos-norm-out",
-        action=argparse.BooleanOptionalAction,
-        default=argparse.SUPPRESS,
-        help="cosine-normalise the corrected output (default: on)",
-    )
-    g.add_argument(
-        "--var-adj",
-        action=argparse.BooleanOptionalAction,
-        default=argparse.SUPPRESS,
-        help="variance adjustment of the corrections (default: on)",
-    )
-    g.add_argument(
-        "--svd-dim",
-        type=int_at_least(0),
-        default=argparse.SUPPRESS,
-        metavar="N",
-        help=f"biological axes removed from the corrections ({_fmt_default('svd_dim')})",
-    )
-    g.add_argument(
-        "--merge-order",
-        type=merge_order,
-        default=argparse.SUPPRESS,
-        metavar="auto|A,B,..",
-        help="'auto' (most MNN pairs first) or batch names in order (default: batch order)",
-    )
-    g.add_argument(
-        "--approximate",
-        action="store_true",
-        default=argparse.SUPPRESS,
-        help="faster approximate var.adj (sampled, float32) for large data (default: exact)",
-    )
-    g.add_argument(
-        "--neighbors",
-        choices=["exact", "pynndescent"],
-        default=argparse.SUPPRESS,
-        help=f"neighbour search ({_fmt_default('neighbors')})",
-    )
-    g.add_argument(
-        "--kernel-neighbors",
-        type=int_at_least(1),
-        default=argparse.SUPPRESS,
-        metavar="N",
-        help="kernel over each cell's N nearest MNN cells only (default: all)",
-    )
-    g.add_argument(
-        "--var-adj-sample",
-        type=int_at_least(2),
-        default=argparse.SUPPRESS,
-        metavar="N",
-        help="cells per side for var.adj quantiles (default: all; 2000 with --approximate)",
-    )
-    g.add_argument(
-        "--key-added",
-        default=argparse.SUPPRESS,
-        metavar="KEY",
-        help=f"name of the output layer and .uns entry ({_fmt_default('key_added')})",
-    )
-    g.add_argument(
-        "--seed",
-        dest="rng",
-        type=int_at_least(0),
-        default=argparse.SUPPRESS,
-        metavar="N",
-        help=f"seed of the approximate searches ({_fmt_default('rng')})",
-    )
+    method_help = "classic MNN in gene space (default) or fast MNN in PCA space"
+    _api_option(g, "--method", choices=["classic", "fast"], help=method_help)
+    k_help = f"nearest neighbours per side, or K_LEFT,K_RIGHT ({_fmt_default('k')})"
+    _api_option(g, "-k", "--k", type=k_value, metavar="K", help=k_help)
+    _api_option(g, "--prop-k", type=fraction, metavar="P", help="k per side = max(k, P x batch size) (default: off)")
+    _api_option(g, "--sigma", type=positive_float, help=f"Gaussian kernel width ({_fmt_default('sigma')})")
+    _api_option(g, "--cos-norm-in", action=_ON_OFF, help="cosine-normalise the data for distances (default: on)")
+    _api_option(g, "--cos-norm-out", action=_ON_OFF, help="cosine-normalise the corrected output (default: on)")
+    _api_option(g, "--var-adj", action=_ON_OFF, help="variance adjustment of the corrections (default: on)")
+    svd_dim_help = f"biological axes removed from the corrections ({_fmt_default('svd_dim')})"
+    _api_option(g, "--svd-dim", type=int_at_least(0), metavar="N", help=svd_dim_help)
+    merge_order_help = "'auto' (most MNN pairs first) or batch names in order (default: batch order)"
+    _api_option(g, "--merge-order", type=merge_order, metavar="auto|A,B,..", help=merge_order_help)
+    approximate_help = "faster approximate var.adj (sampled, float32) for large data (default: exact)"
+    _api_option(g, "--approximate", action="store_true", help=approximate_help)
+    neighbors_help = f"neighbour search ({_fmt_default('neighbors')})"
+    _api_option(g, "--neighbors", choices=["exact", "pynndescent"], help=neighbors_help)
+    kernel_help = "kernel over each cell's N nearest MNN cells only (default: all)"
+    _api_option(g, "--kernel-neighbors", type=int_at_least(1), metavar="N", help=kernel_help)
+    sample_help = "cells per side for var.adj quantiles (default: all; 2000 with --approximate)"
+    _api_option(g, "--var-adj-sample", type=int_at_least(2), metavar="N", help=sample_help)
+    key_help = f"name of the output layer and .uns entry ({_fmt_default('key_added')})"
+    _api_option(g, "--key-added", metavar="KEY", help=key_help)
+    seed_help = f"seed of the approximate searches ({_fmt_default('rng')})"
+    _api_option(g, "--seed", dest="rng", type=int_at_least(0), metavar="N", help=seed_help)
 
     g = p.add_argument_group("fast method only (--method fast; defaults are mnnkit.fast_mnn's)")
-    g.add_argument("--d", type=int_at_least(1), default=argparse.SUPPRESS, metavar="N", help="principal components")
-    g.add_argument(
-        "--ndist",
-        type=positive_float,
-        default=argparse.SUPPRESS,
-        metavar="X",
-        help="tricube bandwidth, in distances to the ceil(k/2)-th nearest MNN cell",
-    )
-    g.add_argument(
-        "--cos-norm",
-        action=argparse.BooleanOptionalAction,
-        default=argparse.SUPPRESS,
-        help="cosine-normalise before the PCA (default: on for genes, off with --use-rep)",
-    )
-    g.add_argument("--use-rep", default=argparse.SUPPRESS, metavar="OBSM", help="correct this .obsm embedding")
-    g.add_argument(
-        "--min-batch-skip",
-        type=non_negative_float,
-        default=argparse.SUPPRESS,
-        metavar="X",
-        help="skip merge steps whose batch effect is below X",
-    )
-    g.add_argument("--svd-solver", choices=["randomized", "exact"], default=argparse.SUPPRESS, help="PCA solver")
-    g.add_argument(
-        "--reconstruct",
-        choices=["factors", "layer"],
-        default=argparse.SUPPRESS,
-        help="gene-level output: rotation for all genes, or also layers[KEY]",
-    )
+    _api_option(g, "--d", type=int_at_least(1), metavar="N", help="principal components")
+    ndist_help = "tricube bandwidth, in distances to the ceil(k/2)-th nearest MNN cell"
+    _api_option(g, "--ndist", type=positive_float, metavar="X", help=ndist_help)
+    cos_norm_help = "cosine-normalise before the PCA (default: on for genes, off with --use-rep)"
+    _api_option(g, "--cos-norm", action=_ON_OFF, help=cos_norm_help)
+    _api_option(g, "--use-rep", metavar="OBSM", help="correct this .obsm embedding")
+    skip_help = "skip merge steps whose batch effect is below X"
+    _api_option(g, "--min-batch-skip", type=non_negative_float, metavar="X", help=skip_help)
+    _api_option(g, "--svd-solver", choices=["randomized", "exact"], help="PCA solver")
+    reconstruct_help = "gene-level output: rotation for all genes, or also layers[KEY]"
+    _api_option(g, "--reconstruct", choices=["factors", "layer"], help=reconstruct_help)
 
     g = p.add_argument_group("plots")
     g.add_argument(

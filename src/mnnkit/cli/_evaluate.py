@@ -23,6 +23,16 @@ from mnnkit.cli._text import emit
 
 #: File names written under ``--plot DIR``.
 PLOT_FILES = {"umap": "umap.png", "mnn_pairs": "mnn_pairs.png", "metrics": "metrics.png"}
+#: The metric settings: option ``dest`` -> (parameter of :func:`mnnkit.metrics.evaluate`, its default). The
+#: defaults are shown in ``--help``; ``tests/test_cli_options.py`` checks them against the signature.
+SETTINGS: dict[str, tuple[str, Any]] = {
+    "n_neighbors": ("n_neighbors", 15),
+    "kbet_neighbors": ("kbet_neighbors", 50),
+    "perplexity": ("perplexity", 30.0),
+    "n_pcs": ("n_pcs", 50),
+    "neighbors": ("neighbors_method", "exact"),
+    "seed": ("rng", 0),
+}
 
 _DESCRIPTION = """\
 Integration metrics of a corrected .h5ad file, printed as a table (or --json):
@@ -59,30 +69,13 @@ def add_parser(commands: Any, **kwargs: Any) -> argparse.ArgumentParser:
     p.add_argument("--key", metavar="KEY", help="which recorded correction (uns key), if the file holds several")
     p.add_argument("--no-baseline", action="store_true", help="score the corrected values only (no 'uncorrected')")
     g = p.add_argument_group("metric settings (defaults are mnnkit.metrics.evaluate's)")
-    g.add_argument(
-        "--n-neighbors", type=int_at_least(1), default=15, metavar="N", help="kNN graph for connectivity (default: 15)"
-    )
-    g.add_argument(
-        "--kbet-neighbors",
-        type=int_at_least(1),
-        default=50,
-        metavar="N",
-        help="neighbourhood of the kBET test (default: 50)",
-    )
-    g.add_argument("--perplexity", type=positive_float, default=30.0, help="LISI perplexity (default: 30)")
-    g.add_argument(
-        "--n-pcs",
-        type=int_at_least(1),
-        default=50,
-        metavar="N",
-        help="PCA components for gene-level values (default: 50)",
-    )
-    g.add_argument(
-        "--neighbors", choices=["exact", "pynndescent"], default="exact", help="neighbour search (default: exact)"
-    )
-    g.add_argument(
-        "--seed", type=int_at_least(0), default=0, metavar="N", help="seed of PCA, KMeans, searches (default: 0)"
-    )
+    _setting(g, "--n-neighbors", type=int_at_least(1), metavar="N", help="kNN graph for connectivity")
+    kbet_help = "neighbourhood of the global kBET test; kNN graph of the per-label kBET"
+    _setting(g, "--kbet-neighbors", type=int_at_least(1), metavar="N", help=kbet_help)
+    _setting(g, "--perplexity", type=positive_float, help="LISI perplexity")
+    _setting(g, "--n-pcs", type=int_at_least(1), metavar="N", help="PCA components for gene-level values")
+    _setting(g, "--neighbors", choices=["exact", "pynndescent"], help="neighbour search")
+    _setting(g, "--seed", type=int_at_least(0), metavar="N", help="seed of PCA, KMeans, searches")
     g = p.add_argument_group("plots")
     g.add_argument("--plot", metavar="DIR", help=f"write {', '.join(PLOT_FILES.values())} to DIR")
     g.add_argument(
@@ -90,6 +83,13 @@ def add_parser(commands: Any, **kwargs: Any) -> argparse.ArgumentParser:
     )
     add_memory_option(p)
     return p
+
+
+def _setting(group: Any, flag: str, *, help: str, **kwargs: Any) -> None:
+    """A metric-setting option whose default is :func:`mnnkit.metrics.evaluate`'s (see :data:`SETTINGS`)."""
+    default = SETTINGS[flag.removeprefix("--").replace("-", "_")][1]
+    shown = f"{default:g}" if isinstance(default, float) else default
+    group.add_argument(flag, default=default, help=f"{help} (default: {shown})", **kwargs)
 
 
 def _choose_correction(adata: Any, args: argparse.Namespace, corrections: list[str]) -> str | None:
@@ -142,14 +142,7 @@ def run(args: argparse.Namespace) -> int:
     obs_column_check(adata, batch_key, "--batch-key", args.file)
     if args.label_key is not None:
         obs_column_check(adata, args.label_key, "--label-key", args.file)
-    settings = {
-        "n_neighbors": args.n_neighbors,
-        "kbet_neighbors": args.kbet_neighbors,
-        "perplexity": args.perplexity,
-        "n_pcs": args.n_pcs,
-        "neighbors_method": args.neighbors,
-        "rng": args.seed,
-    }
+    settings = {name: getattr(args, dest) for dest, (name, _) in SETTINGS.items()}
     common = {"batch_key": batch_key, "label_key": args.label_key, **settings}
 
     baseline = None
