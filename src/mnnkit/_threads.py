@@ -9,9 +9,12 @@ are not affected; BLAS limits (threadpoolctl) are process-wide while the block r
 from __future__ import annotations
 
 import contextlib
+import os
 from collections.abc import Iterator
 
-__all__ = ["numba_thread_count", "thread_limits"]
+from mnnkit._validation import is_int
+
+__all__ = ["numba_thread_count", "resolve_n_jobs", "thread_limits"]
 
 
 def numba_thread_count() -> int:
@@ -19,6 +22,23 @@ def numba_thread_count() -> int:
     import numba
 
     return int(numba.get_num_threads())
+
+
+def resolve_n_jobs(n_jobs: object, name: str = "n_jobs") -> int:
+    """The thread count an ``n_jobs`` parameter asks for: scanpy's convention, resolved to a number >= 1.
+
+    ``None`` follows ``scanpy.settings.n_jobs``; a positive int is itself; negative ints count back from
+    the machine's cores as joblib does (-1 all cores, -2 all but one, ...). 0 or a non-integer is an error.
+    """
+    if n_jobs is None:
+        import scanpy as sc
+
+        n_jobs = sc.settings.n_jobs
+    if not is_int(n_jobs) or n_jobs == 0:
+        msg = f"{name} must be None or a non-zero integer, got {n_jobs!r}"
+        raise (TypeError if not is_int(n_jobs) else ValueError)(msg)
+    cores = os.cpu_count() or 1
+    return max(1, int(n_jobs) if n_jobs > 0 else cores + 1 + int(n_jobs))
 
 
 @contextlib.contextmanager

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import warnings
 from collections.abc import Collection, Sequence
 from typing import TYPE_CHECKING, Any, Literal
@@ -11,8 +10,8 @@ import numpy as np
 import pandas as pd
 from scipy import sparse
 
-from mnnkit._threads import thread_limits
-from mnnkit._validation import check_adata, check_bool, check_choice, check_k, check_real, is_int
+from mnnkit._threads import resolve_n_jobs, thread_limits
+from mnnkit._validation import check_adata, check_bool, check_choice, check_int, check_k, check_real, is_int
 from mnnkit._warnings import ParameterWarning
 
 if TYPE_CHECKING:
@@ -189,8 +188,8 @@ def mnn_correct(
     do_concatenate = check_bool(do_concatenate, "do_concatenate")
     save_raw = check_bool(save_raw, "save_raw")
     check_choice(svd_mode, "svd_mode", ("svd", "rsvd", "irlb"))
-    svd_dim = _check_svd_dim(svd_dim)
-    threads = _resolve_n_jobs(n_jobs)
+    svd_dim = 0 if svd_dim is None else check_int(svd_dim, "svd_dim", minimum=0)
+    threads = resolve_n_jobs(n_jobs)
     if not isinstance(batch_key, str) or not batch_key:
         msg = f"batch_key must be a non-empty string, got {batch_key!r}"
         raise TypeError(msg)
@@ -302,31 +301,6 @@ def _check_kwargs(kwargs: dict[str, Any]) -> None:
         msg += " (" + "; ".join(hints) + ")"
     msg += "; for mnnkit's own keywords call mnnkit.correct"
     raise TypeError(msg)
-
-
-def _check_svd_dim(svd_dim: object) -> int:
-    if svd_dim is None:
-        return 0
-    if not is_int(svd_dim):
-        msg = f"svd_dim must be None or a non-negative integer, got {svd_dim!r}"
-        raise TypeError(msg)
-    if svd_dim < 0:
-        msg = f"svd_dim must be None or a non-negative integer, got {svd_dim}"
-        raise ValueError(msg)
-    return int(svd_dim)
-
-
-def _resolve_n_jobs(n_jobs: object) -> int:
-    if n_jobs is None:
-        import scanpy as sc
-
-        n_jobs = sc.settings.n_jobs
-    if not is_int(n_jobs) or n_jobs == 0:
-        msg = f"n_jobs must be None or a non-zero integer, got {n_jobs!r}"
-        raise (TypeError if not is_int(n_jobs) else ValueError)(msg)
-    cores = os.cpu_count() or 1
-    # joblib's convention, as scanpy uses it: -1 all cores, -2 all but one, ...
-    return max(1, int(n_jobs) if n_jobs > 0 else cores + 1 + int(n_jobs))
 
 
 def _check_mnn_order(mnn_order: object, n_batches: int) -> list[int]:
