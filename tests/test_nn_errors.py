@@ -121,7 +121,7 @@ def test_batch_norm_rejects_nan_and_bad_statistics():
 def test_other_primitives_reject_bad_arguments():
     with pytest.raises(ValueError, match="dropout probability p must be in"):
         mnn.dropout(X, 1.5)
-    with pytest.raises(TypeError, match="rng must be None, an int seed or a numpy.random.Generator"):
+    with pytest.raises(TypeError, match="rng must be an int seed, a numpy.random.Generator or None"):
         mnn.dropout(X, 0.5, rng="seed")
     with pytest.raises(ValueError, match="axis must be an int"):
         mnn.softmax(X, axis=4)

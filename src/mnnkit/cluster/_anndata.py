@@ -10,7 +10,8 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 import scipy.sparse as sp
 
-from mnnkit.cluster._gmm import GaussianMixture
+from mnnkit._random import RngLike
+from mnnkit.cluster._gmm import GaussianMixture, check_random_state
 
 if TYPE_CHECKING:
     from anndata import AnnData
@@ -54,7 +55,7 @@ def gmm(
     tol: float = 1e-3,
     reg_covar: float = 1e-6,
     init_params: Literal["kmeans", "k-means++", "random", "random_from_data"] = "kmeans",
-    rng: int | np.random.Generator | None = 0,
+    rng: RngLike = 0,
     copy: bool = False,
 ) -> AnnData | None:
     """Cluster cells with a Gaussian mixture fitted to an embedding (e.g. corrected PCs).
@@ -75,7 +76,10 @@ def gmm(
     covariance_type, n_init, max_iter, tol, reg_covar, init_params
         Passed to :class:`mnnkit.cluster.GaussianMixture`.
     rng
-        Seed or :class:`numpy.random.Generator` for the initialisations.
+        Randomness of the initialisations: an int seed >= 0 (same seed, same result), a
+        :class:`numpy.random.Generator` (used as given: its stream advances) or None (fresh entropy from
+        the operating system: a different result on every call). Passed to
+        :class:`~mnnkit.cluster.GaussianMixture` as ``random_state``, so an int seed must lie below ``2**32``.
     copy
         Return a modified copy instead of writing into ``adata`` (then returning ``None``).
 
@@ -120,13 +124,7 @@ def gmm(
         msg = f"adata.obsm[{use_rep!r}] must be 2-D; got shape {X.shape}."
         raise ValueError(msg)
     grid = _component_grid(n_components, adata.n_obs)
-    if isinstance(rng, np.random.Generator):
-        seed: Any = rng
-    elif rng is None or (isinstance(rng, numbers.Integral) and not isinstance(rng, bool)):
-        seed = rng
-    else:
-        msg = f"`rng` must be None, an int seed or a numpy.random.Generator; got {type(rng).__name__}."
-        raise TypeError(msg)
+    check_random_state(rng, "rng", allow_random_state=False)
 
     fits: list[tuple[int, GaussianMixture, float]] = []
     for k in grid:
@@ -138,7 +136,7 @@ def gmm(
             tol=tol,
             reg_covar=reg_covar,
             init_params=init_params,
-            random_state=seed,
+            random_state=rng,
         ).fit(X)
         value = model.bic(X) if criterion == "bic" else model.aic(X)
         logger.info("gmm: n_components=%d %s=%.6g", k, criterion, value)

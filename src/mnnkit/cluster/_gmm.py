@@ -13,6 +13,8 @@ from sklearn.base import BaseEstimator, DensityMixin
 from sklearn.cluster import KMeans, kmeans_plusplus
 from sklearn.utils.validation import check_is_fitted
 
+from mnnkit._random import check_rng
+from mnnkit._validation import is_int
 from mnnkit._warnings import ConvergenceWarning
 from mnnkit.cluster import _gaussian as gauss
 
@@ -31,19 +33,31 @@ logger = logging.getLogger("mnnkit")
 _INIT_PARAMS = ("kmeans", "k-means++", "random", "random_from_data")
 
 
+#: Seeds of :class:`numpy.random.RandomState` (what scikit-learn's initialisations take) lie in ``[0, 2**32)``.
+_RANDOM_STATE_SEEDS = 2**32
+
+
+def check_random_state(random_state: Any, name: str = "random_state", *, allow_random_state: bool = True) -> None:
+    """Raise unless ``random_state`` follows mnnkit's ``rng`` policy with an int seed below ``2**32``.
+
+    With ``allow_random_state`` a :class:`numpy.random.RandomState` passes too (scikit-learn's convention).
+    """
+    if allow_random_state and isinstance(random_state, np.random.RandomState):
+        return
+    check_rng(random_state, name)
+    if is_int(random_state) and random_state >= _RANDOM_STATE_SEEDS:
+        msg = f"{name} must be an int seed below 2**32, got {random_state}"
+        raise ValueError(msg)
+
+
 def _as_random_state(random_state: Any) -> np.random.RandomState:
-    """``None`` / int / RandomState / Generator -> RandomState (a Generator is drawn from once)."""
+    """The RandomState of ``random_state``: itself, one seeded with the int, or with one draw from a Generator."""
+    check_random_state(random_state)
     if isinstance(random_state, np.random.RandomState):
         return random_state
     if isinstance(random_state, np.random.Generator):
-        return np.random.RandomState(int(random_state.integers(0, 2**32)))
-    if random_state is None or (isinstance(random_state, numbers.Integral) and not isinstance(random_state, bool)):
-        return np.random.RandomState(random_state)
-    msg = (
-        "`random_state` must be None, an int, a numpy.random.RandomState or a numpy.random.Generator; "
-        f"got {type(random_state).__name__}."
-    )
-    raise TypeError(msg)
+        return np.random.RandomState(int(random_state.integers(0, _RANDOM_STATE_SEEDS)))
+    return np.random.RandomState(random_state)
 
 
 class GaussianMixture(DensityMixin, BaseEstimator):
@@ -108,9 +122,12 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         covariances, shaped like ``covariances_``); they replace the corresponding estimates from
         ``init_params``.
     random_state
-        Seed, :class:`numpy.random.RandomState` or :class:`numpy.random.Generator` for the
-        initialisation and :meth:`sample`. With an int seed the initialisation is the same as
-        scikit-learn's for the same seed.
+        Randomness of the initialisation and of :meth:`sample`: an int seed >= 0 (same seed, same
+        result), a :class:`numpy.random.Generator` (used as given: its stream advances) or None (fresh
+        entropy from the operating system: a different result on every call). As in scikit-learn, a
+        :class:`numpy.random.RandomState` is accepted too, and an int seed must lie below ``2**32``;
+        a Generator seeds a RandomState with one draw. With an int seed the initialisation is the
+        same as scikit-learn's for the same seed.
     warm_start
         If true, each :meth:`fit` starts from the previous solution (and ``n_init`` is ignored).
     verbose, verbose_interval
@@ -218,13 +235,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
                 "n_samples >= n_components."
             )
             raise ValueError(msg)
-        rs = self.random_state
-        if not (
-            rs is None
-            or isinstance(rs, (np.random.RandomState, np.random.Generator))
-            or (isinstance(rs, numbers.Integral) and not isinstance(rs, bool))
-        ):
-            _as_random_state(rs)  # raises the TypeError
+        check_random_state(self.random_state)
         self._weights_init = self._checked_weights_init()
         self._means_init = self._checked_means_init(d)
         self._precisions_init = self._checked_precisions_init(d)

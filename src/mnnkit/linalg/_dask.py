@@ -16,8 +16,9 @@ from typing import Any, Literal
 import numpy as np
 import scipy.sparse as sp
 
+from mnnkit._random import RngLike, as_generator
 from mnnkit.linalg._svd import SVDResult, _left_from_right, _right_singular, svd_sign_flip
-from mnnkit.linalg._validation import as_rng, check_int, check_vector
+from mnnkit.linalg._validation import check_int, check_vector
 
 __all__ = ["DaskCenteredScaledMatrix", "dask_randomized_svd", "is_dask_array"]
 
@@ -211,7 +212,7 @@ def dask_randomized_svd(
     n_oversamples: int = 10,
     n_iter: int | Literal["auto"] = "auto",
     method: Literal["randomized", "exact"] = "randomized",
-    rng: int | np.random.Generator | None = 0,
+    rng: RngLike = 0,
 ) -> SVDResult:
     r"""Truncated SVD of :math:`\operatorname{diag}(w)\,(X - \mathbf{1}\mu^\top)` for a dask array ``X``.
 
@@ -232,7 +233,7 @@ def dask_randomized_svd(
     if method not in ("randomized", "exact"):
         msg = f"`method` must be 'randomized' or 'exact' for a dask array; got {method!r}."
         raise ValueError(msg)
-    generator = as_rng(rng)
+    generator = as_generator(rng)
     n_iter_ = 7 if n_iter == "auto" else check_int(n_iter, "n_iter", minimum=0)
     p = check_int(n_oversamples, "n_oversamples", minimum=0)
     op = DaskCenteredScaledMatrix(X, row_weights=row_weights)

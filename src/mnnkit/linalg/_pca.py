@@ -9,6 +9,7 @@ import numpy as np
 import scipy.sparse as sp
 from anndata import AnnData
 
+from mnnkit._random import RngLike
 from mnnkit.linalg._stats import mean_var
 from mnnkit.linalg._svd import _exact, _prepare, _right_singular, blas_single_thread_if_sparse
 from mnnkit.linalg._validation import check_int
@@ -73,7 +74,7 @@ def pca(
     layer: str | None = None,
     subset: str | np.ndarray | None = None,
     zero_center: bool = True,
-    rng: int | np.random.Generator | None = 0,
+    rng: RngLike = 0,
     key_added: str = "X_pca",
     copy: bool = False,
     n_oversamples: int = 10,
@@ -102,7 +103,9 @@ def pca(
         Subtract the gene means (implicitly). ``False`` computes a truncated SVD of the raw matrix,
         like :class:`sklearn.decomposition.TruncatedSVD`.
     rng
-        Seed or :class:`numpy.random.Generator` for the randomized SVD; same seed, same result.
+        Randomness of the randomized SVD: an int seed >= 0 (same seed, same result), a
+        :class:`numpy.random.Generator` (used as given: its stream advances) or None (fresh entropy from
+        the operating system: a different result on every call).
     key_added
         Where to store the results. The default ``"X_pca"`` writes ``.obsm["X_pca"]``,
         ``.varm["PCs"]`` and ``.uns["pca"]`` (scanpy's layout); any other key ``k`` writes

@@ -11,9 +11,10 @@ import numpy as np
 import scipy.linalg
 from threadpoolctl import threadpool_limits
 
+from mnnkit._random import RngLike, as_generator
 from mnnkit.linalg._operator import CenteredScaledMatrix
 from mnnkit.linalg._stats import weighted_column_mean
-from mnnkit.linalg._validation import as_rng, check_int
+from mnnkit.linalg._validation import check_int
 
 __all__ = ["SVDResult", "blas_single_thread_if_sparse", "randomized_svd", "svd_sign_flip"]
 
@@ -184,11 +185,11 @@ def _prepare(
     n_oversamples: int,
     n_iter: int | str,
     method: str,
-    rng: Any,
+    rng: RngLike,
 ) -> tuple[CenteredScaledMatrix, int, int, int, str, np.random.Generator]:
     """Validate the arguments of :func:`randomized_svd`; return the operator and resolved options."""
     method = _check_method(method)
-    generator = as_rng(rng)
+    generator = as_generator(rng)
     n_iter_ = _check_n_iter(n_iter)
     n_oversamples = check_int(n_oversamples, "n_oversamples", minimum=0)
     op = CenteredScaledMatrix(X, row_weights=row_weights)
@@ -212,7 +213,7 @@ def randomized_svd(
     n_oversamples: int = 10,
     n_iter: int | Literal["auto"] = "auto",
     method: Literal["auto", "randomized", "exact"] = "auto",
-    rng: int | np.random.Generator | None = 0,
+    rng: RngLike = 0,
 ) -> SVDResult:
     r"""Truncated SVD of :math:`A = \operatorname{diag}(w)\,(X - \mathbf{1}\mu^\top)`, centring implicit.
 
@@ -243,8 +244,10 @@ def randomized_svd(
         ``"randomized"``, ``"exact"`` (dense LAPACK ``gesdd`` of ``A``: O(n * g) memory, for small
         data), or ``"auto"``: exact when ``n * g <= 2e6``, randomized otherwise.
     rng
-        Seed or :class:`numpy.random.Generator` for the random test matrix. The same input and seed
-        give bit-for-bit the same result (any number of threads).
+        Randomness of the random test matrix: an int seed >= 0 (same seed, same result), a
+        :class:`numpy.random.Generator` (used as given: its stream advances) or None (fresh entropy from
+        the operating system: a different result on every call). The same input and seed give
+        bit-for-bit the same result (any number of threads).
 
     Returns
     -------

@@ -13,7 +13,6 @@ import numpy as np
 import scipy.sparse as sp
 
 __all__ = [
-    "as_rng",
     "check_finite",
     "check_int",
     "check_matrix",
@@ -138,20 +137,3 @@ def check_int(value: Any, name: str, *, minimum: int | None = None, maximum: int
         msg = f"`{name}` must be <= {maximum}; got {value}."
         raise ValueError(msg)
     return value
-
-
-def as_rng(rng: Any, name: str = "rng") -> np.random.Generator:
-    """Turn ``None``, an int seed or a :class:`numpy.random.Generator` into a Generator.
-
-    A Generator is returned as is (so drawing from it advances the caller's stream); an int gives a
-    fresh, reproducible Generator; ``None`` gives fresh OS entropy (not reproducible).
-    """
-    if isinstance(rng, np.random.Generator):
-        return rng
-    if rng is None or (isinstance(rng, numbers.Integral) and not isinstance(rng, bool)):
-        if rng is not None and int(rng) < 0:
-            msg = f"`{name}` must be a non-negative seed; got {rng}."
-            raise ValueError(msg)
-        return np.random.default_rng(None if rng is None else int(rng))
-    msg = f"`{name}` must be None, an int seed or a numpy.random.Generator; got {type(rng).__name__}."
-    raise TypeError(msg)

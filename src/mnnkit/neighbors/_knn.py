@@ -6,7 +6,7 @@ from typing import Any, Literal, Protocol, runtime_checkable
 
 import numpy as np
 
-from mnnkit._random import RngLike, as_seed
+from mnnkit._random import RngLike, as_seed, check_rng
 from mnnkit._validation import as_float_matrix
 from mnnkit.neighbors._exact import exact_knn, exact_knn_both_ways
 from mnnkit.neighbors._pynndescent import pynndescent_knn
@@ -80,8 +80,9 @@ def knn(
         ``exclude_self``) neighbours of ``query``; its metric and distances are kept, rows re-sorted by
         (distance, index). ``data`` then only fixes the expected number of fitted cells.
     rng
-        Randomness of ``"pynndescent"`` (ignored otherwise): an int seed, a :class:`numpy.random.Generator`
-        (used as given) or None (fresh entropy), as everywhere in mnnkit.
+        Randomness of ``"pynndescent"`` (checked, then unused by the other methods): an int seed >= 0 (same
+        seed, same result), a :class:`numpy.random.Generator` (used as given: its stream advances) or None
+        (fresh entropy from the operating system: a different result on every call).
     exclude_self
         Treat query row ``i`` as data row ``i`` (needs ``n_query == n_data``, normally ``query`` is
         ``data``) and leave position ``i`` out of row ``i``. Other cells identical to cell ``i`` remain
@@ -107,6 +108,7 @@ def knn(
     >>> knn(x, x, 1, exclude_self=True).indices.ravel().tolist()
     [1, 0, 1]
     """
+    check_rng(rng)
     query_arr = as_float_matrix(query, "query")
     data_arr = query_arr if data is query else as_float_matrix(data, "data")
     if query_arr.shape[1] != data_arr.shape[1]:
@@ -186,6 +188,7 @@ def knn_both_ways(
     ``(left_to_right, right_to_left)`` neighbour results. Memory (exact): two ``chunk x n_right`` float64
     blocks of at most 64 MiB each, plus the outputs.
     """
+    check_rng(rng)
     if not (isinstance(method, str) and method == "exact"):
         if gram is not None:
             msg = f"gram is only used by method='exact', got method={method!r}"

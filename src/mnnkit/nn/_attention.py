@@ -13,9 +13,9 @@ from typing import Any
 
 import numpy as np
 
+from mnnkit._random import RngLike, as_generator
 from mnnkit.nn._init import init_weight
 from mnnkit.nn._module import Module, Parameter
-from mnnkit.nn._random import as_generator
 from mnnkit.nn._softmax import _softmax, _softmax_grad
 from mnnkit.nn._validation import as_float_array, as_nchw, check_same_dtype, check_shape, positive_int
 
@@ -149,13 +149,17 @@ class MultiHeadSelfAttention2d(Module):
     height, width
         Size of the feature maps it will see (the relative position tables depend on it).
     rng
-        Seed or Generator for the initial weights (Glorot-uniform projections; position embeddings
-        normal with standard deviation ``head_dim ** -0.5``).
+        Randomness of the initial weights (Glorot-uniform projections; position embeddings normal with standard
+        deviation ``head_dim ** -0.5``): an int seed >= 0 (same seed, same result), a :class:`numpy.random.Generator`
+        (used as given: its stream advances) or None (fresh entropy from the operating system: a different result on
+        every call).
     dtype
         float32 (default) or float64.
     """
 
-    def __init__(self, channels: int, heads: int, height: int, width: int, rng: Any = None, dtype: Any = np.float32):
+    def __init__(
+        self, channels: int, heads: int, height: int, width: int, rng: RngLike = None, dtype: Any = np.float32
+    ):
         channels, heads = positive_int(channels, "channels"), positive_int(heads, "heads")
         if channels % heads:
             msg = f"channels ({channels}) must be divisible by heads ({heads})"

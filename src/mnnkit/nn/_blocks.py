@@ -9,11 +9,11 @@ from typing import Any
 
 import numpy as np
 
+from mnnkit._random import RngLike, as_generator
 from mnnkit.nn import _activations as act
 from mnnkit.nn._attention import MultiHeadSelfAttention2d
 from mnnkit.nn._layers import AvgPool2d, BatchNorm2d, Conv2d, Identity, MaxPool2d, ReLU, Sequential
 from mnnkit.nn._module import Module
-from mnnkit.nn._random import as_generator
 from mnnkit.nn._validation import as_nchw, positive_int
 
 
@@ -70,8 +70,12 @@ class Bottleneck(_Residual):
         Force (True) or forbid (False) the projection shortcut; None decides from the shapes.
     padding_mode
         Padding of the 3x3 convolution.
-    rng, dtype
-        Seed or Generator for the weights, and their dtype.
+    rng
+        Randomness of the initial weights: an int seed >= 0 (same seed, same result), a :class:`numpy.random.Generator`
+        (used as given: its stream advances) or None (fresh entropy from the operating system: a different result on
+        every call).
+    dtype
+        Their dtype.
     """
 
     def __init__(
@@ -83,7 +87,7 @@ class Bottleneck(_Residual):
         groups: int = 1,
         projection: bool | None = None,
         padding_mode: str = "zeros",
-        rng: Any = None,
+        rng: RngLike = None,
         dtype: Any = np.float32,
     ):
         gen = as_generator(rng)
@@ -131,7 +135,7 @@ class BottleneckTransformer(_Residual):
         out_channels: int | None = None,
         stride: int = 1,
         projection: bool | None = None,
-        rng: Any = None,
+        rng: RngLike = None,
         dtype: Any = np.float32,
     ):
         if stride not in (1, 2):
@@ -177,8 +181,12 @@ class InceptionBlock(Module):
         Output channels of the pooling branch.
     padding_mode
         Padding of the 3x3 and 5x5 convolutions and of the pooling.
-    rng, dtype
-        Seed or Generator for the weights, and their dtype.
+    rng
+        Randomness of the initial weights: an int seed >= 0 (same seed, same result), a :class:`numpy.random.Generator`
+        (used as given: its stream advances) or None (fresh entropy from the operating system: a different result on
+        every call).
+    dtype
+        Their dtype.
     """
 
     def __init__(
@@ -191,7 +199,7 @@ class InceptionBlock(Module):
         c5: int,
         pool_proj: int,
         padding_mode: str = "zeros",
-        rng: Any = None,
+        rng: RngLike = None,
         dtype: Any = np.float32,
     ):
         gen = as_generator(rng)
@@ -243,8 +251,12 @@ class GatedConv2d(Module):
         As for :class:`Conv2d`.
     activation
         ``"elu"`` (default), ``"leaky_relu"``, ``"relu"``, ``"tanh"`` or None (identity) on the features.
-    rng, dtype
-        Seed or Generator for the weights, and their dtype.
+    rng
+        Randomness of the initial weights: an int seed >= 0 (same seed, same result), a :class:`numpy.random.Generator`
+        (used as given: its stream advances) or None (fresh entropy from the operating system: a different result on
+        every call).
+    dtype
+        Their dtype.
     """
 
     def __init__(
@@ -257,7 +269,7 @@ class GatedConv2d(Module):
         dilation: int | tuple[int, int] = 1,
         activation: str | None = "elu",
         padding_mode: str = "zeros",
-        rng: Any = None,
+        rng: RngLike = None,
         dtype: Any = np.float32,
     ):
         if activation not in _GATED_ACTIVATIONS:

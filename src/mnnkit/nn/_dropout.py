@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 
-from mnnkit.nn._random import as_generator
+from mnnkit._random import RngLike, as_generator, check_rng
 from mnnkit.nn._validation import as_float_array, check_shape
 
 
@@ -22,7 +22,7 @@ def _scale(p: float, dtype: np.dtype) -> Any:
     return dtype.type(0 if p == 1 else 1 / (1 - p))
 
 
-def dropout_mask(shape: tuple[int, ...], p: float = 0.5, rng: Any = None) -> np.ndarray:
+def dropout_mask(shape: tuple[int, ...], p: float = 0.5, rng: RngLike = None) -> np.ndarray:
     """Boolean keep-mask: each entry True with probability ``1 - p``.
 
     Parameters
@@ -32,7 +32,8 @@ def dropout_mask(shape: tuple[int, ...], p: float = 0.5, rng: Any = None) -> np.
     p
         Drop probability, in ``[0, 1]``.
     rng
-        Seed or :class:`numpy.random.Generator`; the same seed gives the same mask.
+        Randomness of the mask: an int seed >= 0 (same seed, same result), a :class:`numpy.random.Generator` (used as
+        given: its stream advances) or None (fresh entropy from the operating system: a different result on every call).
 
     Returns
     -------
@@ -47,7 +48,7 @@ def dropout(
     x: np.ndarray,
     p: float = 0.5,
     training: bool = True,
-    rng: Any = None,
+    rng: RngLike = None,
     mask: np.ndarray | None = None,
     return_mask: bool = False,
 ) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
@@ -65,7 +66,9 @@ def dropout(
     training
         Apply dropout (True) or return a copy of ``x`` (False).
     rng
-        Seed or Generator for the mask (ignored when ``mask`` is given).
+        Randomness of the mask (checked, then unused when ``mask`` is given or ``training`` is False): an int seed >= 0
+        (same seed, same result), a :class:`numpy.random.Generator` (used as given: its stream advances) or None (fresh
+        entropy from the operating system: a different result on every call).
     mask
         Optional boolean keep-mask shaped like ``x`` (e.g. from :func:`dropout_mask`).
     return_mask
@@ -78,6 +81,7 @@ def dropout(
     """
     x = as_float_array(x, "x")
     p = _check_p(p)
+    check_rng(rng)
     if not training:
         out = x.copy()
         keep = np.ones(x.shape, dtype=bool)

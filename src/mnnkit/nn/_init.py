@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from mnnkit.nn._random import as_generator
+from mnnkit._random import RngLike, as_generator
 
 INITS = ("he_uniform", "he_normal", "glorot_uniform", "glorot_normal")
 
@@ -36,7 +36,7 @@ def _draw(shape, rng, dtype, *, bound=None, std=None) -> np.ndarray:
 
 
 def he_uniform(
-    shape: tuple[int, ...], rng: Any = None, dtype: Any = np.float32, gain: float = math.sqrt(2)
+    shape: tuple[int, ...], rng: RngLike = None, dtype: Any = np.float32, gain: float = math.sqrt(2)
 ) -> np.ndarray:
     """He (Kaiming) uniform: ``U(-b, b)`` with ``b = gain * sqrt(3 / fan_in)``.
 
@@ -45,7 +45,9 @@ def he_uniform(
     shape
         Weight shape, ``(out, in, *kernel)``.
     rng
-        Seed or Generator; the same seed gives the same weights bit for bit.
+        Randomness of the weights: an int seed >= 0 (same seed, same result), a :class:`numpy.random.Generator` (used as
+        given: its stream advances) or None (fresh entropy from the operating system: a different result on every call).
+        The same seed gives the same weights bit for bit.
     dtype
         float32 or float64.
     gain
@@ -60,7 +62,7 @@ def he_uniform(
 
 
 def he_normal(
-    shape: tuple[int, ...], rng: Any = None, dtype: Any = np.float32, gain: float = math.sqrt(2)
+    shape: tuple[int, ...], rng: RngLike = None, dtype: Any = np.float32, gain: float = math.sqrt(2)
 ) -> np.ndarray:
     """He (Kaiming) normal: ``N(0, std**2)`` with ``std = gain / sqrt(fan_in)``.
 
@@ -77,7 +79,9 @@ def he_normal(
     return _draw(shape, rng, dtype, std=gain / math.sqrt(fans(shape)[0]))
 
 
-def glorot_uniform(shape: tuple[int, ...], rng: Any = None, dtype: Any = np.float32, gain: float = 1.0) -> np.ndarray:
+def glorot_uniform(
+    shape: tuple[int, ...], rng: RngLike = None, dtype: Any = np.float32, gain: float = 1.0
+) -> np.ndarray:
     """Glorot (Xavier) uniform: ``U(-b, b)`` with ``b = gain * sqrt(6 / (fan_in + fan_out))``.
 
     Parameters
@@ -96,7 +100,9 @@ def glorot_uniform(shape: tuple[int, ...], rng: Any = None, dtype: Any = np.floa
     return _draw(shape, rng, dtype, bound=gain * math.sqrt(6 / (fan_in + fan_out)))
 
 
-def glorot_normal(shape: tuple[int, ...], rng: Any = None, dtype: Any = np.float32, gain: float = 1.0) -> np.ndarray:
+def glorot_normal(
+    shape: tuple[int, ...], rng: RngLike = None, dtype: Any = np.float32, gain: float = 1.0
+) -> np.ndarray:
     """Glorot (Xavier) normal: ``N(0, std**2)`` with ``std = gain * sqrt(2 / (fan_in + fan_out))``.
 
     Parameters
@@ -113,7 +119,7 @@ def glorot_normal(shape: tuple[int, ...], rng: Any = None, dtype: Any = np.float
     return _draw(shape, rng, dtype, std=gain * math.sqrt(2 / (fan_in + fan_out)))
 
 
-def init_weight(shape: tuple[int, ...], init: str, rng: Any, dtype: Any) -> np.ndarray:
+def init_weight(shape: tuple[int, ...], init: str, rng: RngLike, dtype: Any) -> np.ndarray:
     """Dispatch on the name of an initialiser (one of :data:`INITS`)."""
     table = {
         "he_uniform": he_uniform,

@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from mnnkit._random import RngLike, as_generator
 from mnnkit.nn import _activations as act
 from mnnkit.nn._conv import conv2d, conv2d_backward, conv_transpose2d, conv_transpose2d_backward
 from mnnkit.nn._dropout import dropout, dropout_backward
@@ -26,7 +27,6 @@ from mnnkit.nn._pool import (
     max_pool2d,
     max_pool2d_backward,
 )
-from mnnkit.nn._random import as_generator
 from mnnkit.nn._shuffle import channel_shuffle, channel_shuffle_backward
 from mnnkit.nn._squeeze_excitation import squeeze_excitation, squeeze_excitation_backward
 from mnnkit.nn._validation import int_pair, positive_int
@@ -55,7 +55,9 @@ class Conv2d(Module):
     init
         ``"he_uniform"`` (default), ``"he_normal"``, ``"glorot_uniform"`` or ``"glorot_normal"``.
     rng
-        Seed or Generator for the initial weights.
+        Randomness of the initial weights: an int seed >= 0 (same seed, same result), a :class:`numpy.random.Generator`
+        (used as given: its stream advances) or None (fresh entropy from the operating system: a different result on
+        every call).
     dtype
         float32 (default) or float64.
     """
@@ -73,7 +75,7 @@ class Conv2d(Module):
         padding_mode: str = "zeros",
         method: str = "auto",
         init: str = "he_uniform",
-        rng: Any = None,
+        rng: RngLike = None,
         dtype: Any = np.float32,
     ):
         groups = positive_int(groups, "groups")
@@ -149,7 +151,7 @@ class ConvTranspose2d(Module):
         padding_mode: str = "zeros",
         method: str = "auto",
         init: str = "he_uniform",
-        rng: Any = None,
+        rng: RngLike = None,
         dtype: Any = np.float32,
     ):
         groups = positive_int(groups, "groups")
@@ -216,7 +218,7 @@ class SeparableConv2d(Module):
         padding_mode: str = "zeros",
         method: str = "auto",
         init: str = "he_uniform",
-        rng: Any = None,
+        rng: RngLike = None,
         dtype: Any = np.float32,
     ):
         gen = as_generator(rng)
@@ -260,7 +262,7 @@ class SpatiallySeparableConv2d(Module):
         padding_mode: str = "zeros",
         method: str = "auto",
         init: str = "he_uniform",
-        rng: Any = None,
+        rng: RngLike = None,
         dtype: Any = np.float32,
     ):
         from mnnkit.nn._separable import _stages
@@ -305,7 +307,7 @@ class Linear(Module):
         out_features: int,
         bias: bool = True,
         init: str = "he_uniform",
-        rng: Any = None,
+        rng: RngLike = None,
         dtype: Any = np.float32,
     ):
         in_features, out_features = positive_int(in_features, "in_features"), positive_int(out_features, "out_features")
@@ -513,10 +515,12 @@ class Dropout(Module):
     p
         Drop probability.
     rng
-        Seed or Generator; each training forward pass draws a new mask from it.
+        Randomness of the masks: an int seed >= 0 (same seed, same result), a :class:`numpy.random.Generator` (used as
+        given: its stream advances) or None (fresh entropy from the operating system: a different result on every call).
+        Each training forward pass draws a new mask from it.
     """
 
-    def __init__(self, p: float = 0.5, rng: Any = None):
+    def __init__(self, p: float = 0.5, rng: RngLike = None):
         self.p = float(p)
         self._rng = as_generator(rng)
 
@@ -702,7 +706,7 @@ class SqueezeExcitation(Module):
         As for :class:`Conv2d`.
     """
 
-    def __init__(self, channels: int, reduction: int = 4, rng: Any = None, dtype: Any = np.float32):
+    def __init__(self, channels: int, reduction: int = 4, rng: RngLike = None, dtype: Any = np.float32):
         gen = as_generator(rng)
         hidden = max(1, positive_int(channels, "channels") // positive_int(reduction, "reduction"))
         self.w1 = Parameter(init_weight((hidden, channels), "he_uniform", gen, dtype))

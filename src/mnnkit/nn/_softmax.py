@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 
-from mnnkit.nn._random import as_generator
+from mnnkit._random import RngLike, as_generator, check_rng
 from mnnkit.nn._validation import as_float_array, check_same_dtype, check_shape, is_int
 
 
@@ -198,7 +198,7 @@ def dual_softmax_backward(
     return g_logits * prior + g_z / sim.dtype.type(temperature)
 
 
-def gumbel_noise(shape: tuple[int, ...], rng: Any = None, dtype: Any = np.float64) -> np.ndarray:
+def gumbel_noise(shape: tuple[int, ...], rng: RngLike = None, dtype: Any = np.float64) -> np.ndarray:
     """Standard Gumbel samples ``-log(-log(U))``, seeded.
 
     Parameters
@@ -206,7 +206,8 @@ def gumbel_noise(shape: tuple[int, ...], rng: Any = None, dtype: Any = np.float6
     shape
         Shape of the sample.
     rng
-        Seed or :class:`numpy.random.Generator`.
+        Randomness of the noise: an int seed >= 0 (same seed, same result), a :class:`numpy.random.Generator` (used as
+        given: its stream advances) or None (fresh entropy from the operating system: a different result on every call).
     dtype
         float32 or float64.
 
@@ -223,7 +224,7 @@ def gumbel_softmax(
     tau: float = 1.0,
     hard: bool = False,
     axis: int = -1,
-    rng: Any = None,
+    rng: RngLike = None,
     noise: np.ndarray | None = None,
 ) -> np.ndarray:
     """Gumbel-softmax sample: a differentiable relaxation of a categorical draw (Jang et al. 2017).
@@ -243,7 +244,9 @@ def gumbel_softmax(
     axis
         Axis of the categories.
     rng
-        Seed or Generator for the noise (ignored when ``noise`` is given).
+        Randomness of the noise (checked, then unused when ``noise`` is given): an int seed >= 0 (same seed, same
+        result), a :class:`numpy.random.Generator` (used as given: its stream advances) or None (fresh entropy from the
+        operating system: a different result on every call).
     noise
         Gumbel noise shaped like ``logits`` (from :func:`gumbel_noise`); keep it for the backward.
 
@@ -255,6 +258,7 @@ def gumbel_softmax(
     logits = as_float_array(logits, "logits")
     axis = _axis(logits, axis)
     tau = _check_temperature(tau, "tau")
+    check_rng(rng)
     if noise is None:
         noise = gumbel_noise(logits.shape, rng, logits.dtype)
     noise = _check_noise(noise, logits)

@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 
 import mnnkit.nn as mnn
+from mnnkit._random import RngLike, as_generator
 
 CLASSES = ("round", "elongated", "multinucleated")
 
@@ -63,7 +64,7 @@ def make_cells(n_cells: int = 1500, size: int = 32, seed: int = 0) -> tuple[np.n
     plates : numpy.ndarray
         ``(n_cells,)`` plate (batch) index, 0 or 1.
     """
-    rng = np.random.default_rng(seed)
+    rng = as_generator(seed, "seed")
     labels = np.arange(n_cells) % 3
     plates = (np.arange(n_cells) // 3) % 2
     yy, xx = np.mgrid[0:size, 0:size].astype(np.float64)
@@ -101,9 +102,14 @@ def make_cells(n_cells: int = 1500, size: int = 32, seed: int = 0) -> tuple[np.n
     return images, labels, plates
 
 
-def build_model(rng: Any = 0) -> mnn.Sequential:
-    """Return the small CNN: three conv blocks, global average pooling (the embedding), a dense layer."""
-    gen = np.random.default_rng(rng)
+def build_model(rng: RngLike = 0) -> mnn.Sequential:
+    """Return the small CNN: three conv blocks, global average pooling (the embedding), a dense layer.
+
+    ``rng`` is the randomness of the initial weights: an int seed >= 0 (same seed, same result), a
+    :class:`numpy.random.Generator` (used as given: its stream advances) or None (fresh entropy from the
+    operating system: a different result on every call).
+    """
+    gen = as_generator(rng)
     model = mnn.Sequential(
         mnn.Conv2d(2, 8, 3, padding=1, rng=gen),
         mnn.BatchNorm2d(8),
@@ -193,7 +199,7 @@ def run(
 
     t0 = time.perf_counter()
     images, labels, plates = make_cells(n_cells, size, seed)
-    rng = np.random.default_rng(seed)
+    rng = as_generator(seed, "seed")
     order = rng.permutation(n_cells)
     n_test = n_cells // 5
     test, train = order[:n_test], order[n_test:]
