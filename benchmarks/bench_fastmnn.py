@@ -138,7 +138,7 @@ def _search_recall_per_step(x, codes) -> dict:
     import numpy as np
 
     import mnnkit
-    from mnnkit.fastmnn import _search
+    from mnnkit.correction.fast import _search
 
     graph_pairs = _search.GraphSearch.mnn_pairs
     per_step = []

@@ -79,8 +79,7 @@ html_static_path: list[str] = []
 
 API_MODULES = [
     ("mnnkit.datasets", "Example data", None),
-    ("mnnkit.mnn", "Classic MNN correction", None),
-    ("mnnkit.fastmnn", "Fast MNN correction (PC space)", None),
+    ("mnnkit.correction", "Batch correction: classic and fast MNN", None),
     ("mnnkit.compat", "Drop-ins for other packages (mnnpy)", None),
     ("mnnkit.metrics", "Integration metrics", None),
     ("mnnkit.neighbors", "Nearest neighbours", None),

@@ -13,11 +13,11 @@ import pytest
 from threadpoolctl import threadpool_limits
 
 import mnnkit
-from mnnkit.fastmnn import _kernels
-from mnnkit.fastmnn._graph import nearest_cross_edges
-from mnnkit.fastmnn._orthogonalize import perbatch_variance
-from mnnkit.fastmnn._search import SMALL_SIDE, ExactSearch, GraphSearch, side_parts
-from mnnkit.mnn._kernels import mutual_pairs, mutual_pairs_among
+from mnnkit.correction._pair_kernels import mutual_pairs, mutual_pairs_among
+from mnnkit.correction.fast import _graph_kernels, _search_kernels
+from mnnkit.correction.fast._graph import nearest_cross_edges
+from mnnkit.correction.fast._orthogonalize import perbatch_variance
+from mnnkit.correction.fast._search import SMALL_SIDE, ExactSearch, GraphSearch, side_parts
 from mnnkit.neighbors import knn
 from tests._shared import REFERENCE, REFERENCE_BUNDLES, reference_bundle
 
@@ -137,7 +137,7 @@ def test_candidate_pairs_equal_the_mutual_pairs_of_the_full_lists() -> None:
 
 def test_group_by_key_is_a_stable_sort() -> None:
     keys = np.random.default_rng(6).integers(0, 40, 1000)
-    order, ptr = _kernels.group_by_key(keys, 45)
+    order, ptr = _graph_kernels.group_by_key(keys, 45)
     np.testing.assert_array_equal(order, np.argsort(keys, kind="stable"))
     np.testing.assert_array_equal(ptr, np.concatenate([[0], np.cumsum(np.bincount(keys, minlength=45))]))
 
@@ -188,7 +188,7 @@ def _out_edges(graph, v: int) -> list[int]:
 
 def test_spaced_landmarks_and_their_seeds_against_plain_python() -> None:
     graph = _random_graph(400, 3, 150, seed=3)
-    landmark, cover = _kernels.spaced_landmarks(*graph)
+    landmark, cover = _search_kernels.spaced_landmarks(*graph)
     # greedy in row order: a row is a landmark unless an earlier landmark reaches it in <= 2 hops
     truth_cover = [-1] * 400
     for v in range(400):
@@ -205,7 +205,7 @@ def test_spaced_landmarks_and_their_seeds_against_plain_python() -> None:
 
     slot = np.full(400, -1, dtype=np.int64)
     slot[landmark] = np.arange(landmark.sum())
-    rows, ptr, slots = _kernels.landmark_seeds(*graph, landmark, cover, slot, 4)
+    rows, ptr, slots = _search_kernels.landmark_seeds(*graph, landmark, cover, slot, 4)
     # each row: its covering landmark, then landmarks reaching it in one hop, then two (landmark order)
     near = {v: [cover[v]] for v in range(400) if not landmark[v]}
     marks = np.flatnonzero(landmark)
@@ -236,7 +236,7 @@ def test_graph_search_seeded_by_lists_equals_the_listed_seeds() -> None:
 
     def search(seeds, max_visits):
         idx, dist = np.empty((50, 6), dtype=np.int64), np.empty((50, 6))
-        _kernels.graph_knn(
+        _search_kernels.graph_knn(
             targets, targets.astype(np.float32), *graph, np.zeros(1, dtype=np.int64), *seeds, queries,
             queries.astype(np.float32), 6, 15, 0, max_visits, np.ones(600, dtype=np.bool_), idx, dist,
         )  # fmt: skip
@@ -259,7 +259,7 @@ def test_edges_within_a_side_against_plain_python() -> None:
     position_of = np.full(50, -1, dtype=np.int64)
     inside = rng.choice(50, 30, replace=False)
     position_of[inside] = rng.permutation(30)
-    ptr, targets = _kernels.edges_within(edges, position_of, 30)
+    ptr, targets = _graph_kernels.edges_within(edges, position_of, 30)
     for p in range(30):  # each position's edges, in stored order, both ends inside the side
         expected = [position_of[b] for a, b in edges if position_of[a] == p and position_of[b] >= 0]
         np.testing.assert_array_equal(targets[ptr[p] : ptr[p + 1]], expected)

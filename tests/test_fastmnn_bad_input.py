@@ -8,8 +8,8 @@ import pandas as pd
 import pytest
 
 import mnnkit
+from mnnkit import SkippedMergeWarning
 from mnnkit._warnings import ParameterWarning
-from mnnkit.fastmnn import SkippedMergeWarning
 
 
 def small(n=(30, 40), genes=12, seed=0) -> ad.AnnData:
@@ -69,7 +69,7 @@ def test_nan_in_embedding_or_matrix() -> None:
         ({"reconstruct": "dense"}, ValueError, "reconstruct must be one of"),
         ({"cos_norm": "yes"}, TypeError, "cos_norm must be None, True or False"),
         ({"key_added": ""}, ValueError, "key_added must be a non-empty string"),
-        ({"rng": -3}, TypeError, "rng must be a non-negative int seed"),
+        ({"rng": -3}, ValueError, "rng must be a non-negative int seed"),
         ({"merge_order": "best"}, ValueError, "merge_order must be None, 'auto' or a list of batch names"),
         ({"merge_order": ["b0", "bx"]}, ValueError, "merge_order entry 'bx' is not a batch"),
         ({"layer": "counts"}, ValueError, r"layer 'counts' not in adata.layers; available: \(none\)"),
@@ -109,7 +109,7 @@ def test_correct_dispatch_rejects_classic_only_and_unknown_parameters() -> None:
 
 def test_no_mnn_pairs_skips_the_step_with_a_warning(monkeypatch) -> None:
     """A step without MNN pairs (possible with the approximate search) is skipped, warned and recorded."""
-    from mnnkit.fastmnn._search import ExactSearch
+    from mnnkit.correction.fast._search import ExactSearch
 
     adata = small(n=(30, 40, 35))
     real = ExactSearch.mnn_pairs
@@ -137,7 +137,7 @@ def test_single_batch_and_large_k_warn() -> None:
         mnnkit.fast_mnn(adata, "batch", d=5, svd_solver="exact")
     assert adata.uns["mnn"]["steps"] == {}
     assert adata.obsm["X_mnn"].shape == (30, 5)
-    with pytest.warns(ParameterWarning, match=r"k=35 is larger than the smallest batch \(30 cells\)"):
+    with pytest.warns(ParameterWarning, match=r"k=35 is larger than the smallest batch, 'b0' \(30 cells\)"):
         mnnkit.fast_mnn(small(), "batch", d=5, k=35)
 
 

@@ -17,7 +17,7 @@ import pytest
 import scipy.sparse as sp
 
 import mnnkit
-from mnnkit.fastmnn import _kernels
+from mnnkit.correction.fast import _dask_kernels
 from mnnkit.linalg import randomized_svd
 from tests.test_fastmnn_naive import make_batches
 
@@ -134,8 +134,8 @@ def test_serial_kernels_are_safe_in_concurrent_threads() -> None:
 
     def work(i):
         b = blocks[i]
-        sums = _kernels.csr_row_sumsq_serial(b.data, b.indptr.astype(np.int64), 400)
-        grouped = _kernels.csr_group_sums_serial(
+        sums = _dask_kernels.csr_row_sumsq_serial(b.data, b.indptr.astype(np.int64), 400)
+        grouped = _dask_kernels.csr_group_sums_serial(
             b.data, b.indices.astype(np.int64), b.indptr.astype(np.int64), divisors[i], groups[i], 4, 60
         )
         return sums, grouped

@@ -286,8 +286,8 @@ def test_cos_norm_false_and_use_rep() -> None:
 
 def test_count_row_orthogonalises_the_left_cumulatively() -> None:
     """fastMNN's auto-merge counts carry the left node's orthogonalisation from one candidate to the next."""
-    from mnnkit.fastmnn._core import FastMergeState, FastParams, count_row
-    from mnnkit.fastmnn._search import ExactSearch
+    from mnnkit.correction.fast._engine import FastMergeState, FastParams, count_row
+    from mnnkit.correction.fast._search import ExactSearch
 
     rng = np.random.default_rng(5)
     members = [np.arange(i * 40, (i + 1) * 40) for i in range(3)]

@@ -13,9 +13,9 @@ import scipy.sparse as sp
 
 def kernel_outputs() -> dict[str, np.ndarray]:
     """Run every kernel on small fixed inputs; return their outputs (compared between JIT and no JIT)."""
-    from mnnkit.fastmnn import _kernels
-    from mnnkit.fastmnn._graph import build_batch_graph
-    from mnnkit.mnn._kernels import mutual_pairs_among
+    from mnnkit.correction._pair_kernels import mutual_pairs_among
+    from mnnkit.correction.fast import _dask_kernels, _graph_kernels, _pc_kernels, _search_kernels
+    from mnnkit.correction.fast._graph import build_batch_graph
 
     rng = np.random.default_rng(0)
     data = rng.normal(size=(300, 6))
@@ -23,19 +23,19 @@ def kernel_outputs() -> dict[str, np.ndarray]:
     unit /= np.linalg.norm(unit)
     out = {}
     positions = np.empty(300)
-    _kernels.project_rows(data, unit, positions)
+    _pc_kernels.project_rows(data, unit, positions)
     out["positions"] = positions
     shifted = data.copy()
-    _kernels.shift_along(shifted, unit, positions, float(positions.mean()))
+    _pc_kernels.shift_along(shifted, unit, positions, float(positions.mean()))
     out["shifted"] = shifted
     pair_left = rng.integers(0, 300, 50)
     pair_right = np.sort(rng.integers(0, 300, 50))
     starts = np.append(np.unique(pair_right, return_index=True)[1], 50).astype(np.int64)
-    out["averages"] = _kernels.group_averages(data, data[::-1].copy(), pair_left, pair_right, starts)
+    out["averages"] = _pc_kernels.group_averages(data, data[::-1].copy(), pair_left, pair_right, starts)
     corrected = data.copy()
     idx = rng.integers(0, out["averages"].shape[0], (300, 5))
     dist = np.sort(rng.random((300, 5)), axis=1)
-    _kernels.tricube_correct(corrected, out["averages"], idx, dist, 3.0, 1e-8)
+    _pc_kernels.tricube_correct(corrected, out["averages"], idx, dist, 3.0, 1e-8)
     out["tricube"] = corrected
 
     graph = build_batch_graph(data, 0)  # small: an exact kNN graph, made symmetric and renumbered
@@ -68,43 +68,43 @@ def kernel_outputs() -> dict[str, np.ndarray]:
     ):
         found = np.empty((40, 5), dtype=np.int64)
         found_dist = np.empty((40, 5))
-        _kernels.graph_knn(
+        _search_kernels.graph_knn(
             targets, targets.astype(np.float32), graph.indptr, graph.indices, *no_cross, pivots, *seeds, queries,
             queries.astype(np.float32), 5, 12, entries, budget, mask, found, found_dist,
         )  # fmt: skip
         out[f"graph_{name}"] = found
         out[f"graph_{name}_dist"] = found_dist
-    landmark, cover = _kernels.spaced_landmarks(graph.indptr, graph.indices, *no_cross)
+    landmark, cover = _search_kernels.spaced_landmarks(graph.indptr, graph.indices, *no_cross)
     out["landmark"], out["cover"] = landmark, cover
     slot = np.full(300, -1, dtype=np.int64)
     slot[landmark] = np.arange(landmark.sum())
-    rows, ptr, slots = _kernels.landmark_seeds(graph.indptr, graph.indices, *no_cross, landmark, cover, slot, 3)
+    rows, ptr, slots = _search_kernels.landmark_seeds(graph.indptr, graph.indices, *no_cross, landmark, cover, slot, 3)
     out["seed_rows"], out["seed_ptr"], out["seed_slots"] = rows, ptr, slots
 
     exact, nav = np.empty((80, 6)), np.empty((80, 6), dtype=np.float32)
     order = rng.permutation(300)[:80]
-    _kernels.gather_rows(data, order, exact, nav)
+    _search_kernels.gather_rows(data, order, exact, nav)
     np.testing.assert_array_equal(exact, data[order])
     np.testing.assert_array_equal(nav, data[order].astype(np.float32))
     out["gathered"], out["gathered_nav"] = exact, nav
 
-    out["within_ptr"], out["within"] = _kernels.edges_within(
+    out["within_ptr"], out["within"] = _graph_kernels.edges_within(
         rng.integers(0, 300, (500, 2)).astype(np.int32), np.where(rng.random(300) < 0.5, np.arange(300), -1), 300
     )
 
     per_column = np.empty(6)
-    _kernels.column_sq_deviations(data, 30, 250, per_column)
+    _pc_kernels.column_sq_deviations(data, 30, 250, per_column)
     out["sq_deviations"] = per_column
     left_nn = rng.integers(0, 40, (60, 4))
     right_nn = rng.integers(0, 60, (40, 5))
     rows = np.unique(right_nn)
     out["candidate_pairs"] = mutual_pairs_among(rows, np.ascontiguousarray(left_nn[rows]), right_nn)
-    out["group_order"], out["group_ptr"] = _kernels.group_by_key(rng.integers(0, 30, 200), 30)
+    out["group_order"], out["group_ptr"] = _graph_kernels.group_by_key(rng.integers(0, 30, 200), 30)
 
     block = sp.random(50, 8, density=0.3, format="csr", random_state=1)
-    out["sumsq"] = _kernels.csr_row_sumsq_serial(block.data, block.indptr.astype(np.int64), 50)
+    out["sumsq"] = _dask_kernels.csr_row_sumsq_serial(block.data, block.indptr.astype(np.int64), 50)
     groups = rng.integers(0, 3, 50)
-    out["group_sums"] = _kernels.csr_group_sums_serial(
+    out["group_sums"] = _dask_kernels.csr_group_sums_serial(
         block.data, block.indices.astype(np.int64), block.indptr.astype(np.int64), rng.random(50) + 0.5, groups, 3, 8
     )
     return out

@@ -52,7 +52,7 @@ def test_k_not_an_integer(adata, k) -> None:
 
 def test_k_larger_than_a_batch_is_capped_with_a_warning() -> None:
     adata = to_adata(three_batches(n=(30, 25, 28)))
-    with pytest.warns(ParameterWarning, match=r"k=40 is larger than batch 'b1' \(25 cells\)"):
+    with pytest.warns(ParameterWarning, match=r"k=40 is larger than the smallest batch, 'b1' \(25 cells\)"):
         capped = mnnkit.correct(adata, "batch", k=40, copy=True)
     # step 1 (b0: 30 cells <- b1: 25 cells): capping equals asking for exactly that many per side
     with pytest.warns(ParameterWarning):
@@ -154,7 +154,7 @@ def test_missing_layer_lists_layers(adata) -> None:
         ({"sigma": np.nan}, ValueError, "sigma must be a positive finite number"),
         ({"svd_dim": -1}, ValueError, "svd_dim must be a non-negative integer"),
         ({"approximate": "yes"}, TypeError, "approximate must be True or False"),
-        ({"neighbors": "annoy"}, ValueError, "neighbors must be 'exact' or 'pynndescent'"),
+        ({"neighbors": "annoy"}, ValueError, "neighbors must be one of 'exact', 'pynndescent'"),
         ({"kernel_neighbors": 0}, ValueError, "kernel_neighbors must be None or a positive integer"),
         ({"prop_k": 1.5}, ValueError, "prop_k must be None or a number in"),
         ({"k": (5, 5, 5)}, ValueError, r"k must be an int or a pair"),

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-import mnnkit.mnn._var_adj as var_adj_module
-from mnnkit.mnn._kernels import _bucketed_crossing, _weighted_crossing
+import mnnkit.correction.classic._var_adj as var_adj_module
+from mnnkit.correction.classic._kernels import _bucketed_crossing, _weighted_crossing
 from tests.naive_mnn import _scales
 
 

@@ -13,18 +13,25 @@ __version__ = "0.1.0"
 
 # public name -> module that defines it (imported on first access)
 _LAZY_ATTRS = {
-    "correct": "mnnkit.mnn",
-    "fast_mnn": "mnnkit.fastmnn",
+    "correct": "mnnkit.correction",
+    "fast_mnn": "mnnkit.correction",
     "pca": "mnnkit.linalg",
     "randomized_svd": "mnnkit.linalg",
     "GaussianMixture": "mnnkit.cluster",
     "gmm": "mnnkit.cluster",
     "fit_genes": "mnnkit.stats",
+    # every warning class, so that users can filter them (``warnings.simplefilter("ignore", mnnkit.X)``)
+    "MnnkitWarning": "mnnkit._warnings",
+    "InputDataWarning": "mnnkit._warnings",
+    "ParameterWarning": "mnnkit._warnings",
+    "SkippedMergeWarning": "mnnkit._warnings",
+    "BoundaryWarning": "mnnkit._warnings",
+    "ConvergenceWarning": "mnnkit._warnings",
 }
 _LAZY_SUBMODULES = {
     "compat",
+    "correction",
     "datasets",
-    "mnn",
     "neighbors",
     "linalg",
     "cluster",

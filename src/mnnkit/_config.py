@@ -17,6 +17,12 @@ CHUNK_BYTES = 64 * 2**20
 GRAM_CACHE_BYTES = 512 * 2**20
 
 
+#: Cells per side over which the classic method's ``approximate=True`` takes the var.adj quantiles: a
+#: seeded sample this large keeps the quantiles' deviation from exact mode small (bounded in
+#: tests/test_mnn_approximate.py) while var.adj stops growing with the batch size.
+APPROXIMATE_VAR_ADJ_SAMPLE = 2000
+
+
 def rows_per_chunk(n_columns: int, *, n_blocks: int = 1, minimum: int = 16) -> int:
     """Rows per chunk so that ``n_blocks`` float64 blocks of ``rows x n_columns`` fit in ``CHUNK_BYTES``."""
     per_row = 8 * max(int(n_columns), 1) * max(int(n_blocks), 1)

@@ -19,7 +19,7 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.sparse.csgraph import connected_components, reverse_cuthill_mckee
 
-from mnnkit.fastmnn import _kernels
+from mnnkit.correction.fast import _graph_kernels
 from mnnkit.neighbors import knn
 
 #: Neighbours per cell in each batch's graph (pynndescent); reverse edges are added up to twice this.
@@ -105,13 +105,13 @@ def build_batch_graph(points: np.ndarray, seed: int) -> BatchGraph:
         order = np.arange(m, dtype=np.int64)
         return BatchGraph(order, order, np.zeros(m + 1, dtype=np.int64), empty.astype(np.int32), order, order)
     neighbours = _knn_graph(points, seed)
-    indptr, indices = _kernels.symmetric_graph(np.ascontiguousarray(neighbours, dtype=np.int64), GRAPH_DEGREE)
+    indptr, indices = _graph_kernels.symmetric_graph(np.ascontiguousarray(neighbours, dtype=np.int64), GRAPH_DEGREE)
     graph = sp.csr_matrix((np.ones(indices.size, dtype=np.int8), indices, indptr), shape=(m, m))
     # renumber: reverse Cuthill-McKee order puts graph neighbours next to each other in memory
     new_order = reverse_cuthill_mckee(graph, symmetric_mode=True).astype(np.int64)  # near enough: a heuristic
     rank = np.empty(m, dtype=np.int64)
     rank[new_order] = np.arange(m)
-    indptr, indices = _kernels.renumber_graph(indptr, indices, new_order, rank)
+    indptr, indices = _graph_kernels.renumber_graph(indptr, indices, new_order, rank)
     renumbered = sp.csr_matrix((np.ones(indices.size, dtype=np.int8), indices, indptr), shape=(m, m))
     _, labels = connected_components(renumbered, directed=False)
     components = np.unique(labels, return_index=True)[1].astype(np.int64)
@@ -159,7 +159,7 @@ def _cross_edges(parts, members, cross, inv, size) -> tuple[np.ndarray, np.ndarr
     position_of = np.full(sum(m.size for m in members), -1, dtype=np.int64)
     for q in parts:
         position_of[members[q.batch]] = inv[q.start : q.stop]
-    return _kernels.edges_within(np.concatenate(cross), position_of, size)
+    return _graph_kernels.edges_within(np.concatenate(cross), position_of, size)
 
 
 def cross_edges_of(pairs: np.ndarray) -> np.ndarray:
@@ -188,7 +188,7 @@ def nearest_cross_edges(
     dst = np.asarray(left_rows, dtype=np.int64)[right_nn[:, :n_forward].ravel()]
     # by left cell, then rank, then right row: the edges taken rank by rank, grouped stably by left cell
     by_rank = np.ascontiguousarray(right_nn[:, :n_forward].T).ravel()
-    order, ptr = _kernels.group_by_key(by_rank, int(by_rank.max()) + 1)
+    order, ptr = _graph_kernels.group_by_key(by_rank, int(by_rank.max()) + 1)
     within = np.arange(order.size) - np.repeat(ptr[:-1], np.diff(ptr))
     kept = order[within < max_reverse]  # positions in the rank-major listing
     back = (kept % right_nn.shape[0]) * n_forward + kept // right_nn.shape[0]

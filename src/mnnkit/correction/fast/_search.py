@@ -7,12 +7,12 @@ nearest right MNN cells of every right cell. :class:`ExactSearch` does them by b
 
 :class:`GraphSearch` is the path for a million cells. Before the first merge it builds one
 pynndescent kNN graph per batch (seeded, on a fixed number of threads: reproducible), on the data
-as they are then. Every later search runs a best-first search (:func:`_kernels.graph_knn`) on those
+as they are then. Every later search runs a best-first search (:func:`_search_kernels.graph_knn`) on those
 graphs but measures distances on the *current* data: merges only move cells by a projection along a
 few batch vectors and by a smooth correction, so a batch's graph stays a good map of its cells. A side
 made of several batches is searched once, on the union of its batches' graphs plus cross edges
 from earlier merges: between MNN partners, and from each merged cell to its nearest cells on the
-other side (see :mod:`mnnkit.fastmnn._graph`). Without the latter, a query whose nearest cells are
+other side (see :mod:`mnnkit.correction.fast._graph`). Without the latter, a query whose nearest cells are
 spread over several merged batches would have to find each batch's region through few edges.
 
 Three things keep a step's cost near ``O(n_right)`` rather than ``O(n_left)``. Only a few percent of
@@ -33,8 +33,10 @@ from typing import NamedTuple
 
 import numpy as np
 
-from mnnkit.fastmnn import _kernels
-from mnnkit.fastmnn._graph import (
+from mnnkit.correction._pair_kernels import mutual_pairs_among
+from mnnkit.correction._pairs import find_mutual_pairs
+from mnnkit.correction.fast import _graph_kernels, _search_kernels
+from mnnkit.correction.fast._graph import (
     BatchGraph,
     SideView,
     build_batch_graph,
@@ -42,8 +44,6 @@ from mnnkit.fastmnn._graph import (
     nearest_cross_edges,
     side_view,
 )
-from mnnkit.mnn._kernels import mutual_pairs_among
-from mnnkit.mnn._pairs import find_mutual_pairs
 from mnnkit.neighbors import knn
 
 logger = logging.getLogger("mnnkit")
@@ -127,7 +127,7 @@ class ExactSearch:
         self, left: np.ndarray, right: np.ndarray, left_parts, right_parts, k_left: int, k_right: int
     ) -> np.ndarray:
         """MNN pairs ``(left row, right row)`` ordered by left row, then distance."""
-        return find_mutual_pairs(left, right, k_left, k_right, neighbors="exact")
+        return find_mutual_pairs(left, right, k_left=k_left, k_right=k_right, neighbors="exact")
 
     def nearest_of(self, data: np.ndarray, parts, subset: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         """For every row of ``data``, its ``k`` nearest rows among ``data[subset]`` (positions in ``subset``)."""
@@ -207,7 +207,7 @@ class GraphSearch:
     ) -> tuple[np.ndarray, np.ndarray]:
         """``k`` nearest positions of ``targets`` (a side's data in ``view`` order) for each query row.
 
-        ``seeds`` (``seed_ptr, seed_idx, seed_lists`` of :func:`_kernels.graph_knn`), ``allowed`` and
+        ``seeds`` (``seed_ptr, seed_idx, seed_lists`` of :func:`_search_kernels.graph_knn`), ``allowed`` and
         ``pivots`` are in positions too. Queries start from their seeds and their ``n_entries``
         nearest pivots (default: the side's pivots, ``N_ENTRIES`` of them for queries without seeds,
         none otherwise).
@@ -221,7 +221,7 @@ class GraphSearch:
         mask = np.ones(targets.exact.shape[0], dtype=np.bool_) if allowed is None else allowed
         out_idx = np.empty((queries.exact.shape[0], k), dtype=np.int64)
         out_dist = np.empty((queries.exact.shape[0], k))
-        _kernels.graph_knn(
+        _search_kernels.graph_knn(
             targets.exact, targets.nav, view.indptr, view.indices, view.cross_ptr, view.cross_idx,
             view.pivots if pivots is None else pivots, *seeds, queries.exact, queries.nav,
             k, min(max(ef, k), n_allowed), n_entries, max_visits, mask, out_idx, out_dist,
@@ -251,7 +251,7 @@ class GraphSearch:
         if n_queries < SMALL_SIDE:  # few queries: every one is a landmark
             landmark, cover = np.ones(n_queries, dtype=np.bool_), np.arange(n_queries)
         else:
-            landmark, cover = _kernels.spaced_landmarks(
+            landmark, cover = _search_kernels.spaced_landmarks(
                 query_view.indptr, query_view.indices, query_view.cross_ptr, query_view.cross_idx
             )
         marks = np.flatnonzero(landmark)
@@ -271,7 +271,7 @@ class GraphSearch:
         k = min(k, listed)
         slot = np.full(n_queries, -1, dtype=np.int64)
         slot[marks] = np.arange(marks.size)
-        rows, seed_ptr, seed_idx = _kernels.landmark_seeds(
+        rows, seed_ptr, seed_idx = _search_kernels.landmark_seeds(
             query_view.indptr, query_view.indices, query_view.cross_ptr, query_view.cross_idx, landmark, cover, slot,
             plan.near_landmarks,
         )  # fmt: skip
@@ -291,7 +291,7 @@ class GraphSearch:
         """MNN pairs ``(left row, right row)`` ordered by left row, then distance."""
         self._right_nn = None
         if left.shape[0] < SMALL_SIDE:
-            return find_mutual_pairs(left, right, k_left, k_right, neighbors="exact")
+            return find_mutual_pairs(left, right, k_left=k_left, k_right=k_right, neighbors="exact")
         lview, rview = self._view(left_parts), self._view(right_parts)
         left_targets, right_targets = points(left, lview.perm), points(right, rview.perm)
         # nearest left positions of each right position, then as rows
@@ -301,7 +301,7 @@ class GraphSearch:
         self._right_nn = right_nn
         # only left cells that some right cell lists can be in a pair; each starts from those right cells
         flat = lview.inv[right_nn.ravel()]
-        order, ptr = _kernels.group_by_key(flat, left.shape[0])
+        order, ptr = _graph_kernels.group_by_key(flat, left.shape[0])
         candidates = np.flatnonzero(np.diff(ptr))  # left positions, ascending
         seed_ptr = np.append(ptr[candidates], flat.size).astype(np.int64)
         seed_idx = rview.inv[order // k_left]
@@ -348,7 +348,9 @@ def points(data: np.ndarray, order: np.ndarray) -> Points:
     """:class:`Points` of the rows ``data[order]`` (float64 ``data``), gathered and cast in one parallel pass."""
     exact = np.empty((order.size, data.shape[1]))
     nav = np.empty(exact.shape, dtype=np.float32)
-    _kernels.gather_rows(np.ascontiguousarray(data, dtype=np.float64), np.asarray(order, dtype=np.int64), exact, nav)
+    _search_kernels.gather_rows(
+        np.ascontiguousarray(data, dtype=np.float64), np.asarray(order, dtype=np.int64), exact, nav
+    )
     return Points(exact, nav)
 
 
@@ -357,7 +359,7 @@ def _take(rows: Points, which: np.ndarray) -> Points:
 
 
 def _plain_seeds(seed_ptr: np.ndarray, seed_idx: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Per-query seeds in CSR form as :func:`_kernels.graph_knn` takes them (lists of one target each)."""
+    """Per-query seeds in CSR form as :func:`_search_kernels.graph_knn` takes them (lists of one target each)."""
     lists = np.ascontiguousarray(seed_idx, dtype=np.int64).reshape(-1, 1)
     return seed_ptr, np.arange(seed_idx.size, dtype=np.int64), lists
 

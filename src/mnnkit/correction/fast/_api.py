@@ -4,22 +4,23 @@ from __future__ import annotations
 
 import logging
 import time
-import warnings
 from collections.abc import Sequence
 from typing import Literal
 
 import numpy as np
 from anndata import AnnData
 
-from mnnkit._warnings import ParameterWarning
-from mnnkit.fastmnn._core import FastMergeState, run_merges
-from mnnkit.fastmnn._dask import dask_embedding, is_dask_array, lazy_reconstruction
-from mnnkit.fastmnn._params import check_params
-from mnnkit.fastmnn._prepare import from_genes, from_rep, resolve_d
-from mnnkit.fastmnn._results import merge_info, write_results
-from mnnkit.fastmnn._search import ExactSearch, GraphSearch
-from mnnkit.mnn._input import check_adata, get_matrix, resolve_batches, resolve_subset
-from mnnkit.mnn._merge_order import resolve_order
+from mnnkit._random import RngLike
+from mnnkit._validation import check_adata
+from mnnkit.correction._front import merge_uns, output_dtype, progress_bar, warn_batch_problems
+from mnnkit.correction._inputs import get_matrix, resolve_batches, resolve_subset
+from mnnkit.correction._plan import resolve_merge_plan
+from mnnkit.correction.fast._dask import dask_embedding, is_dask_array, lazy_reconstruction
+from mnnkit.correction.fast._engine import FastMergeState, run_merges
+from mnnkit.correction.fast._params import check_params
+from mnnkit.correction.fast._prepare import from_genes, from_rep, resolve_d
+from mnnkit.correction.fast._results import write_results
+from mnnkit.correction.fast._search import ExactSearch, GraphSearch
 
 logger = logging.getLogger("mnnkit")
 
@@ -43,7 +44,7 @@ def fast_mnn(
     key_added: str = "mnn",
     reconstruct: Literal["factors", "layer"] | None = None,
     copy: bool = False,
-    rng: int | np.random.Generator | None = 0,
+    rng: RngLike = 0,
     progress: bool = False,
 ) -> AnnData | None:
     """Correct batch effects with mutual nearest neighbours in PC space (batchelor's ``fastMNN``).
@@ -162,32 +163,19 @@ def fast_mnn(
     >>> mnnkit.fast_mnn(adata, "batch", subset="highly_variable")
     >>> sc.pp.neighbors(adata, use_rep="X_mnn")
     """
-    adata = check_adata(adata)
+    adata = check_adata(adata, "mnnkit.fast_mnn")
     params, options = check_params(
         d=d, k=k, prop_k=prop_k, ndist=ndist, cos_norm=cos_norm, min_batch_skip=min_batch_skip,
         svd_solver=svd_solver, neighbors=neighbors, reconstruct=reconstruct, key_added=key_added, rng=rng,
     )  # fmt: skip
     batches = resolve_batches(adata, batch_key)
-    order = _resolve_merge_order(merge_order, batches.names)
+    plan = resolve_merge_plan(merge_order, batches.names)
     if use_rep is not None:
         for name, value in (("layer", layer), ("subset", subset), ("reconstruct", reconstruct)):
             if value is not None:
                 msg = f"{name} cannot be combined with use_rep (the embedding {use_rep!r} is corrected as it is)"
                 raise ValueError(msg)
-    if params.k > min(m.size for m in batches.members):
-        smallest = min(batches.members, key=np.size).size
-        warnings.warn(
-            f"k={params.k} is larger than the smallest batch ({smallest} cells); it is capped at each side's size",
-            ParameterWarning,
-            stacklevel=2,
-        )
-    if len(batches.names) == 1:
-        warnings.warn(
-            f"adata.obs[{batch_key!r}] holds a single batch ({batches.names[0]!r}): nothing to merge; "
-            "the output is the uncorrected embedding",
-            ParameterWarning,
-            stacklevel=2,
-        )
+    warn_batch_problems(batches, batch_key, params.k, single_output="the uncorrected embedding")
 
     started = time.perf_counter()
     logger.info("computing fastMNN correction of %d batches", len(batches.names))
@@ -198,12 +186,8 @@ def fast_mnn(
     search = GraphSearch(options.seed) if options.neighbors == "pynndescent" else ExactSearch()
     search.prepare(embedding.data, batches.members)
     state = FastMergeState(data=embedding.data, members=batches.members, params=params, search=search)
-    bar = _progress_bar(len(batches.names) - 1, progress)
-    try:
-        entered = run_merges(state, order, progress=(lambda _r: bar.update()) if bar is not None else None)
-    finally:
-        if bar is not None:
-            bar.close()
+    with progress_bar(len(batches.names) - 1, progress, "fastMNN") as step_done:
+        run_merges(state, plan, progress=step_done)
 
     layer_out = None
     if options.reconstruct == "layer":
@@ -221,15 +205,20 @@ def fast_mnn(
         center=embedding.center,
         singular_values=embedding.singular_values,
         layer=layer_out,
-        info=merge_info(batches, state.records, entered),
-        params={
+        uns=merge_uns(
+            method="fast",
+            plan=plan,
+            obs_names=adata.obs_names,
+            batches=batches,
+            records=state.records,
+            params={
             "batch_key": batch_key, "d": int(embedding.data.shape[1]), "k": params.k, "prop_k": params.prop_k,
             "ndist": params.ndist, "cos_norm": _effective_cos_norm(options.cos_norm, use_rep), "layer": layer,
             "subset": subset if isinstance(subset, str) else (None if subset is None else "given"),
             "use_rep": use_rep, "min_batch_skip": params.min_batch_skip, "svd_solver": options.svd_solver,
             "neighbors": options.neighbors, "reconstruct": options.reconstruct, "seed": options.seed,
-            "merge_order": "auto" if order == "auto" else "given" if merge_order is not None else "default",
-        },
+            },
+        ),
     )  # fmt: skip
     logger.info("finished fastMNN correction (%.2f s)", time.perf_counter() - started)
     return target if copy else None
@@ -239,22 +228,13 @@ def _effective_cos_norm(cos_norm: bool | None, use_rep: str | None) -> bool:
     return (use_rep is None) if cos_norm is None else cos_norm
 
 
-def _resolve_merge_order(merge_order, names: list[str]):
-    if isinstance(merge_order, str):
-        if merge_order == "auto":
-            return "auto"
-        msg = f"merge_order must be None, 'auto' or a list of batch names; got {merge_order!r}"
-        raise ValueError(msg)
-    return resolve_order(merge_order, names)
-
-
 def _embedding(adata: AnnData, batches, *, use_rep, layer, subset, options):
     """The embedding to correct, the output dtype, and the gene matrix (None with ``use_rep``)."""
     cos_norm = _effective_cos_norm(options.cos_norm, use_rep)
     if use_rep is not None:
         emb = from_rep(adata, use_rep, options.d, cos_norm)
         rep = adata.obsm[use_rep]
-        return emb, _float_dtype(getattr(rep, "dtype", np.float64)), None
+        return emb, output_dtype(getattr(rep, "dtype", np.float64)), None
     matrix = adata.X if layer is None else adata.layers[layer] if layer in adata.layers else None
     cols = resolve_subset(adata, subset)
     n_used = adata.n_vars if cols is None else cols.size
@@ -265,24 +245,11 @@ def _embedding(adata: AnnData, batches, *, use_rep, layer, subset, options):
             matrix, cols, batches.members, d=d, cos_norm=cos_norm, solver=options.svd_solver, seed=options.seed,
             all_genes=options.reconstruct is not None, where=where,
         )  # fmt: skip
-        return emb, _float_dtype(matrix.dtype), matrix
+        return emb, output_dtype(matrix.dtype), matrix
     matrix = get_matrix(adata, layer)
     d = resolve_d(options.d, adata.n_obs, n_used, "genes used")
     emb = from_genes(
         matrix, cols, batches.members, d=d, cos_norm=cos_norm, solver=options.svd_solver, seed=options.seed,
         all_genes=options.reconstruct is not None,
     )  # fmt: skip
-    return emb, _float_dtype(matrix.dtype), matrix
-
-
-def _float_dtype(dtype) -> np.dtype:
-    """float32 input gives float32 output; everything else float64."""
-    return np.dtype(np.float32) if np.dtype(dtype) == np.float32 else np.dtype(np.float64)
-
-
-def _progress_bar(total: int, enabled: bool):
-    if not enabled:
-        return None
-    from tqdm.auto import tqdm
-
-    return tqdm(total=total, desc="fastMNN merge steps", unit="step")
+    return emb, output_dtype(matrix.dtype), matrix

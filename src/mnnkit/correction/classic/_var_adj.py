@@ -17,9 +17,9 @@ from __future__ import annotations
 import numpy as np
 
 from mnnkit._config import rows_per_chunk
-from mnnkit.mnn._gram import StepGram
-from mnnkit.mnn._kernels import variance_scales
-from mnnkit.mnn._smoothing import row_sq_norms
+from mnnkit.correction.classic._gram import StepGram
+from mnnkit.correction.classic._kernels import variance_scales
+from mnnkit.correction.classic._smoothing import row_sq_norms
 
 
 def variance_adjustment_scales(
@@ -53,7 +53,7 @@ def variance_adjustment_scales(
     seed
         Seed of the samples.
     gram
-        The step's dot products of right cells with all cells, if kept (:mod:`mnnkit.mnn._gram`; used in
+        The step's dot products of right cells with all cells, if kept (:mod:`mnnkit.correction.classic._gram`; used in
         exact mode, when ``left`` and ``right`` are the data they were computed from): then only the
         projections on the correction directions are computed here, half the BLAS work.
 

@@ -6,7 +6,6 @@ the parameter. The caller's AnnData is only read.
 
 from __future__ import annotations
 
-import numbers
 import warnings
 from dataclasses import dataclass
 
@@ -27,20 +26,6 @@ class Batches:
 
     names: list[str]
     members: list[np.ndarray]
-
-
-def check_adata(adata: object) -> AnnData:
-    """Return ``adata`` if it is an in-memory AnnData, else raise a clear error."""
-    if not isinstance(adata, AnnData):
-        msg = f"adata must be an AnnData object, got {type(adata).__name__}"
-        raise TypeError(msg)
-    if adata.isbacked:
-        msg = (
-            "adata is in backed mode (read with backed='r'); mnnkit.correct needs the matrix in memory. "
-            "Load it with adata = adata.to_memory() first"
-        )
-        raise ValueError(msg)
-    return adata
 
 
 def resolve_batches(adata: AnnData, batch_key: str, *, min_cells: int = 2) -> Batches:
@@ -207,30 +192,3 @@ def dense_columns(mat, cols: np.ndarray | None, scale: np.ndarray | None) -> np.
 def cosine_scale(norms: np.ndarray) -> np.ndarray:
     """The divisors of cosine normalisation: the l2 norms floored at 1e-8 (all-zero cells stay zero)."""
     return np.maximum(norms, COSINE_NORM_FLOOR)
-
-
-def is_int(value) -> bool:
-    """An integer, not a bool."""
-    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
-
-
-def is_real(value) -> bool:
-    """A finite real number, not a bool."""
-    return isinstance(value, numbers.Real) and not isinstance(value, bool) and bool(np.isfinite(value))
-
-
-def check_k(name: str, value) -> None:
-    """A neighbour count: a TypeError unless an int, a ValueError unless ``>= 1``."""
-    if not is_int(value):
-        msg = f"{name} must be a positive integer, got {value!r}"
-        raise TypeError(msg)
-    if value < 1:
-        msg = f"{name} must be >= 1, got {value}"
-        raise ValueError(msg)
-
-
-def check_prop_k(prop_k) -> None:
-    """Batchelor's ``prop.k``: None or a number in (0, 1]."""
-    if prop_k is not None and not (is_real(prop_k) and 0 < prop_k <= 1):
-        msg = f"prop_k must be None or a number in (0, 1], got {prop_k!r}"
-        raise ValueError(msg)

@@ -13,7 +13,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from mnnkit._config import rows_per_chunk
-from mnnkit.mnn._kernels import kernel_logits, row_logsumexp, softmax_rows_inplace, weighted_gather
+from mnnkit.correction.classic._kernels import kernel_logits, row_logsumexp, softmax_rows_inplace, weighted_gather
 from mnnkit.neighbors import knn
 
 
@@ -109,7 +109,7 @@ def smooth_corrections(
         MNN cells contribute (found by ``neighbors``), in the density too; the dropped share of kernel
         weight is bounded and reported (see :func:`truncated_smoothing`).
     right_gram
-        ``right @ right.T`` if computed already (:mod:`mnnkit.mnn._gram`); its entries then replace the
+        ``right @ right.T`` if computed already (:mod:`mnnkit.correction.classic._gram`); its entries then replace the
         BLAS products of the distances.
 
     Returns

@@ -8,9 +8,9 @@ from typing import Any
 import numpy as np
 from anndata import AnnData
 
-from mnnkit.fastmnn._params import DEFAULT_D
-from mnnkit.fastmnn._pca import PcaResult, cosine_columns, extend_rotation, multi_batch_pca
-from mnnkit.mnn._input import cosine_scale
+from mnnkit.correction._inputs import cosine_scale
+from mnnkit.correction.fast._params import DEFAULT_D
+from mnnkit.correction.fast._pca import PcaResult, cosine_columns, extend_rotation, multi_batch_pca
 
 
 @dataclass

@@ -12,16 +12,17 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from mnnkit.mnn._gram import step_gram
-from mnnkit.mnn._merge_order import Node, auto_merge, entered_order, progressive_plan
-from mnnkit.mnn._pairs import find_mutual_pairs, side_k
-from mnnkit.mnn._smoothing import mnn_averages, smooth_corrections
-from mnnkit.mnn._svd_dim import biological_basis, remove_subspace
-from mnnkit.mnn._var_adj import variance_adjustment_scales
+from mnnkit.correction._pairs import find_mutual_pairs, side_k
+from mnnkit.correction._plan import MergePlan, Node, run_plan
+from mnnkit.correction.classic._gram import step_gram
+from mnnkit.correction.classic._smoothing import mnn_averages, smooth_corrections
+from mnnkit.correction.classic._svd_dim import biological_basis, remove_subspace
+from mnnkit.correction.classic._var_adj import variance_adjustment_scales
 
 logger = logging.getLogger("mnnkit")
 
@@ -53,6 +54,10 @@ class MergeRecord:
     seconds: float = 0.0
     max_truncated_mass: float = 0.0
 
+    def uns_fields(self, batch_names: Sequence[str]) -> dict[str, float]:
+        """Return the step's classic-only entry of the merge information (see :func:`merge_uns`)."""
+        return {"max_truncated_kernel_mass": float(self.max_truncated_mass)}
+
 
 @dataclass
 class MergeState:
@@ -78,8 +83,8 @@ def count_node_pairs(state: MergeState, left: Node, right: Node) -> int:
     pairs = find_mutual_pairs(
         state.data_in[left_rows],
         state.data_in[right_rows],
-        side_k(p.k_left, p.prop_k, left_rows.size),
-        side_k(p.k_right, p.prop_k, right_rows.size),
+        k_left=side_k(p.k_left, p.prop_k, left_rows.size),
+        k_right=side_k(p.k_right, p.prop_k, right_rows.size),
         neighbors=p.neighbors,
         rng=p.rng,
     )
@@ -98,11 +103,11 @@ def merge_step(state: MergeState, left: Node, right: Node) -> MergeRecord:
     pairs = find_mutual_pairs(
         left_in,
         right_in,
-        side_k(p.k_left, p.prop_k, left_rows.size),
-        side_k(p.k_right, p.prop_k, right_rows.size),
+        k_left=side_k(p.k_left, p.prop_k, left_rows.size),
+        k_right=side_k(p.k_right, p.prop_k, right_rows.size),
         neighbors=p.neighbors,
         rng=p.rng,
-        gram=gram,
+        right_left=None if gram is None else gram.right_left,
     )
     # never empty: the closest pair of cells across the two sides is always mutual, for any k >= 1
 
@@ -186,21 +191,12 @@ def _extrapolated_cols(state: MergeState) -> np.ndarray | None:
     return cols
 
 
-def run_merges(state: MergeState, order: list[int] | str, *, progress=None) -> list[int]:
-    """Run every merge step; return the batches in the order they entered the merge.
-
-    ``order`` is a progressive order (batch positions) or ``"auto"``. ``progress`` (optional) is
-    called with each finished :class:`MergeRecord`.
-    """
-
-    def do_merge(left: Node, right: Node) -> None:
-        record = merge_step(state, left, right)
-        if progress is not None:
-            progress(record)
-
-    if order == "auto":
-        auto_merge(len(state.members), lambda a, b: count_node_pairs(state, a, b), do_merge)
-    else:
-        for left, right in progressive_plan(order):
-            do_merge(left, right)
-    return entered_order(state.records)
+def run_merges(state: MergeState, plan: MergePlan, *, progress: Callable[[], None] | None = None) -> None:
+    """Run every merge step of ``plan`` on ``state`` (``progress()`` after each)."""
+    run_plan(
+        plan,
+        len(state.members),
+        lambda left, right: merge_step(state, left, right),
+        count_pairs=lambda left, right: count_node_pairs(state, left, right),
+        progress=progress,
+    )

@@ -8,35 +8,38 @@ from __future__ import annotations
 import logging
 import numbers
 import time
-import warnings
 from collections.abc import Sequence
 from typing import Literal
 
 import numpy as np
 from anndata import AnnData
 
-from mnnkit._warnings import ParameterWarning
-from mnnkit.mnn._engine import MergeState, MnnParams, run_merges
-from mnnkit.mnn._input import (
+from mnnkit._config import APPROXIMATE_VAR_ADJ_SAMPLE
+from mnnkit._random import RngLike, as_seed
+from mnnkit._validation import (
     check_adata,
+    check_bool,
+    check_choice,
     check_k,
+    check_key_added,
     check_prop_k,
+    check_real,
+    is_int,
+)
+from mnnkit.correction._front import merge_uns, output_dtype, progress_bar, warn_batch_problems
+from mnnkit.correction._inputs import (
     cosine_scale,
     dense_columns,
     get_matrix,
-    is_int,
-    is_real,
     resolve_batches,
     resolve_subset,
     subset_l2_norms,
 )
-from mnnkit.mnn._merge_order import resolve_order
-from mnnkit.mnn._results import write_results
+from mnnkit.correction._plan import resolve_merge_plan
+from mnnkit.correction.classic._engine import MergeState, MnnParams, run_merges
+from mnnkit.correction.classic._results import write_results
 
 logger = logging.getLogger("mnnkit")
-
-#: Cells per side over which ``approximate=True`` computes the var.adj quantiles.
-FAST_VAR_ADJ_SAMPLE = 2000
 
 
 def correct(
@@ -61,7 +64,7 @@ def correct(
     var_adj_sample: int | None = None,
     key_added: str = "mnn",
     copy: bool = False,
-    rng: int | np.random.Generator | None = 0,
+    rng: RngLike = 0,
     progress: bool = False,
     **fast_options,
 ) -> AnnData | None:
@@ -202,29 +205,19 @@ def correct(
             " (these belong to method='fast')" if set(fast_options) <= set(FAST_ONLY) else ""
         )
         raise TypeError(msg)
-    adata = check_adata(adata)
+    adata = check_adata(adata, "mnnkit.correct")
     params = _check_params(
         k=k, prop_k=prop_k, sigma=sigma, svd_dim=svd_dim, approximate=approximate, neighbors=neighbors,
         kernel_neighbors=kernel_neighbors, var_adj_sample=var_adj_sample, key_added=key_added, rng=rng,
         var_adj=var_adj,
     )  # fmt: skip
     batches = resolve_batches(adata, batch_key)
-    order = merge_order if isinstance(merge_order, str) and merge_order == "auto" else None
-    if order is None:
-        if isinstance(merge_order, str):
-            msg = f"merge_order must be None, 'auto' or a list of batch names; got {merge_order!r}"
-            raise ValueError(msg)
-        order = resolve_order(merge_order, batches.names)
+    plan = resolve_merge_plan(merge_order, batches.names)
     matrix = get_matrix(adata, layer)
     cols = resolve_subset(adata, subset)
-    params = _cap_k(params, batches)
-    if len(batches.names) == 1:
-        warnings.warn(
-            f"adata.obs[{batch_key!r}] holds a single batch ({batches.names[0]!r}): nothing to merge; "
-            "the output is the cosine-normalised input",
-            ParameterWarning,
-            stacklevel=2,
-        )
+    warn_batch_problems(
+        batches, batch_key, max(params.k_left, params.k_right), single_output="the cosine-normalised input"
+    )
 
     started = time.perf_counter()
     logger.info("computing MNN correction of %d batches (approximate=%s)", len(batches.names), approximate)
@@ -248,12 +241,8 @@ def correct(
         params=params,
         out_scale_shared=cos_norm_in == cos_norm_out,
     )
-    bar = _progress_bar(len(batches.names) - 1, progress)
-    try:
-        entered = run_merges(state, order, progress=(lambda _record: bar.update()) if bar is not None else None)
-    finally:
-        if bar is not None:
-            bar.close()
+    with progress_bar(len(batches.names) - 1, progress, "MNN") as step_done:
+        run_merges(state, plan, progress=step_done)
     corrected = state.data_in if data_out is None else data_out
 
     target = adata.copy() if copy else adata
@@ -261,21 +250,23 @@ def correct(
         target,
         corrected=corrected,
         out_cols=out_cols,
-        dtype=_output_dtype(matrix.dtype),
+        dtype=output_dtype(matrix.dtype),
         key_added=key_added,
-        batches=batches,
-        records=state.records,
-        entered=entered,
-        params={
+        uns=merge_uns(
+            method="classic",
+            plan=plan,
+            obs_names=adata.obs_names,
+            batches=batches,
+            records=state.records,
+            params={
             "batch_key": batch_key, "layer": layer, "correct_all": correct_all, "k_left": params.k_left,
             "k_right": params.k_right, "prop_k": prop_k, "sigma": sigma, "cos_norm_in": cos_norm_in,
             "cos_norm_out": cos_norm_out, "var_adj": var_adj, "svd_dim": svd_dim, "approximate": approximate,
             "neighbors": params.neighbors, "kernel_neighbors": params.kernel_truncate,
-            "var_adj_sample": params.var_adj_sample,
-            "merge_order": "auto" if order == "auto" else "given" if merge_order is not None else "default",
-            "n_subset_genes": int(data_in.shape[1]),
+            "var_adj_sample": params.var_adj_sample, "n_subset_genes": int(data_in.shape[1]),
             "subset_genes": None if cols is None else np.asarray(adata.var_names[cols], dtype=object),
-        },
+            },
+        ),
     )  # fmt: skip
     logger.info("finished MNN correction (%.2f s)", time.perf_counter() - started)
     return target if copy else None
@@ -310,7 +301,7 @@ def _correct_fast(adata, batch_key, classic_only: dict, fast_options: dict, shar
             f"fast-only options are {', '.join(FAST_ONLY)}"
         )
         raise TypeError(msg)
-    from mnnkit.fastmnn import fast_mnn
+    from mnnkit.correction.fast import fast_mnn
 
     if shared["neighbors"] is None:
         shared["neighbors"] = "exact"
@@ -331,31 +322,23 @@ def _check_params(
     check_k("k", k_left)
     check_k("k", k_right)
     check_prop_k(prop_k)
-    if not is_real(sigma) or sigma <= 0:
-        msg = f"sigma must be a positive finite number, got {sigma!r}"
-        raise ValueError(msg)
+    check_real(sigma, "sigma", positive=True)
     if not is_int(svd_dim) or svd_dim < 0:
         msg = f"svd_dim must be a non-negative integer, got {svd_dim!r}"
         raise ValueError(msg)
-    if not isinstance(approximate, bool | np.bool_):
-        msg = f"approximate must be True or False, got {approximate!r}"
-        raise TypeError(msg)
+    check_bool(approximate, "approximate")
     if neighbors is None:
         neighbors = "exact"
-    if neighbors not in ("exact", "pynndescent"):
-        msg = f"neighbors must be 'exact' or 'pynndescent', got {neighbors!r}"
-        raise ValueError(msg)
+    check_choice(neighbors, "neighbors", ("exact", "pynndescent"))
     if kernel_neighbors is not None and (not is_int(kernel_neighbors) or kernel_neighbors < 1):
         msg = f"kernel_neighbors must be None or a positive integer, got {kernel_neighbors!r}"
         raise ValueError(msg)
     if var_adj_sample is None:
-        var_adj_sample = FAST_VAR_ADJ_SAMPLE if approximate else None
+        var_adj_sample = APPROXIMATE_VAR_ADJ_SAMPLE if approximate else None
     elif not is_int(var_adj_sample) or var_adj_sample < 2:
         msg = f"var_adj_sample must be None or an integer >= 2, got {var_adj_sample!r}"
         raise ValueError(msg)
-    if not isinstance(key_added, str) or not key_added:
-        msg = f"key_added must be a non-empty string, got {key_added!r}"
-        raise ValueError(msg)
+    check_key_added(key_added)
     return MnnParams(
         k_left=int(k_left),
         k_right=int(k_right),
@@ -367,44 +350,5 @@ def _check_params(
         kernel_truncate=None if kernel_neighbors is None else int(kernel_neighbors),
         var_adj_dtype=np.float32 if approximate else np.float64,
         var_adj_sample=None if var_adj_sample is None else int(var_adj_sample),
-        rng=_seed(rng),
+        rng=as_seed(rng),
     )
-
-
-def _seed(rng) -> int:
-    """An integer seed from a seed, a Generator or None (None means 0: results stay reproducible)."""
-    if rng is None:
-        return 0
-    if isinstance(rng, np.random.Generator):
-        return int(rng.integers(0, 2**31 - 1))
-    if is_int(rng):
-        return int(rng)
-    msg = f"rng must be an int seed, a numpy Generator or None, got {type(rng).__name__}"
-    raise TypeError(msg)
-
-
-def _cap_k(params: MnnParams, batches) -> MnnParams:
-    """Warn (as batchelor does) when k exceeds the smallest batch; the search caps it per side."""
-    smallest = min(m.size for m in batches.members)
-    largest_k = max(params.k_left, params.k_right)
-    if largest_k > smallest:
-        name = batches.names[int(np.argmin([m.size for m in batches.members]))]
-        warnings.warn(
-            f"k={largest_k} is larger than batch {name!r} ({smallest} cells); it is capped at each side's size",
-            ParameterWarning,
-            stacklevel=3,
-        )
-    return params
-
-
-def _output_dtype(dtype: np.dtype) -> np.dtype:
-    """float32 input gives float32 output; everything else float64."""
-    return np.dtype(np.float32) if dtype == np.float32 else np.dtype(np.float64)
-
-
-def _progress_bar(total: int, enabled: bool):
-    if not enabled:
-        return None
-    from tqdm.auto import tqdm
-
-    return tqdm(total=total, desc="MNN merge steps", unit="step")

@@ -15,8 +15,8 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
+from mnnkit.correction._inputs import cosine_scale
 from mnnkit.linalg import CenteredScaledMatrix, randomized_svd
-from mnnkit.mnn._input import cosine_scale
 
 #: Randomized SVD settings: ``d`` oversamples (a subspace of ``2d`` columns) and 10 subspace
 #: iterations. MNN pairs depend on the whole d-dimensional subspace, including its last components,

@@ -22,11 +22,11 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
-from mnnkit.fastmnn import _kernels
-from mnnkit.fastmnn._pca import batch_codes, row_weights, svd_options
-from mnnkit.fastmnn._prepare import Embedding
-from mnnkit.linalg._dask import DaskCenteredScaledMatrix, check_dask_matrix, dask_randomized_svd, is_dask_array
-from mnnkit.mnn._input import cosine_scale
+from mnnkit.correction._inputs import cosine_scale
+from mnnkit.correction.fast import _dask_kernels
+from mnnkit.correction.fast._pca import batch_codes, row_weights, svd_options
+from mnnkit.correction.fast._prepare import Embedding
+from mnnkit.linalg import DaskCenteredScaledMatrix, check_dask_matrix, dask_randomized_svd, is_dask_array
 
 __all__ = ["dask_embedding", "is_dask_array", "lazy_reconstruction"]
 
@@ -36,7 +36,7 @@ logger = logging.getLogger("mnnkit")
 def _row_sumsq(block: Any) -> np.ndarray:
     if sp.issparse(block):
         block = block.tocsr()
-        return _kernels.csr_row_sumsq_serial(
+        return _dask_kernels.csr_row_sumsq_serial(
             np.ascontiguousarray(block.data, dtype=np.float64), block.indptr.astype(np.int64), block.shape[0]
         )
     x = np.asarray(block, dtype=np.float64)
@@ -46,7 +46,7 @@ def _row_sumsq(block: Any) -> np.ndarray:
 def _group_sums(block: Any, divisor: np.ndarray, codes: np.ndarray, n_groups: int) -> np.ndarray:
     if sp.issparse(block):
         block = block.tocsr()
-        return _kernels.csr_group_sums_serial(
+        return _dask_kernels.csr_group_sums_serial(
             np.ascontiguousarray(block.data, dtype=np.float64),
             block.indices.astype(np.int64),
             block.indptr.astype(np.int64),

@@ -9,10 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from mnnkit.mnn._gram import StepGram
-from mnnkit.mnn._kernels import mutual_pairs
+from mnnkit.correction._pair_kernels import mutual_pairs
 from mnnkit.neighbors import knn_both_ways
-from mnnkit.neighbors._exact import exact_knn_both_ways
 
 
 def side_k(k: int, prop_k: float | None, n_cells: int) -> int:
@@ -29,14 +27,14 @@ def side_k(k: int, prop_k: float | None, n_cells: int) -> int:
 def find_mutual_pairs(
     left: np.ndarray,
     right: np.ndarray,
+    *,
     k_left: int,
     k_right: int,
-    *,
     neighbors: str = "exact",
     rng: int = 0,
-    gram: StepGram | None = None,
+    right_left: np.ndarray | None = None,
 ) -> np.ndarray:
-    """MNN pairs between ``left`` and ``right`` (batchelor's ``findMutualNN(left, right, k_left, k_right)``).
+    """MNN pairs between ``left`` and ``right`` (batchelor's ``findMutualNN(left, right, k1=k_left, k2=k_right)``).
 
     Parameters
     ----------
@@ -45,29 +43,27 @@ def find_mutual_pairs(
     k_left
         Nearest left cells sought for each right cell (capped at ``len(left)`` by the caller).
     k_right
-        Nearest right cells sought for each left cell.
+        Nearest right cells sought for each left cell (capped at ``len(right)``).
     neighbors
         ``"exact"`` or ``"pynndescent"``.
     rng
         Seed for an approximate search.
-    gram
-        The step's dot products, if kept (:mod:`mnnkit.mnn._gram`): the exact search then reads them
-        instead of computing them (same neighbours: the search is exact either way).
+    right_left
+        ``right @ left.T`` (float64, C order) if the caller keeps it: the exact search then reads it
+        instead of computing it (same neighbours: the search is exact either way).
 
     Returns
     -------
     ``(n_pairs, 2)`` int64 (left row, right row), ordered by left row, then by increasing distance.
     """
-    if gram is not None and neighbors == "exact":
-        right_nn, _, left_nn, _ = exact_knn_both_ways(
-            np.ascontiguousarray(right, dtype=np.float64),
-            np.ascontiguousarray(left, dtype=np.float64),
-            k_left,
-            k_right,
-            gram=gram.right_left,
+    if right_left is not None and neighbors == "exact":
+        # searched from the right side, whose products with the left side are at hand
+        right_nn, left_nn = (
+            result.indices for result in knn_both_ways(right, left, k_right=k_left, k_left=k_right, gram=right_left)
         )
     else:
         left_nn, right_nn = (
-            result.indices for result in knn_both_ways(left, right, k_right, k_left, method=neighbors, rng=rng)
+            result.indices
+            for result in knn_both_ways(left, right, k_right=k_right, k_left=k_left, method=neighbors, rng=rng)
         )
     return mutual_pairs(np.ascontiguousarray(left_nn, dtype=np.int64), np.ascontiguousarray(right_nn, dtype=np.int64))

@@ -26,57 +26,6 @@ def _log_add(a: float, b: float) -> float:
     return b + np.log1p(np.exp(a - b))
 
 
-@njit(cache=True)
-def mutual_pairs(left_nn: np.ndarray, right_nn: np.ndarray) -> np.ndarray:
-    """Mutual nearest-neighbour pairs from the two one-sided neighbour lists.
-
-    Parameters
-    ----------
-    left_nn
-        ``(n_left, k_right)`` int64: for each left cell, its nearest right cells by increasing distance.
-    right_nn
-        ``(n_right, k_left)`` int64: for each right cell, its nearest left cells.
-
-    Returns
-    -------
-    ``(n_pairs, 2)`` int64 pairs (left, right), ordered by left cell, then by the right cell's rank
-    among that left cell's neighbours.
-    """
-    return mutual_pairs_among(np.arange(left_nn.shape[0]), left_nn, right_nn)
-
-
-@njit(cache=True)
-def mutual_pairs_among(rows: np.ndarray, rows_nn: np.ndarray, right_nn: np.ndarray) -> np.ndarray:
-    """Mutual pairs ``(left row, right row)`` between the left cells ``rows`` (ascending) and all right cells.
-
-    ``rows_nn[i]`` lists the nearest right cells of left cell ``rows[i]``, nearest first. When ``rows``
-    holds every left cell that some right cell lists (the others cannot be in a pair), the result equals
-    :func:`mutual_pairs` of the full lists: ordered by left row, then by rank.
-    """
-    n_rows, k_right = rows_nn.shape
-    k_left = right_nn.shape[1]
-    keep = np.zeros(rows_nn.shape, dtype=np.bool_)
-    count = 0
-    for i in range(n_rows):
-        left = rows[i]
-        for a in range(k_right):
-            r = rows_nn[i, a]
-            for b in range(k_left):
-                if right_nn[r, b] == left:
-                    keep[i, a] = True
-                    count += 1
-                    break
-    pairs = np.empty((count, 2), dtype=np.int64)
-    pos = 0
-    for i in range(n_rows):
-        for a in range(k_right):
-            if keep[i, a]:
-                pairs[pos, 0] = rows[i]
-                pairs[pos, 1] = rows_nn[i, a]
-                pos += 1
-    return pairs
-
-
 @njit(cache=True, parallel=True, fastmath=NUMBA_FASTMATH)
 def row_logsumexp(logits: np.ndarray, out: np.ndarray) -> None:
     """Stable log-sum-exp of each row of ``logits`` into ``out`` (max-shifted, parallel over rows)."""

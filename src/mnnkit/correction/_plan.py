@@ -1,17 +1,90 @@
-"""The order in which batches are merged.
+"""The merge plan: which nodes are merged, in which order. Shared by both correction methods.
 
-Shared by the classic and the PC-space methods. A merge plan is a list of steps, each a pair
-(left node, right node); a node is a tuple of batch positions. The default and explicit orders
-are progressive: the first batch is the reference, each next one is corrected onto everything
-merged so far. ``"auto"`` (batchelor's ``auto.merge``) is chosen step by step from the data, so it
-is driven by :func:`auto_merge` with a callback that counts MNN pairs.
+A node is a tuple of batch positions; a merge step corrects its right node onto its left node. The
+default and explicit orders are progressive: the first batch is the reference, each next one is
+corrected onto everything merged so far. ``"auto"`` (batchelor's ``auto.merge``) is chosen step by
+step from the data, so it is driven by :func:`auto_merge` with a callback that counts MNN pairs.
+An engine runs a plan with :func:`run_plan`, giving it its own merge step and pair counter.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Literal
 
 Node = tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class MergePlan:
+    """How the batches of one correction are merged.
+
+    Attributes
+    ----------
+    steps
+        The merge steps ``(left node, right node)`` in the order they run; ``None`` with ``auto``.
+        Any binary tree of nodes can be written this way, not only the progressive orders.
+    auto
+        Choose each step from the data (batchelor's ``auto.merge``).
+    source
+        How the plan was given, recorded in the output's parameters: ``"default"`` (batch order),
+        ``"given"`` (an explicit ``merge_order``) or ``"auto"``.
+
+    Per-step choices that batchelor makes from the plan (which cells of a node may form pairs, how
+    its batches weigh in a node's mean) belong in this type as fields, so that every engine reads
+    them from one place.
+    """
+
+    steps: tuple[tuple[Node, Node], ...] | None
+    auto: bool
+    source: Literal["default", "given", "auto"]
+
+
+def resolve_merge_plan(merge_order: object, batch_names: Sequence[str]) -> MergePlan:
+    """Check a ``merge_order`` argument (``None``, ``"auto"`` or every batch once) and return its plan.
+
+    Raises
+    ------
+    ValueError
+        For a string other than ``"auto"``, or unknown, duplicated or missing batches.
+    TypeError
+        For something that is not a list of batch names or positions.
+    """
+    if isinstance(merge_order, str):
+        if merge_order == "auto":
+            return MergePlan(steps=None, auto=True, source="auto")
+        msg = f"merge_order must be None, 'auto' or a list of batch names; got {merge_order!r}"
+        raise ValueError(msg)
+    order = resolve_order(merge_order, batch_names)
+    source = "default" if merge_order is None else "given"
+    return MergePlan(steps=tuple(progressive_plan(order)), auto=False, source=source)
+
+
+def run_plan(
+    plan: MergePlan,
+    n_batches: int,
+    merge: Callable[[Node, Node], object],
+    *,
+    count_pairs: Callable[[Node, Node], int] | None = None,
+    count_row: Callable[[Node, Sequence[Node]], Sequence[int]] | None = None,
+    progress: Callable[[], None] | None = None,
+) -> None:
+    """Run every step of ``plan`` with the engine's ``merge(left, right)``; ``progress()`` after each.
+
+    ``count_pairs``/``count_row`` count MNN pairs for ``"auto"`` plans (see :func:`auto_merge`).
+    """
+
+    def step(left: Node, right: Node) -> None:
+        merge(left, right)
+        if progress is not None:
+            progress()
+
+    if plan.auto:
+        auto_merge(n_batches, count_pairs, step, count_row=count_row)
+        return
+    for left, right in plan.steps:
+        step(left, right)
 
 
 def resolve_order(merge_order: Sequence | None, batch_names: Sequence[str]) -> list[int]:

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from mnnkit.fastmnn import _kernels
+from mnnkit.correction.fast import _pc_kernels
 
 
 def center_along(data: np.ndarray, vector: np.ndarray) -> None:
@@ -37,8 +37,8 @@ def center_along(data: np.ndarray, vector: np.ndarray) -> None:
         return
     unit = np.ascontiguousarray(vector / norm, dtype=np.float64)
     positions = np.empty(data.shape[0])
-    _kernels.project_rows(data, unit, positions)
-    _kernels.shift_along(data, unit, positions, float(positions.mean()))
+    _pc_kernels.project_rows(data, unit, positions)
+    _pc_kernels.shift_along(data, unit, positions, float(positions.mean()))
 
 
 def orthogonalize(data: np.ndarray, vectors: Sequence[np.ndarray]) -> None:
@@ -59,6 +59,6 @@ def perbatch_variance(data: np.ndarray, bounds: Sequence[tuple[int, int]]) -> np
         if stop - start < 2:
             out[i] = np.nan
             continue
-        _kernels.column_sq_deviations(data, int(start), int(stop), per_column)
+        _pc_kernels.column_sq_deviations(data, int(start), int(stop), per_column)
         out[i] = float(per_column.sum() / (stop - start - 1))
     return out

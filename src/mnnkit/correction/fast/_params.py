@@ -6,8 +6,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from mnnkit.fastmnn._core import FastParams
-from mnnkit.mnn._input import check_k, check_prop_k, is_int, is_real
+from mnnkit._random import as_seed
+from mnnkit._validation import check_choice, check_k, check_key_added, check_prop_k, check_real, is_int
+from mnnkit.correction.fast._engine import FastParams
 
 SVD_SOLVERS = ("randomized", "exact")
 NEIGHBORS = ("exact", "pynndescent")
@@ -29,18 +30,6 @@ class Options:
     seed: int
 
 
-def seed_of(rng) -> int:
-    """An integer seed from an int, a numpy Generator or None (None means 0: results stay reproducible)."""
-    if rng is None:
-        return 0
-    if isinstance(rng, np.random.Generator):
-        return int(rng.integers(0, 2**31 - 1))
-    if is_int(rng) and rng >= 0:
-        return int(rng)
-    msg = f"rng must be a non-negative int seed, a numpy Generator or None, got {rng!r}"
-    raise TypeError(msg)
-
-
 def check_params(
     *, d, k, prop_k, ndist, cos_norm, min_batch_skip, svd_solver, neighbors, reconstruct, key_added, rng
 ) -> tuple[FastParams, Options]:
@@ -50,27 +39,16 @@ def check_params(
         raise ValueError(msg)
     check_k("k", k)
     check_prop_k(prop_k)
-    if not is_real(ndist) or ndist <= 0:
-        msg = f"ndist must be a positive finite number, got {ndist!r}"
-        raise ValueError(msg)
+    check_real(ndist, "ndist", positive=True)
     if cos_norm is not None and not isinstance(cos_norm, bool | np.bool_):
         msg = f"cos_norm must be None, True or False, got {cos_norm!r}"
         raise TypeError(msg)
-    if not is_real(min_batch_skip) or min_batch_skip < 0:
-        msg = f"min_batch_skip must be a finite number >= 0, got {min_batch_skip!r}"
-        raise ValueError(msg)
-    if svd_solver not in SVD_SOLVERS:
-        msg = f"svd_solver must be one of {SVD_SOLVERS}, got {svd_solver!r}"
-        raise ValueError(msg)
-    if neighbors not in NEIGHBORS:
-        msg = f"neighbors must be one of {NEIGHBORS}, got {neighbors!r}"
-        raise ValueError(msg)
-    if reconstruct not in RECONSTRUCT:
-        msg = f"reconstruct must be one of {RECONSTRUCT}, got {reconstruct!r}"
-        raise ValueError(msg)
-    if not isinstance(key_added, str) or not key_added:
-        msg = f"key_added must be a non-empty string, got {key_added!r}"
-        raise ValueError(msg)
+    check_real(min_batch_skip, "min_batch_skip", minimum=0.0)
+    check_choice(svd_solver, "svd_solver", SVD_SOLVERS)
+    check_choice(neighbors, "neighbors", NEIGHBORS)
+    check_choice(reconstruct, "reconstruct", RECONSTRUCT)
+    check_key_added(key_added)
+    seed = as_seed(rng)
     params = FastParams(
         k=int(k),
         prop_k=None if prop_k is None else float(prop_k),
@@ -84,6 +62,6 @@ def check_params(
         neighbors=neighbors,
         reconstruct=reconstruct,
         key_added=key_added,
-        seed=seed_of(rng),
+        seed=seed,
     )
     return params, options

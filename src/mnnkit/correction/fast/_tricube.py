@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from mnnkit.fastmnn import _kernels
+from mnnkit.correction.fast import _pc_kernels
 
 #: batchelor's floor on the tricube bandwidth.
 BANDWIDTH_FLOOR = 1e-8
@@ -31,7 +31,7 @@ def mnn_averages(left: np.ndarray, right: np.ndarray, pairs: np.ndarray) -> tupl
     pair_right = np.ascontiguousarray(pairs[order, 1])
     cells, starts = np.unique(pair_right, return_index=True)
     starts = np.append(starts, pair_right.size).astype(np.int64)
-    return cells, _kernels.group_averages(left, right, pair_left, pair_right, starts)
+    return cells, _pc_kernels.group_averages(left, right, pair_left, pair_right, starts)
 
 
 def batch_magnitude(averages: np.ndarray, overall: np.ndarray) -> float:
@@ -62,7 +62,7 @@ def tricube_correct(
     -----
     Time ``O(n k d)``, parallel over rows; no memory beyond per-thread ``O(k + d)`` scratch.
     """
-    _kernels.tricube_correct(
+    _pc_kernels.tricube_correct(
         data,
         np.ascontiguousarray(averages, dtype=np.float64),
         np.ascontiguousarray(indices, dtype=np.int64),

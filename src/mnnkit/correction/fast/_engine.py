@@ -16,18 +16,14 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from mnnkit._warnings import MnnkitWarning
-from mnnkit.fastmnn._orthogonalize import center_along, orthogonalize, perbatch_variance
-from mnnkit.fastmnn._search import Part, side_parts
-from mnnkit.fastmnn._tricube import batch_magnitude, mnn_averages, tricube_correct
-from mnnkit.mnn._merge_order import Node, auto_merge, entered_order, progressive_plan
-from mnnkit.mnn._pairs import side_k
+from mnnkit._warnings import SkippedMergeWarning
+from mnnkit.correction._pairs import side_k
+from mnnkit.correction._plan import MergePlan, Node, run_plan
+from mnnkit.correction.fast._orthogonalize import center_along, orthogonalize, perbatch_variance
+from mnnkit.correction.fast._search import Part, side_parts
+from mnnkit.correction.fast._tricube import batch_magnitude, mnn_averages, tricube_correct
 
 logger = logging.getLogger("mnnkit")
-
-
-class SkippedMergeWarning(MnnkitWarning):
-    """A merge step found no MNN pairs: the batches were merged without correction."""
 
 
 @dataclass(frozen=True)
@@ -41,7 +37,7 @@ class FastParams:
 
 
 @dataclass
-class StepRecord:
+class FastStepRecord:
     """What one merge step did (pairs as global cell rows; lost variance per batch position)."""
 
     left: Node
@@ -54,6 +50,16 @@ class StepRecord:
     seconds: float = 0.0
     reason: str = ""
 
+    def uns_fields(self, batch_names: Sequence[str]) -> dict[str, object]:
+        """Return the step's fast-only entries of the merge information (lost_var 0 for batches not in it)."""
+        return {
+            "batch_size": float(self.batch_size),
+            "skipped": bool(self.skipped),
+            "skip_reason": self.reason,
+            "lost_var": {name: float(self.lost_var.get(b, 0.0)) for b, name in enumerate(batch_names)},
+            "batch_vector": np.asarray(self.batch_vector, dtype=np.float64),
+        }
+
 
 @dataclass
 class FastMergeState:
@@ -64,7 +70,7 @@ class FastMergeState:
     params: FastParams
     search: object
     extras: dict[Node, list[np.ndarray]] = field(default_factory=dict)
-    records: list[StepRecord] = field(default_factory=list)
+    records: list[FastStepRecord] = field(default_factory=list)
     #: per batch, its variance as last measured, while its rows have not changed since
     variance: dict[int, float] = field(default_factory=dict)
 
@@ -112,7 +118,7 @@ def _side_variance(state: FastMergeState, data: np.ndarray, parts: Sequence[Part
     return out
 
 
-def merge_step(state: FastMergeState, left: Node, right: Node) -> StepRecord:
+def merge_step(state: FastMergeState, left: Node, right: Node) -> FastStepRecord:
     """Correct node ``right`` onto node ``left`` (both are modified) and record the step."""
     started = time.perf_counter()
     p = state.params
@@ -165,7 +171,7 @@ def merge_step(state: FastMergeState, left: Node, right: Node) -> StepRecord:
         for side, parts in ((0, left_parts), (1, right_parts)):
             for i, part in enumerate(parts):
                 lost[part.batch] = float(1.0 - after[side][i] / before[side][i])
-    record = StepRecord(
+    record = FastStepRecord(
         left=left,
         right=right,
         pairs=np.column_stack([left_rows[pairs[:, 0]], right_rows[pairs[:, 1]]]).astype(np.int64),
@@ -199,22 +205,12 @@ def merge_step(state: FastMergeState, left: Node, right: Node) -> StepRecord:
     return record
 
 
-def run_merges(
-    state: FastMergeState, order: list[int] | str, *, progress: Callable[[StepRecord], None] | None = None
-) -> list[int]:
-    """Run every merge step (a progressive order of batch positions, or ``"auto"``).
-
-    Returns the batch positions in the order they entered the merge.
-    """
-
-    def do_merge(left: Node, right: Node) -> None:
-        record = merge_step(state, left, right)
-        if progress is not None:
-            progress(record)
-
-    if order == "auto":
-        auto_merge(len(state.members), None, do_merge, count_row=lambda a, b: count_row(state, a, b))
-    else:
-        for left, right in progressive_plan(order):
-            do_merge(left, right)
-    return entered_order(state.records)
+def run_merges(state: FastMergeState, plan: MergePlan, *, progress: Callable[[], None] | None = None) -> None:
+    """Run every merge step of ``plan`` on ``state`` (``progress()`` after each)."""
+    run_plan(
+        plan,
+        len(state.members),
+        lambda left, right: merge_step(state, left, right),
+        count_row=lambda left, rights: count_row(state, left, rights),
+        progress=progress,
+    )

@@ -1,0 +1,121 @@
+"""The AnnData front shared by both correction methods.
+
+Checks and warnings about the batches, the output dtype, the progress bar, and the one ``.uns``
+schema of the merge information.
+
+Everything here runs on the AnnData side, before (checks) or after (outputs) an engine's merge loop;
+the engines themselves see plain arrays only.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any, Protocol
+
+import numpy as np
+
+from mnnkit._warnings import ParameterWarning
+from mnnkit.correction._inputs import Batches
+from mnnkit.correction._plan import MergePlan, Node, entered_order
+
+#: Frames between the warning helpers below and the user's call of ``mnnkit.correct``/``fast_mnn``.
+_USER_FRAME = 3
+
+
+def warn_batch_problems(batches: Batches, batch_key: str, k: int, *, single_output: str) -> None:
+    """Warn (as batchelor does) when ``k`` exceeds the smallest batch, and when there is one batch only.
+
+    ``single_output`` says what a single batch gives (the output is then not a correction).
+    """
+    sizes = [m.size for m in batches.members]
+    smallest = int(np.argmin(sizes))
+    if k > sizes[smallest]:
+        warnings.warn(
+            f"k={k} is larger than the smallest batch, {batches.names[smallest]!r} ({sizes[smallest]} cells); "
+            "it is capped at each side's size",
+            ParameterWarning,
+            stacklevel=_USER_FRAME,
+        )
+    if len(batches.names) == 1:
+        warnings.warn(
+            f"adata.obs[{batch_key!r}] holds a single batch ({batches.names[0]!r}): nothing to merge; "
+            f"the output is {single_output}",
+            ParameterWarning,
+            stacklevel=_USER_FRAME,
+        )
+
+
+def output_dtype(dtype: Any) -> np.dtype:
+    """The dtype of a correction's output: float32 for float32 input, float64 for everything else."""
+    return np.dtype(np.float32) if np.dtype(dtype) == np.float32 else np.dtype(np.float64)
+
+
+@contextmanager
+def progress_bar(total: int, enabled: bool, what: str) -> Iterator[Callable[[], None] | None]:
+    """A tqdm bar over ``total`` merge steps (``what`` names them); yields its ``update`` or ``None``."""
+    if not enabled:
+        yield None
+        return
+    from tqdm.auto import tqdm
+
+    bar = tqdm(total=total, desc=f"{what} merge steps", unit="step")
+    try:
+        yield bar.update
+    finally:
+        bar.close()
+
+
+class StepRecord(Protocol):
+    """What every engine records of a merge step (global cell rows in ``pairs``, reference side first)."""
+
+    left: Node
+    right: Node
+    pairs: np.ndarray
+    seconds: float
+
+    def uns_fields(self, batch_names: Sequence[str]) -> dict[str, Any]:
+        """The method's own entries of this step in ``.uns[key]["steps"]``."""
+        ...
+
+
+def merge_uns(
+    *,
+    method: str,
+    params: dict[str, Any],
+    plan: MergePlan,
+    obs_names: Sequence[str],
+    batches: Batches,
+    records: Sequence[StepRecord],
+) -> dict[str, Any]:
+    """The merge information for ``.uns[key_added]``, in the one schema both methods write.
+
+    ``method``; ``params`` (``None`` values left out, plus ``merge_order``: how the plan was given);
+    ``batches``; ``merge_order`` (batch names in the order they entered); ``steps``: per step
+    ``left``/``right`` batch names, ``n_pairs``, ``pairs`` (cell positions, column 0 the reference
+    side), ``left_names``/``right_names`` (obs names of the pairs), ``seconds`` and the method's own
+    fields (:meth:`StepRecord.uns_fields`).
+    """
+    names = np.asarray(obs_names, dtype=object)
+    batch_names = batches.names
+    steps = {}
+    for i, record in enumerate(records, start=1):
+        pairs = np.asarray(record.pairs, dtype=np.int64)
+        steps[f"step_{i}"] = {
+            "left": np.array([batch_names[b] for b in record.left], dtype=object),
+            "right": np.array([batch_names[b] for b in record.right], dtype=object),
+            "n_pairs": int(pairs.shape[0]),
+            "pairs": pairs,
+            "left_names": names[pairs[:, 0]],
+            "right_names": names[pairs[:, 1]],
+            "seconds": float(record.seconds),
+            **record.uns_fields(batch_names),
+        }
+    return {
+        "method": method,
+        "params": {key: value for key, value in {**params, "merge_order": plan.source}.items() if value is not None},
+        "batches": np.array(batch_names, dtype=object),
+        "merge_order": np.array([batch_names[b] for b in entered_order(records)], dtype=object),
+        "steps": steps,
+    }
