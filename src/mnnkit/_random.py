@@ -24,7 +24,7 @@ from typing import TypeAlias
 
 import numpy as np
 
-__all__ = ["RngLike", "as_generator", "as_seed", "check_rng"]
+__all__ = ["RngLike", "as_generator", "as_seed", "check_rng", "keyed_generator"]
 
 #: What ``rng`` parameters accept.
 RngLike: TypeAlias = int | np.integer | np.random.Generator | None
@@ -51,6 +51,16 @@ def as_generator(rng: RngLike, name: str = "rng") -> np.random.Generator:
     if isinstance(rng, np.random.Generator):
         return rng
     return np.random.default_rng(None if rng is None else int(rng))
+
+
+def keyed_generator(seed: int, *key: int) -> np.random.Generator:
+    """The Generator of one part (``key``, e.g. a label's code) of a computation seeded with ``seed``.
+
+    Seeded with numpy's SeedSequence of the entropy ``(seed, *key)``: the parts' streams are independent
+    of each other and of the order in which the parts run, and the same seed gives the same streams.
+    ``seed`` is an int seed, as :func:`as_seed` returns.
+    """
+    return np.random.default_rng((int(seed), *(int(part) for part in key)))
 
 
 def as_seed(rng: RngLike, name: str = "rng") -> int:

@@ -11,6 +11,7 @@ import pandas as pd
 
 from mnnkit._random import RngLike, as_seed
 from mnnkit._validation import check_adata, check_bool
+from mnnkit.metrics._inputs import obs_column
 from mnnkit.neighbors import KNeighborsLike, knn
 
 __all__ = ["benchmark"]
@@ -30,16 +31,6 @@ def _import_scib() -> Any:
     except ImportError as error:
         raise ImportError(_MISSING) from error
     return scib_benchmark, NeighborsResults
-
-
-def _obs_column(adata: Any, key: object, what: str) -> str:
-    if not isinstance(key, str):
-        msg = f"{what} must be a string (an adata.obs column), got {type(key).__name__}."
-        raise TypeError(msg)
-    if key not in adata.obs.columns:
-        msg = f"{what}={key!r} is not a column of adata.obs; available: {sorted(map(str, adata.obs.columns))}."
-        raise ValueError(msg)
-    return key
 
 
 def benchmark(
@@ -113,8 +104,8 @@ def benchmark(
     from anndata import AnnData
 
     check_adata(adata, "benchmark")
-    batch_key = _obs_column(adata, batch_key, "batch_key")
-    label_key = _obs_column(adata, label_key, "label_key")
+    obs_column(adata, batch_key, "batch_key")
+    obs_column(adata, label_key, "label_key")
     if isinstance(embedding_obsm_keys, str) or not isinstance(embedding_obsm_keys, Sequence):
         msg = f"embedding_obsm_keys must be a list of adata.obsm keys, got {embedding_obsm_keys!r}."
         raise TypeError(msg)

@@ -6,8 +6,9 @@ from typing import Any
 
 import numpy as np
 
-from mnnkit._random import as_seed
-from mnnkit.metrics._inputs import as_embedding, as_labels
+from mnnkit._random import RngLike, as_seed
+from mnnkit._validation import check_int
+from mnnkit.metrics._inputs import as_embedding, as_labels, check_count
 
 __all__ = ["adjusted_rand_index", "ari_nmi", "normalized_mutual_info"]
 
@@ -83,7 +84,7 @@ def normalized_mutual_info(labels_true: Any, labels_pred: Any) -> float:
     Parameters
     ----------
     labels_true, labels_pred
-        One label per cell each (array-like, same length, no missing values).
+        As in :func:`adjusted_rand_index`.
 
     Returns
     -------
@@ -105,7 +106,7 @@ def ari_nmi(
     *,
     n_clusters: int | None = None,
     n_init: int = 1,
-    rng: int | np.random.Generator = 0,
+    rng: RngLike = 0,
 ) -> dict[str, float]:
     """Cluster an embedding with KMeans and score the clusters against ``labels`` with ARI and NMI.
 
@@ -125,7 +126,7 @@ def ari_nmi(
     X
         Embedding, dense ``(n_cells, n_dims)`` real array.
     labels
-        Cell type of each cell.
+        Cell type of each cell: the partition the KMeans clusters are scored against.
     n_clusters
         Number of KMeans clusters; default the number of distinct labels.
     n_init
@@ -146,18 +147,13 @@ def ari_nmi(
 
     x = as_embedding(X)
     codes, names = as_labels(labels, x.shape[0], "labels")
-    n_clusters = names.size if n_clusters is None else n_clusters
-    if isinstance(n_clusters, bool) or not isinstance(n_clusters, int | np.integer):
-        msg = f"n_clusters must be an int or None, got {type(n_clusters).__name__}."
-        raise TypeError(msg)
+    n_clusters = names.size if n_clusters is None else check_int(n_clusters, "n_clusters")
     if not 1 <= n_clusters <= x.shape[0]:
         msg = f"n_clusters must be between 1 and n_cells = {x.shape[0]}, got {n_clusters}."
         raise ValueError(msg)
-    if isinstance(n_init, bool) or not isinstance(n_init, int | np.integer) or n_init < 1:
-        msg = f"n_init must be a positive int, got {n_init!r}."
-        raise ValueError(msg)
+    n_init = check_count(n_init, "n_init")
     # scib-metrics' settings, spelled out so a change of scikit-learn's defaults cannot move them
     seed = as_seed(rng)
-    kmeans = KMeans(int(n_clusters), init="k-means++", n_init=int(n_init), max_iter=300, tol=1e-4, random_state=seed)
+    kmeans = KMeans(int(n_clusters), init="k-means++", n_init=n_init, max_iter=300, tol=1e-4, random_state=seed)
     clusters = kmeans.fit_predict(x)
     return {"ari": adjusted_rand_index(codes, clusters), "nmi": normalized_mutual_info(codes, clusters)}

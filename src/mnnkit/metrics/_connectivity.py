@@ -8,6 +8,7 @@ import numpy as np
 from scipy import sparse
 from scipy.sparse.csgraph import connected_components
 
+from mnnkit._random import RngLike
 from mnnkit.metrics._inputs import NeighborsInput, as_labels, n_cells_of, resolve_neighbors
 from mnnkit.neighbors import KNeighborsLike
 
@@ -21,7 +22,7 @@ def graph_connectivity(
     n_neighbors: int = 15,
     connection: Literal["strong", "weak"] = "strong",
     neighbors_method: str | KNeighborsLike = "exact",
-    rng: int | np.random.Generator = 0,
+    rng: RngLike = 0,
 ) -> float:
     """Mean over labels of the share of a label's cells in the largest connected piece of its kNN subgraph.
 

@@ -9,10 +9,11 @@ import numpy as np
 import pandas as pd
 from scipy import sparse
 
-from mnnkit._random import as_seed
+from mnnkit._random import RngLike, as_seed
+from mnnkit._validation import check_adata
 from mnnkit.metrics._clustering import ari_nmi
 from mnnkit.metrics._connectivity import graph_connectivity
-from mnnkit.metrics._inputs import as_embedding, as_labels
+from mnnkit.metrics._inputs import as_embedding, as_labels, check_count, obs_column
 from mnnkit.metrics._kbet import kbet_global_acceptance, kbet_per_label
 from mnnkit.metrics._lisi import _check_perplexity, lisi
 from mnnkit.metrics._silhouette import silhouette_batch, silhouette_label
@@ -36,13 +37,6 @@ _METRICS = {
     "nmi": (True, "normalised mutual information, KMeans (k = n_labels, n_init = 1) vs labels"),
     "graph_connectivity": (True, "per label, share in the largest strong component of the directed kNN graph"),
 }
-
-
-def _column(adata: Any, key: str, what: str) -> pd.Series:
-    if key not in adata.obs.columns:
-        msg = f"{what}={key!r} is not a column of adata.obs; available: {sorted(map(str, adata.obs.columns))}."
-        raise ValueError(msg)
-    return adata.obs[key]
 
 
 def _representation(adata: Any, rep: str, n_pcs: int, seed: int) -> tuple[np.ndarray, str]:
@@ -94,7 +88,7 @@ def evaluate(
     perplexity: float = 30,
     n_pcs: int = 50,
     neighbors_method: str | KNeighborsLike = "exact",
-    rng: int | np.random.Generator = 0,
+    rng: RngLike = 0,
 ) -> pd.DataFrame:
     """Integration metrics of an AnnData's embedding, as a table with one row per metric.
 
@@ -153,18 +147,13 @@ def evaluate(
     the embedding, the ``16 * n_cells * k`` byte neighbour result and the 64 MiB distance blocks of the
     kNN search and silhouettes; for a gene-level ``rep``, scanpy's PCA.
     """
-    from anndata import AnnData
-
-    if not isinstance(adata, AnnData):
-        msg = f"adata must be an AnnData, got {type(adata).__name__}."
-        raise TypeError(msg)
-    batch = _column(adata, batch_key, "batch_key")
-    labels = None if label_key is None else _column(adata, label_key, "label_key")
+    check_adata(adata, "evaluate")
+    batch = obs_column(adata, batch_key, "batch_key")
+    labels = None if label_key is None else obs_column(adata, label_key, "label_key")
     perplexity = _check_perplexity(perplexity)
-    for name, value in (("n_neighbors", n_neighbors), ("kbet_neighbors", kbet_neighbors), ("n_pcs", n_pcs)):
-        if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
-            msg = f"{name} must be a positive int, got {value!r}."
-            raise ValueError(msg)
+    n_neighbors = check_count(n_neighbors, "n_neighbors")
+    kbet_neighbors = check_count(kbet_neighbors, "kbet_neighbors")
+    n_pcs = check_count(n_pcs, "n_pcs")
     batch_codes, batch_names = as_labels(batch, adata.n_obs, f"adata.obs[{batch_key!r}]")
     if batch_names.size < 2:
         msg = f"adata.obs[{batch_key!r}] has {batch_names.size} batch; evaluate needs at least 2."
@@ -175,9 +164,9 @@ def evaluate(
             msg = f"adata.obs[{label_key!r}] has {label_names.size} label; the label metrics need at least 2."
             raise ValueError(msg)
     seed = as_seed(rng)
-    embedding, source = _representation(adata, rep, int(n_pcs), seed)
+    embedding, source = _representation(adata, rep, n_pcs, seed)
     k_lisi = int(3 * perplexity)
-    k_max = max(k_lisi, int(n_neighbors), int(kbet_neighbors))
+    k_max = max(k_lisi, n_neighbors, kbet_neighbors)
     if k_max > embedding.shape[0] - 1:
         msg = (
             f"evaluate needs more than {k_max} cells for {k_max} neighbours (perplexity={perplexity:g}, "
@@ -191,11 +180,11 @@ def evaluate(
     batch_lisi = float(np.median(lisi(nn, batch_codes, perplexity=perplexity)))
     values["ilisi"] = batch_lisi
     values["ilisi_scaled"] = (batch_lisi - 1.0) / (batch_names.size - 1)
-    values["kbet_global_acceptance"] = kbet_global_acceptance(nn, batch_codes, n_neighbors=int(kbet_neighbors))
+    values["kbet_global_acceptance"] = kbet_global_acceptance(nn, batch_codes, n_neighbors=kbet_neighbors)
     if labels is not None:
         logger.info("evaluate: kBET per label")
         values["kbet_per_label"] = kbet_per_label(
-            nn, batch_codes, label_codes, n_neighbors=int(kbet_neighbors), neighbors_method=neighbors_method, rng=seed
+            nn, batch_codes, label_codes, n_neighbors=kbet_neighbors, neighbors_method=neighbors_method, rng=seed
         )
         label_lisi = float(np.median(lisi(nn, label_codes, perplexity=perplexity)))
         values["clisi"] = label_lisi
@@ -204,7 +193,7 @@ def evaluate(
         values["silhouette_label"] = silhouette_label(embedding, label_codes)
         values["silhouette_batch"] = silhouette_batch(embedding, label_codes, batch_codes)
         values.update(ari_nmi(embedding, label_codes, rng=seed))
-        values["graph_connectivity"] = graph_connectivity(nn, label_codes, n_neighbors=int(n_neighbors))
+        values["graph_connectivity"] = graph_connectivity(nn, label_codes, n_neighbors=n_neighbors)
 
     table = pd.DataFrame(
         {
@@ -225,8 +214,8 @@ def evaluate(
             "n_batches": int(batch_names.size),
             "n_labels": None if labels is None else int(label_names.size),
             "perplexity": perplexity,
-            "n_neighbors": int(n_neighbors),
-            "kbet_neighbors": int(kbet_neighbors),
+            "n_neighbors": n_neighbors,
+            "kbet_neighbors": kbet_neighbors,
             "neighbors_method": neighbors_method
             if isinstance(neighbors_method, str)
             else type(neighbors_method).__name__,

@@ -8,13 +8,41 @@ import numpy as np
 import pandas as pd
 from scipy import sparse
 
-from mnnkit._validation import as_float_matrix
+from mnnkit._random import RngLike
+from mnnkit._validation import as_float_matrix, is_int
 from mnnkit.neighbors import KNeighborsLike, NeighborResult, knn
 
-__all__ = ["NeighborsInput", "as_embedding", "as_labels", "n_cells_of", "resolve_neighbors"]
+__all__ = [
+    "NeighborsInput",
+    "as_embedding",
+    "as_labels",
+    "check_count",
+    "n_cells_of",
+    "obs_column",
+    "resolve_neighbors",
+]
 
 #: What the neighbour-based metrics accept for ``X``.
 NeighborsInput = np.ndarray | NeighborResult | sparse.spmatrix | sparse.sparray
+
+
+def check_count(value: object, name: str) -> int:
+    """``value`` as an int if it is a positive integer (not a bool), else a ValueError naming ``name``."""
+    if not is_int(value) or value < 1:
+        msg = f"{name} must be a positive int, got {value!r}."
+        raise ValueError(msg)
+    return int(value)
+
+
+def obs_column(adata: Any, key: object, name: str) -> pd.Series:
+    """The column ``adata.obs[key]`` that parameter ``name`` names; an error listing the columns if absent."""
+    if not isinstance(key, str):
+        msg = f"{name} must be a string (an adata.obs column), got {type(key).__name__}."
+        raise TypeError(msg)
+    if key not in adata.obs.columns:
+        msg = f"{name}={key!r} is not a column of adata.obs; available: {sorted(map(str, adata.obs.columns))}."
+        raise ValueError(msg)
+    return adata.obs[key]
 
 
 def as_labels(labels: Any, n_obs: int, name: str) -> tuple[np.ndarray, np.ndarray]:
@@ -65,7 +93,7 @@ def resolve_neighbors(
     n_neighbors: int,
     *,
     neighbors_method: str | KNeighborsLike = "exact",
-    rng: int | np.random.Generator = 0,
+    rng: RngLike = 0,
     name: str = "X",
 ) -> NeighborResult:
     """Return the ``n_neighbors`` nearest other cells of every cell, self excluded.
@@ -74,9 +102,7 @@ def resolve_neighbors(
     :class:`NeighborResult` over the same cells (its first ``n_neighbors`` columns are used) or a square
     sparse kNN distance graph (read with :meth:`NeighborResult.from_sparse`).
     """
-    if isinstance(n_neighbors, bool) or not isinstance(n_neighbors, int | np.integer) or n_neighbors < 1:
-        msg = f"n_neighbors must be a positive int, got {n_neighbors!r}."
-        raise ValueError(msg)
+    n_neighbors = check_count(n_neighbors, "n_neighbors")
     if sparse.issparse(x):
         if x.shape[0] != x.shape[1]:
             msg = f"{name}: a sparse kNN graph must be square (cells x cells), got shape {x.shape}."
@@ -103,9 +129,9 @@ def resolve_neighbors(
                 "exclude_self=True."
             )
             raise ValueError(msg)
-        return x.subset(int(n_neighbors))
+        return x.subset(n_neighbors)
     emb = as_embedding(x, name)
     if n_neighbors > emb.shape[0] - 1:
         msg = f"n_neighbors={n_neighbors} needs more than {n_neighbors} cells, {name} has {emb.shape[0]}."
         raise ValueError(msg)
-    return knn(emb, emb, int(n_neighbors), method=neighbors_method, rng=rng, exclude_self=True)
+    return knn(emb, emb, n_neighbors, method=neighbors_method, rng=rng, exclude_self=True)

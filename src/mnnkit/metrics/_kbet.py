@@ -16,8 +16,8 @@ from scipy.sparse.csgraph import connected_components
 from scipy.sparse.linalg import eigsh
 from scipy.special import chdtrc
 
-from mnnkit._random import RngLike, as_seed
-from mnnkit._validation import check_bool, check_int
+from mnnkit._random import RngLike, as_seed, keyed_generator
+from mnnkit._validation import check_bool, check_int, is_real
 from mnnkit.metrics import _kernels
 from mnnkit.metrics._inputs import NeighborsInput, as_labels, n_cells_of, resolve_neighbors
 from mnnkit.neighbors import KNeighborsLike, NeighborResult, knn
@@ -45,7 +45,7 @@ _EIGEN_EPS = np.float32(1e-8)
 
 
 def _check_alpha(alpha: float) -> float:
-    if isinstance(alpha, bool) or not isinstance(alpha, int | float | np.floating) or not 0 < alpha < 1:
+    if not is_real(alpha) or not 0 < alpha < 1:
         msg = f"alpha must be a number in (0, 1), got {alpha!r}."
         raise ValueError(msg)
     return float(alpha)
@@ -67,7 +67,7 @@ def kbet_pvalues(
     *,
     n_neighbors: int = 50,
     neighbors_method: str | KNeighborsLike = "exact",
-    rng: int | np.random.Generator = 0,
+    rng: RngLike = 0,
 ) -> np.ndarray:
     """Per-cell p-value of Pearson's chi-square test of the batch counts among its ``n_neighbors`` neighbours.
 
@@ -108,7 +108,7 @@ def kbet_global_acceptance(
     n_neighbors: int = 50,
     alpha: float = 0.05,
     neighbors_method: str | KNeighborsLike = "exact",
-    rng: int | np.random.Generator = 0,
+    rng: RngLike = 0,
 ) -> float:
     """Global kBET acceptance rate: the fraction of all cells whose neighbourhood batch mix passes the test.
 
@@ -179,7 +179,7 @@ def _diffusion_embedding(graph: sparse.csr_matrix, n_comps: int, seed: tuple[int
     kernel = inv @ g @ inv
     z = sparse.diags(1.0 / np.sqrt(np.asarray(kernel.sum(axis=0)).ravel()))
     transitions = (z @ kernel @ z).tocsr()
-    start = np.random.default_rng(seed).uniform(-1.0, 1.0, graph.shape[0])
+    start = keyed_generator(*seed).uniform(-1.0, 1.0, graph.shape[0])
     values, vectors = eigsh(transitions, k=n_comps, which="LM", v0=start)
     values = values.astype(np.float32) + _EIGEN_EPS
     stationary = values == np.float32(1.0)

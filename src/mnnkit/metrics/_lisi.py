@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 from scipy import sparse
 
+from mnnkit._random import RngLike
 from mnnkit._warnings import ParameterWarning
 from mnnkit.metrics import _kernels
 from mnnkit.metrics._inputs import NeighborsInput, as_labels, n_cells_of, resolve_neighbors
@@ -39,7 +40,7 @@ def lisi(
     *,
     perplexity: float = 30,
     neighbors_method: str | KNeighborsLike = "exact",
-    rng: int | np.random.Generator = 0,
+    rng: RngLike = 0,
 ) -> np.ndarray:
     """Per-cell local inverse Simpson's index of ``labels`` (Korsunsky et al. 2019).
 
@@ -106,6 +107,18 @@ def lisi(
     return out
 
 
+def _median_lisi(X: NeighborsInput, values: Any, name: str, too_few: str, **lisi_kwargs: Any) -> tuple[float, int]:
+    """The median per-cell :func:`lisi` of ``values`` (parameter ``name``) and their number of labels.
+
+    A ValueError saying ``too_few`` when there are fewer than 2 labels.
+    """
+    n_labels = as_labels(values, n_cells_of(X), name)[1].size
+    if n_labels < 2:
+        raise ValueError(too_few)
+    median = float(np.median(lisi(X, values, **lisi_kwargs)))
+    return median, n_labels
+
+
 def ilisi(
     X: NeighborsInput,
     batch: Any,
@@ -113,7 +126,7 @@ def ilisi(
     perplexity: float = 30,
     scale: bool = True,
     neighbors_method: str | KNeighborsLike = "exact",
-    rng: int | np.random.Generator = 0,
+    rng: RngLike = 0,
 ) -> float:
     """Integration LISI: median per-cell :func:`lisi` of the batch labels (higher = better mixed).
 
@@ -132,11 +145,10 @@ def ilisi(
     float
         The (scaled) median iLISI.
     """
-    n_batches = as_labels(batch, n_cells_of(X), "batch")[1].size
-    if n_batches < 2:
-        msg = "ilisi needs at least 2 batches in batch."
-        raise ValueError(msg)
-    median = float(np.median(lisi(X, batch, perplexity=perplexity, neighbors_method=neighbors_method, rng=rng)))
+    too_few = "ilisi needs at least 2 batches in batch."
+    median, n_batches = _median_lisi(
+        X, batch, "batch", too_few, perplexity=perplexity, neighbors_method=neighbors_method, rng=rng
+    )
     return (median - 1.0) / (n_batches - 1) if scale else median
 
 
@@ -147,7 +159,7 @@ def clisi(
     perplexity: float = 30,
     scale: bool = True,
     neighbors_method: str | KNeighborsLike = "exact",
-    rng: int | np.random.Generator = 0,
+    rng: RngLike = 0,
 ) -> float:
     """Cell-type LISI: median per-cell :func:`lisi` of the cell labels.
 
@@ -167,9 +179,8 @@ def clisi(
     float
         The (scaled) median cLISI.
     """
-    n_labels = as_labels(labels, n_cells_of(X), "labels")[1].size
-    if n_labels < 2:
-        msg = "clisi needs at least 2 distinct labels."
-        raise ValueError(msg)
-    median = float(np.median(lisi(X, labels, perplexity=perplexity, neighbors_method=neighbors_method, rng=rng)))
+    too_few = "clisi needs at least 2 distinct labels."
+    median, n_labels = _median_lisi(
+        X, labels, "labels", too_few, perplexity=perplexity, neighbors_method=neighbors_method, rng=rng
+    )
     return (n_labels - median) / (n_labels - 1) if scale else median

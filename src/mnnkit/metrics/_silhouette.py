@@ -7,14 +7,12 @@ from typing import Any
 
 import numpy as np
 
+from mnnkit._config import CHUNK_BYTES
 from mnnkit.metrics._inputs import as_embedding, as_labels
 
 __all__ = ["silhouette_batch", "silhouette_label", "silhouette_samples"]
 
 logger = logging.getLogger("mnnkit")
-
-#: Upper bound, in bytes, on the ``(chunk rows x n_cells)`` float64 distance block held at once.
-CHUNK_BYTES = 64 * 2**20
 
 
 def _silhouette(x: np.ndarray, codes: np.ndarray, n_labels: int, chunk_bytes: int) -> np.ndarray:
@@ -75,8 +73,9 @@ def silhouette_samples(X: Any, labels: Any) -> np.ndarray:
     Notes
     -----
     Time ``O(n_cells^2 * n_dims)``. Memory: a label-sorted float64 copy of ``X`` and a block of
-    distances of at most 64 MiB (rows of all-pairs distances are formed a chunk at a time and reduced to
-    per-label sums at once; the ``n_cells x n_cells`` matrix is never held).
+    distances of at most ``CHUNK_BYTES`` of :mod:`mnnkit._config` (64 MiB): rows of all-pairs distances
+    are formed a chunk at a time and reduced to per-label sums at once; the ``n_cells x n_cells`` matrix
+    is never held.
     """
     x = as_embedding(X)
     codes, categories = as_labels(labels, x.shape[0], "labels")
