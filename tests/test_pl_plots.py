@@ -12,7 +12,7 @@ from PIL import Image
 from threadpoolctl import threadpool_limits
 
 import mnnkit
-from mnnkit.pl._data import correction_data
+from mnnkit.pl import correction_data
 
 
 @pytest.fixture(scope="module")
@@ -177,3 +177,10 @@ def test_missing_or_unrecorded_information_is_a_clear_error(corrected):
     reference = adata.obs["batch"].to_numpy() == "human"
     # the reference batch is unmoved only if the baseline is scaled exactly as the correction scaled it
     assert data.vector_lengths[reference].max() < 1e-5 and data.vector_lengths[~reference].min() > 0.1
+    # keys are checked up front, naming the parameter and listing what there is
+    with pytest.raises(ValueError, match=r"label_key 'celltype' not in adata.obs; available: .*batch"):
+        mnnkit.pl.umap_comparison(corrected, label_key="celltype")
+    with pytest.raises(ValueError, match=r"batch_key 'nope' not in adata.obs; available: .*batch"):
+        mnnkit.pl.compare_metrics(corrected, batch_key="nope", data=data)
+    with pytest.raises(ValueError, match=r"subset 'hvg' not in adata.var; available: "):
+        correction_data(adata, "all", subset="hvg")

@@ -21,6 +21,7 @@ __all__ = [
     "check_choice",
     "check_int",
     "check_k",
+    "check_key",
     "check_key_added",
     "check_prop_k",
     "check_real",
@@ -117,6 +118,24 @@ def check_key_added(key_added: object, name: str = "key_added") -> str:
         msg = f"{name} must be a non-empty string, got {key_added!r}"
         raise ValueError(msg)
     return key_added
+
+
+def check_key(adata: Any, key: object, name: str, attr: str = "obs") -> str:
+    """``key`` if ``adata.<attr>`` holds it (a column of ``obs``/``var``, a key of ``obsm``, ``layers``, ...).
+
+    A TypeError unless ``key`` is a string; a ValueError listing what is available otherwise:
+    ``"batch_key 'btch' not in adata.obs; available: batch, cell_type"``.
+    """
+    if not isinstance(key, str):
+        msg = f"{name} must be a string (a key of adata.{attr}), got {type(key).__name__}"
+        raise TypeError(msg)
+    store = getattr(adata, attr)
+    keys = store.columns if attr in ("obs", "var") else store.keys()
+    if key not in keys:
+        available = ", ".join(map(str, keys)) or "(none)"
+        msg = f"{name} {key!r} not in adata.{attr}; available: {available}"
+        raise ValueError(msg)
+    return key
 
 
 def check_adata(adata: object, function: str):

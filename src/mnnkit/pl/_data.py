@@ -16,12 +16,22 @@ import numpy as np
 import pandas as pd
 from scipy import sparse
 
+from mnnkit._validation import check_key
+
 __all__ = ["CorrectionData", "compare_metrics", "correction_data", "correction_record", "find_corrections"]
 
 logger = logging.getLogger("mnnkit")
 
 #: batchelor's floor on a cell's l2 norm in cosine normalisation (as in :mod:`mnnkit.mnn`).
 _COSINE_NORM_FLOOR = 1e-8
+
+
+def obs_columns(adata: Any, batch_key: str, label_key: str | None) -> list[str]:
+    """``[batch_key]`` or ``[batch_key, label_key]``, after checking that ``adata.obs`` has them."""
+    columns = [check_key(adata, batch_key, "batch_key")]
+    if label_key is not None:
+        columns.append(check_key(adata, label_key, "label_key"))
+    return columns
 
 
 def _is_record(value: Any) -> bool:
@@ -96,10 +106,7 @@ class CorrectionData:
 def _subset_columns(adata: Any, subset: Any) -> np.ndarray:
     """Column positions from a boolean ``.var`` column name, a boolean mask or gene names."""
     if isinstance(subset, str):
-        if subset not in adata.var.columns:
-            msg = f"subset {subset!r} is not a column of adata.var; available: {sorted(map(str, adata.var.columns))}"
-            raise ValueError(msg)
-        mask = adata.var[subset].to_numpy()
+        mask = adata.var[check_key(adata, subset, "subset", "var")].to_numpy()
         if mask.dtype != bool:
             msg = f"adata.var[{subset!r}] must be boolean, got dtype {mask.dtype}"
             raise TypeError(msg)
@@ -264,11 +271,7 @@ def compare_metrics(
     if data is None:
         data = correction_data(adata, key_added, subset=subset)
     batch_key = data.batch_key if batch_key is None else batch_key
-    columns = [batch_key] + ([label_key] if label_key is not None and label_key != batch_key else [])
-    for column in columns:
-        if column not in adata.obs.columns:
-            msg = f"{column!r} is not a column of adata.obs; available: {sorted(map(str, adata.obs.columns))}"
-            raise ValueError(msg)
+    columns = list(dict.fromkeys(obs_columns(adata, batch_key, label_key)))  # once if label_key == batch_key
     obs = adata.obs[columns].copy()
     kwargs = {"batch_key": batch_key, "label_key": label_key, **evaluate_kwargs}
     before = _evaluate_matrix(evaluate, data.uncorrected, obs, genes=data.uncorrected_is_genes, **kwargs)

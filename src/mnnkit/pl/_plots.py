@@ -16,7 +16,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from mnnkit.pl._data import CorrectionData, compare_metrics, correction_data, correction_record
+from mnnkit._random import RngLike, as_generator, as_seed
+from mnnkit.pl._data import CorrectionData, compare_metrics, correction_data, correction_record, obs_columns
 
 __all__ = ["metrics_comparison", "mnn_pairs", "umap_comparison"]
 
@@ -123,7 +124,7 @@ def umap_comparison(
     subset: str | Sequence[str] | np.ndarray | None = None,
     n_pcs: int = 50,
     n_neighbors: int = 15,
-    rng: int = 0,
+    rng: RngLike = 0,
     point_size: float | None = None,
     data: CorrectionData | None = None,
     save: str | os.PathLike | None = None,
@@ -147,13 +148,13 @@ def umap_comparison(
     label_key
         ``.obs`` column of cell types for a second column of panels.
     subset
-        Genes the correction used, if not recorded (see :func:`mnnkit.pl._data.correction_data`).
+        Genes the correction used, if not recorded (see :func:`mnnkit.pl.correction_data`).
     n_pcs, n_neighbors, rng
         PCA components, UMAP neighbours, seed.
     point_size
         Marker area; default scales with the number of cells.
     data
-        Precomputed :class:`~mnnkit.pl._data.CorrectionData` (saves recomputing it across plots).
+        Precomputed :class:`~mnnkit.pl.CorrectionData` (saves recomputing it across plots).
     save
         File to write (format from the suffix; PNG without one).
     show
@@ -166,19 +167,15 @@ def umap_comparison(
     """
     data = correction_data(adata, key_added, subset=subset) if data is None else data
     batch_key = data.batch_key if batch_key is None else batch_key
-    columns = [(batch_key, "batch")] + ([(label_key, "label")] if label_key is not None else [])
-    for column, _ in columns:
-        if column not in adata.obs.columns:
-            msg = f"{column!r} is not a column of adata.obs; available: {sorted(map(str, adata.obs.columns))}"
-            raise ValueError(msg)
-    seed = int(rng)
+    columns = obs_columns(adata, batch_key, label_key)
+    seed = as_seed(rng)
     coords = {
         "uncorrected": _umap(
             data.uncorrected, gene_level=data.uncorrected_is_genes, n_pcs=n_pcs, n_neighbors=n_neighbors, seed=seed
         ),
         "corrected": _umap(data.corrected, gene_level=data.gene_level, n_pcs=n_pcs, n_neighbors=n_neighbors, seed=seed),
     }
-    order = np.random.default_rng(seed).permutation(adata.n_obs)
+    order = as_generator(seed).permutation(adata.n_obs)
     size = point_size if point_size is not None else float(np.clip(12000 / adata.n_obs, 2, 30))
     fig = _new_figure((4.6 * len(columns) + 1.6 * len(columns), 8.4), show)
     axes = fig.subplots(2, len(columns), squeeze=False)
@@ -186,7 +183,7 @@ def umap_comparison(
         "uncorrected": f"uncorrected ({data.uncorrected_where})",
         "corrected": f"corrected ({data.corrected_where})",
     }
-    for j, (column, _) in enumerate(columns):
+    for j, column in enumerate(columns):
         codes, names = _categories(adata.obs[column])
         for i, state in enumerate(("uncorrected", "corrected")):
             ax = axes[i, j]
@@ -224,18 +221,8 @@ def mnn_pairs(
 
     Parameters
     ----------
-    adata
-        AnnData with a correction recorded under ``key_added``; not modified.
-    key_added
-        The correction's key.
-    subset
-        Genes the correction used, if not recorded.
-    data
-        Precomputed :class:`~mnnkit.pl._data.CorrectionData`.
-    save
-        File to write (format from the suffix; PNG without one).
-    show
-        Show the figure with pyplot (and return ``None``).
+    adata, key_added, subset, data, save, show
+        As in :func:`umap_comparison`.
 
     Returns
     -------
@@ -324,10 +311,8 @@ def metrics_comparison(
     table
         A precomputed comparison (columns ``uncorrected`` and ``corrected``, indexed by metric, as
         ``mnnkit evaluate`` computes it); default: computed here with :func:`mnnkit.metrics.evaluate`.
-    save
-        File to write (format from the suffix; PNG without one).
-    show
-        Show the figure with pyplot (and return ``None``).
+    save, show
+        As in :func:`umap_comparison`.
     **evaluate_kwargs
         Passed to :func:`mnnkit.metrics.evaluate` (``n_neighbors``, ``perplexity``, ``rng``, ...).
 
