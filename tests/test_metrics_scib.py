@@ -239,3 +239,5 @@ def test_benchmark_without_scib_metrics_names_the_install(monkeypatch):
     adata = ad.AnnData(np.zeros((4, 2)), obs=obs)
     with pytest.raises(ImportError, match=r"pip install scib-metrics .*mnnkit\[test\]"):
         benchmark(adata, batch_key="b", label_key="t", embedding_obsm_keys=["X_pca"])
+    with pytest.raises(ImportError, match=r'pip install "mnnkit\[scib\]"'):
+        benchmark(adata, batch_key="b", label_key="t", embedding_obsm_keys=["X_pca"])

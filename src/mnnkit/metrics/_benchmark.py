@@ -20,7 +20,7 @@ logger = logging.getLogger("mnnkit")
 
 _MISSING = (
     "mnnkit.metrics.benchmark runs scib-metrics' Benchmarker, and scib-metrics is not installed: "
-    "pip install scib-metrics (it is part of mnnkit's 'test' extra, pip install 'mnnkit[test]')."
+    'pip install "mnnkit[scib]" (or pip install scib-metrics directly; it is also in the test extra, mnnkit[test]).'
 )
 
 
@@ -50,7 +50,7 @@ def benchmark(
 ) -> pd.DataFrame:
     """Run scib-metrics' ``Benchmarker`` on embeddings of an AnnData and return its results table.
 
-    Needs the optional dependency scib-metrics (``pip install scib-metrics``; it brings JAX). The numbers
+    Needs the optional dependency scib-metrics (``pip install "mnnkit[scib]"``; it brings JAX). The numbers
     are scib-metrics' own, for comparison with published scIB benchmarks; :func:`evaluate` computes
     mnnkit's panel (the same definitions for the metrics that share a name) without that dependency.
 
