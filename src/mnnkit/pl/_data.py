@@ -22,8 +22,10 @@ __all__ = ["CorrectionData", "compare_metrics", "correction_data", "correction_r
 
 logger = logging.getLogger("mnnkit")
 
-#: batchelor's floor on a cell's l2 norm in cosine normalisation (as in :mod:`mnnkit.mnn`).
+#: batchelor's floor on a cell's l2 norm in cosine normalisation (as in the correction itself).
 _COSINE_NORM_FLOOR = 1e-8
+#: Rows of a gene-level output read to tell the corrected genes from the NaN ones (every row agrees).
+_PROBE_ROWS = 64
 
 
 def obs_columns(adata: Any, batch_key: str, label_key: str | None) -> list[str]:
@@ -233,7 +235,7 @@ def _compared_genes(adata: Any, key: str, params: dict, cli: Mapping, subset: An
     if subset is not None:
         genes = _subset_columns(adata, subset)
     elif layer_out is not None and not bool(params.get("correct_all", False)):
-        rows = layer_out[: min(adata.n_obs, 64)]
+        rows = layer_out[: min(adata.n_obs, _PROBE_ROWS)]
         sample = rows.toarray() if sparse.issparse(rows) else np.asarray(rows)
         genes = np.flatnonzero(np.isfinite(sample).all(axis=0))  # genes outside the subset are NaN
     elif layer_out is None or n_subset == adata.n_vars:
