@@ -27,3 +27,102 @@ def rows_per_chunk(n_columns: int, *, n_blocks: int = 1, minimum: int = 16) -> i
     """Rows per chunk so that ``n_blocks`` float64 blocks of ``rows x n_columns`` fit in ``CHUNK_BYTES``."""
     per_row = 8 * max(int(n_columns), 1) * max(int(n_blocks), 1)
     return max(minimum, CHUNK_BYTES // per_row)
+
+
+# --------------------------------------------------------------- the fast method (PC space)
+#: Neighbours per cell in each batch's graph (pynndescent); reverse edges are added up to twice this.
+GRAPH_DEGREE = 15
+#: Threads of each pynndescent build. Its output depends on the number of threads it is given (it
+#: splits the work and its random streams by thread) but not on their scheduling, so a fixed number
+#: keeps the graphs the same on every machine that has that many threads for numba (one where numba
+#: has a single thread builds with one, reproducibly too, but different graphs).
+GRAPH_THREADS = 2
+#: Batches smaller than this get an exact kNN graph (pynndescent needs more points to be useful).
+SMALL_GRAPH = 1000
+#: At most this many random pivots for a side of several batches (plus each component's first cell).
+MAX_PIVOTS = 512
+#: Result pool of a left cell's search for its nearest right cells, which starts from the right cells
+#: that list it (often only one or two): the neighbours asked for plus this many.
+LEFT_MARGIN = 40
+#: A query without seeds starts from its nearest pivots: this many of them.
+N_ENTRIES = 4
+#: After a merge, each right cell keeps edges to this many of its nearest left cells ...
+CROSS_NEIGHBOURS = 10
+#: ... and each left cell keeps the reverse edges of at most this many right cells (no hubs).
+CROSS_REVERSE = 20
+#: Sides smaller than this are searched by brute force.
+SMALL_SIDE = 1000
+#: Randomized SVD settings: ``d`` oversamples (a subspace of ``2d`` columns) and 10 subspace
+#: iterations. MNN pairs depend on the whole d-dimensional subspace, including its last components,
+#: whose singular values are close together; the library defaults (10 oversamples, 7 iterations)
+#: recovered only 70-91% of the exact path's pairs on the reference data sets, these settings 99-100%.
+SVD_ITERATIONS = 10
+#: Columns summed together by one ``prange`` iteration of :func:`column_sq_deviations` (a cache line).
+COLUMN_TILE = 8
+#: Queries handled by one ``prange`` iteration of the graph search (they share its scratch arrays,
+#: ``O(targets)`` each): at least this many, and few enough iterations that the scratch is set up at
+#: most ``MAX_SEARCH_BLOCKS`` times per call.
+SEARCH_BLOCK = 128
+MAX_SEARCH_BLOCKS = 64
+
+
+# --------------------------------------------------------------- linalg, neighbors, cluster, stats, nn
+# Values marked "compiled in" are read by numba kernels cached on disk, and the cache does not see a
+# change here: clear the package's __pycache__ folders after changing one.
+
+#: Bytes of one row block of the dense intermediates of :class:`mnnkit.linalg.CenteredScaledMatrix`'s
+#: products with sparse input (eight times this for dense input): the working memory is one block instead
+#: of ``n_rows x l``. 1 MiB keeps a sparse product's block in a core's L2 cache; dense blocks are larger
+#: because BLAS, which multiplies them, needs a few hundred rows to run near its peak.
+LINALG_BLOCK_BYTES = 1 << 20
+#: Tasks per numba thread when :mod:`mnnkit.linalg` splits sparse work by stored entries: several per
+#: thread even out columns of uneven density, and each task still gets enough entries to pay for itself.
+LINALG_TASKS_PER_THREAD = 4
+#: Elements of one row block when :func:`mnnkit.linalg.mean_var` sums dense data (32 MiB of float64):
+#: bounds the float64 temporaries of float32 input. The blocks fix the summation order, so a change
+#: changes the last bits of the moments.
+MOMENTS_BLOCK_ELEMENTS = 1 << 22
+#: ``randomized_svd(method="auto")`` computes the exact (dense LAPACK) SVD when the matrix has at most
+#: this many elements (16 MB as float64): small enough that the exact SVD is quick and its dense copy
+#: cheap; above it the randomized SVD is faster and never forms the matrix.
+SVD_EXACT_MAX_ELEMENTS = 2_000_000
+#: Elements per block when :mod:`mnnkit.linalg` checks data for NaN and infinity: the check's temporaries
+#: stay at about 1 MB whatever the size of the data.
+FINITE_CHECK_ELEMENTS = 1 << 20
+#: Entries per block when :func:`mnnkit.stats.fit_genes` checks its counts: temporaries of a few MB.
+COUNT_CHECK_ELEMENTS = 1 << 22
+#: :func:`mnnkit.stats.fit_genes` tallies a gene's counts below this in a dense buffer (8 KiB, in cache)
+#: and sorts the larger ones (compiled in): single-cell counts are mostly small.
+COUNT_HISTOGRAM_CAP = 1024
+
+#: Extra candidates per right cell that the exact :func:`mnnkit.neighbors.knn_both_ways` keeps for the
+#: reverse direction beyond ``k_left``: near-ties at the k-th distance are settled from them without a
+#: second search; only a cell with more near-ties than this (duplicated cells) is searched again.
+KNN_REVERSE_SLACK = 16
+#: Data rows handled together by the reverse-direction kernel of the exact search (compiled in): one
+#: 64-byte cache line of a row of float64 dot products.
+KNN_REVERSE_TILE = 8
+
+#: Rows per parallel task of the Gaussian mixture's E-step (one tile of responsibilities).
+GMM_ESTEP_ROWS = 128
+#: The M-step sums its statistics in at most ``GMM_MSTEP_MAX_CHUNKS`` partial sums, of at least
+#: ``GMM_MSTEP_MIN_ROWS`` rows each and ``GMM_MSTEP_MAX_BYTES`` in all. Fixed numbers, independent of the
+#: thread count, so that a fit is the same bit for bit on every machine; a change changes the last bits.
+GMM_MSTEP_MAX_CHUNKS = 64
+GMM_MSTEP_MIN_ROWS = 256
+GMM_MSTEP_MAX_BYTES = 64 << 20
+#: Multiply-adds per EM iteration below which the mixture's kernels run on one numba thread: waking the
+#: threads costs more than such an iteration.
+GMM_PARALLEL_MIN_WORK = 2e7
+
+#: Bytes of the im2col columns (or padded copy) of one chunk of images in :mod:`mnnkit.nn`'s
+#: convolutions: 8 MiB keeps the temporaries cache-sized, reused rather than freshly mapped on every call.
+NN_CONV_CHUNK_BYTES = 8 << 20
+#: ``method="auto"`` convolutions in :mod:`mnnkit.nn` use the direct loops when a group has at most this
+#: many input channels and there is more than one group (depthwise and narrow grouped convolutions),
+#: where im2col's columns cost more than the arithmetic they feed.
+NN_DIRECT_MAX_CHANNELS_PER_GROUP = 2
+#: Inner-loop operations (multiply-adds, copies, comparisons) below which an :mod:`mnnkit.nn` kernel runs
+#: on the calling thread only: a parallel region can stall for a scheduler time slice when cores are
+#: shared, which would dominate small layers (a 32-image batch of 32x32 crops).
+NN_PARALLEL_MIN_WORK = 1 << 23

@@ -81,13 +81,13 @@ class StepRecord(Protocol):
 
 
 def merge_uns(
-    *,
     method: str,
-    params: dict[str, Any],
     plan: MergePlan,
     obs_names: Sequence[str],
     batches: Batches,
     records: Sequence[StepRecord],
+    *,
+    params: dict[str, Any],
 ) -> dict[str, Any]:
     """The merge information for ``.uns[key_added]``, in the one schema both methods write.
 

@@ -20,7 +20,7 @@ import numpy as np
 from mnnkit.correction._pairs import find_mutual_pairs, side_k
 from mnnkit.correction._plan import MergePlan, Node, run_plan
 from mnnkit.correction.classic._gram import step_gram
-from mnnkit.correction.classic._smoothing import mnn_averages, smooth_corrections
+from mnnkit.correction.classic._smoothing import gene_space_averages, smooth_corrections
 from mnnkit.correction.classic._svd_dim import biological_basis, remove_subspace
 from mnnkit.correction.classic._var_adj import variance_adjustment_scales
 
@@ -111,11 +111,11 @@ def merge_step(state: MergeState, left: Node, right: Node) -> MergeRecord:
     )
     # never empty: the closest pair of cells across the two sides is always mutual, for any k >= 1
 
-    mnn_cells, averages_in = mnn_averages(left_in, right_in, pairs)
+    mnn_cells, averages_in = gene_space_averages(left_in, right_in, pairs)
     averages = [averages_in]
     if state.data_out is not None:
         left_out, right_out = state.data_out[left_rows], state.data_out[right_rows]
-        averages.append(mnn_averages(left_out, right_out, pairs)[1])
+        averages.append(gene_space_averages(left_out, right_out, pairs)[1])
     corrections, stats = smooth_corrections(
         right_in,
         mnn_cells,

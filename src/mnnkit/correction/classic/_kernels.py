@@ -26,15 +26,22 @@ def _log_add(a: float, b: float) -> float:
     return b + np.log1p(np.exp(a - b))
 
 
+@njit(cache=True, inline="always")
+def _row_max(logits: np.ndarray, i: int) -> float:
+    """Largest entry of row ``i`` (-inf for an empty row): the shift of a stable log-sum-exp."""
+    peak = -np.inf
+    for j in range(logits.shape[1]):
+        if logits[i, j] > peak:
+            peak = logits[i, j]
+    return peak
+
+
 @njit(cache=True, parallel=True, fastmath=NUMBA_FASTMATH)
 def row_logsumexp(logits: np.ndarray, out: np.ndarray) -> None:
     """Stable log-sum-exp of each row of ``logits`` into ``out`` (max-shifted, parallel over rows)."""
     n, m = logits.shape
     for i in prange(n):
-        peak = -np.inf
-        for j in range(m):
-            if logits[i, j] > peak:
-                peak = logits[i, j]
+        peak = _row_max(logits, i)
         total = 0.0
         for j in range(m):
             total += np.exp(logits[i, j] - peak)
@@ -46,10 +53,7 @@ def softmax_rows_inplace(logits: np.ndarray) -> None:
     """Turn each row of ``logits`` into its softmax, in place (max-shifted, parallel over rows)."""
     n, m = logits.shape
     for i in prange(n):
-        peak = -np.inf
-        for j in range(m):
-            if logits[i, j] > peak:
-                peak = logits[i, j]
+        peak = _row_max(logits, i)
         total = 0.0
         for j in range(m):
             w = np.exp(logits[i, j] - peak)

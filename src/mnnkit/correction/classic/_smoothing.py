@@ -35,8 +35,12 @@ def row_sq_norms(mat: np.ndarray) -> np.ndarray:
     return np.einsum("ij,ij->i", mat, mat)
 
 
-def mnn_averages(left: np.ndarray, right: np.ndarray, pairs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Average correction vector of each distinct right MNN cell.
+def gene_space_averages(left: np.ndarray, right: np.ndarray, pairs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Average correction vector of each distinct right MNN cell, for wide (gene-space) data.
+
+    One sparse (cells x pairs) by dense product: BLAS does the work, which pays with thousands of
+    genes and reproduces batchelor's ``mnnCorrect`` averages. The fast method's
+    ``pc_space_averages`` computes the same quantity for a few dozen PCs with a numba kernel.
 
     Parameters
     ----------

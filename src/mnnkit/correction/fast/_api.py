@@ -206,17 +206,13 @@ def fast_mnn(
         singular_values=embedding.singular_values,
         layer=layer_out,
         uns=merge_uns(
-            method="fast",
-            plan=plan,
-            obs_names=adata.obs_names,
-            batches=batches,
-            records=state.records,
+            "fast", plan, adata.obs_names, batches, state.records,
             params={
-            "batch_key": batch_key, "d": int(embedding.data.shape[1]), "k": params.k, "prop_k": params.prop_k,
-            "ndist": params.ndist, "cos_norm": _effective_cos_norm(options.cos_norm, use_rep), "layer": layer,
-            "subset": subset if isinstance(subset, str) else (None if subset is None else "given"),
-            "use_rep": use_rep, "min_batch_skip": params.min_batch_skip, "svd_solver": options.svd_solver,
-            "neighbors": options.neighbors, "reconstruct": options.reconstruct, "seed": options.seed,
+                "batch_key": batch_key, "d": int(embedding.data.shape[1]), "k": params.k, "prop_k": params.prop_k,
+                "ndist": params.ndist, "cos_norm": _effective_cos_norm(options.cos_norm, use_rep), "layer": layer,
+                "subset": subset if isinstance(subset, str) else (None if subset is None else "given"),
+                "use_rep": use_rep, "min_batch_skip": params.min_batch_skip, "svd_solver": options.svd_solver,
+                "neighbors": options.neighbors, "reconstruct": options.reconstruct, "seed": options.seed,
             },
         ),
     )  # fmt: skip

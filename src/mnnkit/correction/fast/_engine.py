@@ -21,7 +21,7 @@ from mnnkit.correction._pairs import side_k
 from mnnkit.correction._plan import MergePlan, Node, run_plan
 from mnnkit.correction.fast._orthogonalize import center_along, orthogonalize, perbatch_variance
 from mnnkit.correction.fast._search import Part, side_parts
-from mnnkit.correction.fast._tricube import batch_magnitude, mnn_averages, tricube_correct
+from mnnkit.correction.fast._tricube import batch_magnitude, pc_space_averages, tricube_correct
 
 logger = logging.getLogger("mnnkit")
 
@@ -138,7 +138,7 @@ def merge_step(state: FastMergeState, left: Node, right: Node) -> FastStepRecord
     if pairs.shape[0] == 0:
         size, skipped, reason = 0.0, True, "no MNN pairs"
     else:
-        cells, averages = mnn_averages(left_data, right_data, pairs)
+        cells, averages = pc_space_averages(left_data, right_data, pairs)
         overall = averages.mean(axis=0)
         size = batch_magnitude(averages, overall)
         skipped = size < p.min_batch_skip
@@ -148,7 +148,7 @@ def merge_step(state: FastMergeState, left: Node, right: Node) -> FastStepRecord
     if not skipped:
         center_along(left_data, overall)
         center_along(right_data, overall)
-        _, averages = mnn_averages(left_data, right_data, pairs)
+        _, averages = pc_space_averages(left_data, right_data, pairs)
         k_mnn = min(side_k(p.k, p.prop_k, right_data.shape[0]), cells.size)
         indices, distances = state.search.nearest_of(right_data, right_parts, cells, k_mnn)
         after = perbatch_variance(left_data, bounds[0]), perbatch_variance(right_data, bounds[1])

@@ -19,20 +19,10 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.sparse.csgraph import connected_components, reverse_cuthill_mckee
 
+from mnnkit._config import GRAPH_DEGREE, GRAPH_THREADS, MAX_PIVOTS, SMALL_GRAPH
+from mnnkit._threads import thread_limits
 from mnnkit.correction.fast import _graph_kernels
 from mnnkit.neighbors import knn
-
-#: Neighbours per cell in each batch's graph (pynndescent); reverse edges are added up to twice this.
-GRAPH_DEGREE = 15
-#: Threads of each pynndescent build. Its output depends on the number of threads it is given (it
-#: splits the work and its random streams by thread) but not on their scheduling, so a fixed number
-#: keeps the graphs the same on every machine that has that many threads for numba (one where numba
-#: has a single thread builds with one, reproducibly too, but different graphs).
-GRAPH_THREADS = 2
-#: Batches smaller than this get an exact kNN graph (pynndescent needs more points to be useful).
-SMALL_GRAPH = 1000
-#: At most this many random pivots for a side of several batches (plus each component's first cell).
-MAX_PIVOTS = 512
 
 
 @dataclass(frozen=True)
@@ -77,8 +67,8 @@ def _knn_graph(points: np.ndarray, seed: int) -> np.ndarray:
         return knn(points, points, degree, method="exact", exclude_self=True).indices
     from pynndescent import NNDescent
 
-    threads = numba.get_num_threads()
-    try:
+    # pynndescent sets numba's thread count to its n_jobs; thread_limits restores the caller's afterwards
+    with thread_limits():
         index = NNDescent(
             points,
             metric="euclidean",
@@ -88,10 +78,7 @@ def _knn_graph(points: np.ndarray, seed: int) -> np.ndarray:
             low_memory=True,
             verbose=False,
         )
-        neighbours = index.neighbor_graph[0]
-    finally:
-        numba.set_num_threads(threads)
-    return neighbours
+        return index.neighbor_graph[0]
 
 
 def build_batch_graph(points: np.ndarray, seed: int) -> BatchGraph:

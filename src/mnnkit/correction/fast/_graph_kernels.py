@@ -56,6 +56,15 @@ def edges_within(edges: np.ndarray, position_of: np.ndarray, size: int) -> tuple
     return ptr, targets
 
 
+@njit(cache=True, inline="always")
+def _lists(neighbours: np.ndarray, row: int, target: int) -> bool:
+    """Whether ``row`` lists ``target`` among its neighbours."""
+    for b in range(neighbours.shape[1]):
+        if neighbours[row, b] == target:
+            return True
+    return False
+
+
 @njit(cache=True)
 def symmetric_graph(neighbours: np.ndarray, max_reverse: int) -> tuple[np.ndarray, np.ndarray]:
     """CSR graph of each row's listed neighbours followed by up to ``max_reverse`` rows that list it.
@@ -71,12 +80,7 @@ def symmetric_graph(neighbours: np.ndarray, max_reverse: int) -> tuple[np.ndarra
             j = neighbours[i, a]
             if j < 0 or j == i:
                 continue
-            listed = False
-            for b in range(n_nb):
-                if neighbours[j, b] == i:
-                    listed = True
-                    break
-            if not listed and reverse[j] < max_reverse:
+            if not _lists(neighbours, j, i) and reverse[j] < max_reverse:
                 reverse[j] += 1
     indptr = np.zeros(m + 1, dtype=np.int64)
     for i in range(m):
@@ -99,12 +103,7 @@ def symmetric_graph(neighbours: np.ndarray, max_reverse: int) -> tuple[np.ndarra
             j = neighbours[i, a]
             if j < 0 or j == i or fill[j] >= indptr[j + 1]:
                 continue
-            listed = False
-            for b in range(n_nb):
-                if neighbours[j, b] == i:
-                    listed = True
-                    break
-            if not listed:
+            if not _lists(neighbours, j, i):
                 indices[fill[j]] = i
                 fill[j] += 1
     return indptr, indices

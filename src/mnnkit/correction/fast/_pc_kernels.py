@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-from mnnkit._config import NUMBA_FASTMATH
+from mnnkit._config import COLUMN_TILE, NUMBA_FASTMATH
 
 
 @njit(cache=True, parallel=True, fastmath=NUMBA_FASTMATH)
@@ -96,10 +96,6 @@ def tricube_correct(
                 acc[j] += averages[u, j] * w
         for j in range(d):
             data[i, j] = data[i, j] + acc[j]
-
-
-#: Columns summed together by one ``prange`` iteration of :func:`column_sq_deviations` (a cache line).
-COLUMN_TILE = 8
 
 
 @njit(cache=True, parallel=True)

@@ -15,14 +15,9 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
+from mnnkit._config import SVD_ITERATIONS
 from mnnkit.correction._inputs import cosine_scale
 from mnnkit.linalg import CenteredScaledMatrix, randomized_svd
-
-#: Randomized SVD settings: ``d`` oversamples (a subspace of ``2d`` columns) and 10 subspace
-#: iterations. MNN pairs depend on the whole d-dimensional subspace, including its last components,
-#: whose singular values are close together; the library defaults (10 oversamples, 7 iterations)
-#: recovered only 70-91% of the exact path's pairs on the reference data sets, these settings 99-100%.
-SVD_ITERATIONS = 10
 
 
 def svd_options(d: int) -> dict:

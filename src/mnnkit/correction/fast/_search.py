@@ -33,6 +33,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from mnnkit._config import CROSS_NEIGHBOURS, CROSS_REVERSE, LEFT_MARGIN, N_ENTRIES, SMALL_SIDE
 from mnnkit.correction._pair_kernels import mutual_pairs_among
 from mnnkit.correction._pairs import find_mutual_pairs
 from mnnkit.correction.fast import _graph_kernels, _search_kernels
@@ -47,10 +48,6 @@ from mnnkit.correction.fast._graph import (
 from mnnkit.neighbors import knn
 
 logger = logging.getLogger("mnnkit")
-
-#: Result pool of a left cell's search for its nearest right cells, which starts from the right cells
-#: that list it (often only one or two): the neighbours asked for plus this many.
-LEFT_MARGIN = 40
 
 
 @dataclass(frozen=True)
@@ -75,8 +72,8 @@ class LandmarkPlan:
 
 #: Nearest left cells of each right cell. Long landmark lists (100 of a pool of 300) make the seeds of
 #: the other cells nearly complete: on a 300k-cell benchmark step (270k left cells from 9 batches),
-#: MNN pair recall 0.97 against an exact search (precision 0.96), with a third fewer distance
-#: evaluations than the former plan (one landmark in five, lists of 20, pools of 60: recall 0.95).
+#: MNN pair recall 0.97 against an exact search (precision 0.96). Fewer, longer lists cost fewer
+#: distance evaluations than many short ones for the same recall.
 #: The 100 evaluations beyond the seeds matter on small batches (1,000 cells: recall 0.95 -> 0.99).
 CROSS_PLAN = LandmarkPlan(ef=300, ef_factor=4, listed=100, landmark_visits=-1, near_landmarks=6, margin=10, visits=100)
 #: Nearest MNN cells of each right cell (the cells searched are a subset of the queries). A landmark
@@ -85,16 +82,8 @@ CROSS_PLAN = LandmarkPlan(ef=300, ef_factor=4, listed=100, landmark_visits=-1, n
 #: there: the tricube weights of far neighbours are alike). The other cells take the nearest of their
 #: landmarks' lists, polished by 30 more evaluations (that matters on small batches: recall 0.92 ->
 #: 0.98 at 2,000 cells): recall 0.96 on the 300k-cell step, and tricube corrections that differ from
-#: exact ones by 0.1 of their spread over the cells (mean; the former plan: recall 0.77, 0.38).
+#: exact ones by 0.1 of their spread over the cells (mean).
 NEAREST_PLAN = LandmarkPlan(ef=0, ef_factor=1, listed=60, landmark_visits=2000, near_landmarks=4, margin=0, visits=30)
-#: A query without seeds starts from its nearest pivots: this many of them.
-N_ENTRIES = 4
-#: After a merge, each right cell keeps edges to this many of its nearest left cells ...
-CROSS_NEIGHBOURS = 10
-#: ... and each left cell keeps the reverse edges of at most this many right cells (no hubs).
-CROSS_REVERSE = 20
-#: Sides smaller than this are searched by brute force.
-SMALL_SIDE = 1000
 
 
 @dataclass(frozen=True)

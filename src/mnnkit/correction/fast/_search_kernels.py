@@ -13,11 +13,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-#: Queries handled by one ``prange`` iteration of the graph search (they share its scratch arrays,
-#: ``O(targets)`` each): at least this many, and few enough iterations that the scratch is set up at
-#: most ``MAX_SEARCH_BLOCKS`` times per call.
-SEARCH_BLOCK = 128
-MAX_SEARCH_BLOCKS = 64
+from mnnkit._config import MAX_SEARCH_BLOCKS, SEARCH_BLOCK
 
 
 @njit(cache=True, parallel=True)
@@ -64,20 +60,55 @@ def _before(da: float, ia: int, db: float, ib: int) -> bool:
     return da < db or (da == db and ia < ib)
 
 
+@njit(cache=True, inline="always")
+def _above(heap_d, heap_i, a, b, largest_first):
+    """Whether entry ``a`` belongs above entry ``b``: nearer in a min-heap, farther in a max-heap."""
+    if largest_first:
+        return _before(heap_d[b], heap_i[b], heap_d[a], heap_i[a])
+    return _before(heap_d[a], heap_i[a], heap_d[b], heap_i[b])
+
+
+@njit(cache=True, inline="always")
+def _swap(heap_d, heap_i, a, b):
+    heap_d[a], heap_d[b] = heap_d[b], heap_d[a]
+    heap_i[a], heap_i[b] = heap_i[b], heap_i[a]
+
+
+@njit(cache=True, inline="always")
+def _sift_up(heap_d, heap_i, pos, largest_first):
+    """Move entry ``pos`` up until its parent belongs above it."""
+    while pos > 0:
+        parent = (pos - 1) // 2
+        if not _above(heap_d, heap_i, pos, parent, largest_first):
+            break
+        _swap(heap_d, heap_i, pos, parent)
+        pos = parent
+
+
+@njit(cache=True, inline="always")
+def _sift_down(heap_d, heap_i, size, largest_first):
+    """Move the root down until both its children belong below it."""
+    pos = 0
+    while True:
+        left = 2 * pos + 1
+        if left >= size:
+            break
+        best = left
+        right = left + 1
+        if right < size and _above(heap_d, heap_i, right, left, largest_first):
+            best = right
+        if not _above(heap_d, heap_i, best, pos, largest_first):
+            break
+        _swap(heap_d, heap_i, pos, best)
+        pos = best
+
+
 @njit(cache=True)
 def _min_push(heap_d, heap_i, size, dist, idx):
     """Push onto a binary min-heap on (distance, index); return the new size."""
-    pos = size
-    heap_d[pos] = dist
-    heap_i[pos] = idx
-    while pos > 0:
-        parent = (pos - 1) // 2
-        if _before(heap_d[pos], heap_i[pos], heap_d[parent], heap_i[parent]):
-            heap_d[pos], heap_d[parent] = heap_d[parent], heap_d[pos]
-            heap_i[pos], heap_i[parent] = heap_i[parent], heap_i[pos]
-            pos = parent
-        else:
-            break
+    heap_d[size] = dist
+    heap_i[size] = idx
+    _sift_up(heap_d, heap_i, size, False)
     return size + 1
 
 
@@ -87,21 +118,7 @@ def _min_pop(heap_d, heap_i, size):
     size -= 1
     heap_d[0] = heap_d[size]
     heap_i[0] = heap_i[size]
-    pos = 0
-    while True:
-        left = 2 * pos + 1
-        if left >= size:
-            break
-        best = left
-        right = left + 1
-        if right < size and _before(heap_d[right], heap_i[right], heap_d[left], heap_i[left]):
-            best = right
-        if _before(heap_d[best], heap_i[best], heap_d[pos], heap_i[pos]):
-            heap_d[pos], heap_d[best] = heap_d[best], heap_d[pos]
-            heap_i[pos], heap_i[best] = heap_i[best], heap_i[pos]
-            pos = best
-        else:
-            break
+    _sift_down(heap_d, heap_i, size, False)
     return size
 
 
@@ -109,36 +126,14 @@ def _min_pop(heap_d, heap_i, size):
 def _max_offer(heap_d, heap_i, size, capacity, dist, idx):
     """Offer (dist, idx) to a bounded max-heap (keeps the ``capacity`` smallest); return the new size."""
     if size < capacity:
-        pos = size
-        heap_d[pos] = dist
-        heap_i[pos] = idx
-        while pos > 0:
-            parent = (pos - 1) // 2
-            if _before(heap_d[parent], heap_i[parent], heap_d[pos], heap_i[pos]):
-                heap_d[pos], heap_d[parent] = heap_d[parent], heap_d[pos]
-                heap_i[pos], heap_i[parent] = heap_i[parent], heap_i[pos]
-                pos = parent
-            else:
-                break
+        heap_d[size] = dist
+        heap_i[size] = idx
+        _sift_up(heap_d, heap_i, size, True)
         return size + 1
     if _before(dist, idx, heap_d[0], heap_i[0]):
         heap_d[0] = dist
         heap_i[0] = idx
-        pos = 0
-        while True:
-            left = 2 * pos + 1
-            if left >= size:
-                break
-            best = left
-            right = left + 1
-            if right < size and _before(heap_d[left], heap_i[left], heap_d[right], heap_i[right]):
-                best = right
-            if _before(heap_d[pos], heap_i[pos], heap_d[best], heap_i[best]):
-                heap_d[pos], heap_d[best] = heap_d[best], heap_d[pos]
-                heap_i[pos], heap_i[best] = heap_i[best], heap_i[pos]
-                pos = best
-            else:
-                break
+        _sift_down(heap_d, heap_i, size, True)
     return size
 
 

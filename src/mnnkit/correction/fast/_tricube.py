@@ -10,8 +10,11 @@ from mnnkit.correction.fast import _pc_kernels
 BANDWIDTH_FLOOR = 1e-8
 
 
-def mnn_averages(left: np.ndarray, right: np.ndarray, pairs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Average correction vector of each distinct right MNN cell (batchelor's ``.average_correction``).
+def pc_space_averages(left: np.ndarray, right: np.ndarray, pairs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Average correction vector of each distinct right MNN cell in PC space (batchelor's ``.average_correction``).
+
+    Sums in pair order with a numba kernel, as batchelor's fastMNN does (the classic method's
+    ``gene_space_averages`` uses BLAS for wide data instead; the roundings differ).
 
     Parameters
     ----------
