@@ -216,7 +216,7 @@ def test_sample_statistics(blobs, covariance_type):
 
 
 def test_reproducible_bitwise_and_thread_independent(blobs, monkeypatch):
-    monkeypatch.setattr(_gaussian, "_PARALLEL_MIN_WORK", 0)  # use all threads even for this small problem
+    monkeypatch.setattr(_gaussian, "GMM_PARALLEL_MIN_WORK", 0)  # use all threads even for this small problem
     X, _ = blobs
     kw = {"n_components": 3, "random_state": 7, "init_params": "random", "tol": 1e-8}
     a = GaussianMixture(**kw).fit(X)

@@ -81,7 +81,7 @@ def test_operator_small_blocks_and_unsorted_indices(monkeypatch):
     """Many row blocks and CSR/CSC with unsorted indices and duplicates give the same products."""
     from mnnkit.linalg import _operator
 
-    monkeypatch.setattr(_operator, "_BLOCK_BYTES", 64 * 8 * 3)  # 64 rows for 3 columns per block
+    monkeypatch.setattr(_operator, "LINALG_BLOCK_BYTES", 64 * 8 * 3)  # 64 rows for 3 columns per block
     dense = _sparse_lowrank(n=500, g=90)
     rng = np.random.default_rng(2)
     mu, w = rng.standard_normal(90), rng.random(500)

@@ -52,7 +52,7 @@ def test_reverse_candidates_resolve_ties_or_fall_back(monkeypatch, slack) -> Non
         redone.append(query.shape[0])
         return real(query, data, k, **kwargs)
 
-    monkeypatch.setattr(exact_module, "REVERSE_SLACK", slack)
+    monkeypatch.setattr(exact_module, "KNN_REVERSE_SLACK", slack)
     monkeypatch.setattr(exact_module, "exact_knn", spy)
     _, _, ri, rd = exact_knn_both_ways(left, right, 5, 9, chunk_bytes=2**12)
     d2 = ((right[:, None, :] - left[None, :, :]) ** 2).sum(-1)

@@ -168,7 +168,7 @@ def test_chunked_engines_match_one_chunk(monkeypatch, method):
         ]
 
     whole = everything()
-    monkeypatch.setattr(_conv, "CHUNK_BYTES", 1)  # one image per chunk
+    monkeypatch.setattr(_conv, "NN_CONV_CHUNK_BYTES", 1)  # one image per chunk
     assert len(_conv._chunks(5, 100)) == 5
     for a, b in zip(everything(), whole, strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-13, atol=1e-13)
@@ -177,11 +177,12 @@ def test_chunked_engines_match_one_chunk(monkeypatch, method):
 def test_small_kernels_run_single_threaded():
     import numba
 
-    from mnnkit.nn._threads import PARALLEL_MIN_WORK, run_kernel
+    from mnnkit._config import NN_PARALLEL_MIN_WORK
+    from mnnkit.nn._threads import run_kernel
 
     seen = []
     before = numba.get_num_threads()
     run_kernel(lambda: seen.append(numba.get_num_threads()), 10)
-    run_kernel(lambda: seen.append(numba.get_num_threads()), PARALLEL_MIN_WORK)
+    run_kernel(lambda: seen.append(numba.get_num_threads()), NN_PARALLEL_MIN_WORK)
     assert seen == [1, before]
     assert numba.get_num_threads() == before

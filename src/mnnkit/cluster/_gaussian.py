@@ -14,6 +14,13 @@ import numpy as np
 import scipy.linalg
 from threadpoolctl import threadpool_limits
 
+from mnnkit._config import (
+    GMM_ESTEP_ROWS,
+    GMM_MSTEP_MAX_BYTES,
+    GMM_MSTEP_MAX_CHUNKS,
+    GMM_MSTEP_MIN_ROWS,
+    GMM_PARALLEL_MIN_WORK,
+)
 from mnnkit.cluster import _kernels
 
 __all__ = [
@@ -31,11 +38,6 @@ __all__ = [
 
 COVARIANCE_TYPES = ("full", "tied", "diag", "spherical")
 
-_ESTEP_CHUNK_ROWS = 128  # rows per parallel task (one tile) in the E-step
-_MSTEP_MAX_CHUNKS = 64  # partial-sum slots of the M-step (fixed: independent of the thread count)
-_MSTEP_MAX_BYTES = 64 << 20  # cap on the partial-sum memory of the M-step
-_PARALLEL_MIN_WORK = 2e7  # multiply-adds per EM iteration below which the kernels run on one thread
-
 
 @contextlib.contextmanager
 def compute_context(n_samples: int, n_features: int, n_components: int, covariance_type: str) -> Iterator[None]:
@@ -45,7 +47,7 @@ def compute_context(n_samples: int, n_features: int, n_components: int, covarian
     costs more than the work. Results do not depend on the number of threads.
     """
     per_component = n_features * n_features if covariance_type in ("full", "tied") else n_features
-    small = n_samples * n_components * per_component < _PARALLEL_MIN_WORK
+    small = n_samples * n_components * per_component < GMM_PARALLEL_MIN_WORK
     previous = nb.get_num_threads()
     with threadpool_limits(limits=1, user_api="blas"):
         if small:
@@ -63,7 +65,7 @@ def _bounds(n: int, n_chunks: int) -> np.ndarray:
 
 def _mstep_bounds(n: int, slot_bytes: int) -> np.ndarray:
     """Chunk boundaries for the M-step; depend only on ``n`` and the size of one partial-sum slot."""
-    n_chunks = min(_MSTEP_MAX_CHUNKS, -(-n // 256), max(1, _MSTEP_MAX_BYTES // max(slot_bytes, 1)))
+    n_chunks = min(GMM_MSTEP_MAX_CHUNKS, -(-n // GMM_MSTEP_MIN_ROWS), max(1, GMM_MSTEP_MAX_BYTES // max(slot_bytes, 1)))
     return _bounds(n, n_chunks)
 
 
@@ -219,7 +221,7 @@ def e_step(
         const = np.log(weights) + log_det_cholesky(prec_chol, covariance_type, d) - 0.5 * d * np.log(2 * np.pi)
     const = np.ascontiguousarray(np.broadcast_to(const, (n_comp,)), dtype=np.float64)
     means = np.ascontiguousarray(means, dtype=np.float64)
-    bounds = _bounds(n, -(-n // _ESTEP_CHUNK_ROWS))
+    bounds = _bounds(n, -(-n // GMM_ESTEP_ROWS))
     resp = np.empty((n, n_comp))
     norm = np.empty(n)
     if covariance_type in ("full", "tied"):

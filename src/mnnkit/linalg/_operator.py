@@ -9,14 +9,11 @@ import numba as nb
 import numpy as np
 import scipy.sparse as sp
 
+from mnnkit._config import LINALG_BLOCK_BYTES, LINALG_TASKS_PER_THREAD
 from mnnkit.linalg import _kernels
 from mnnkit.linalg._validation import check_matrix, check_vector, matrix_format
 
 __all__ = ["CenteredScaledMatrix"]
-
-# Memory budget for one row block of a dense intermediate (bytes). Bounds the working memory of
-# `gram` to O(block + (n_cols) * l) instead of O(n_rows * l).
-_BLOCK_BYTES = 1 << 20
 
 
 class CenteredScaledMatrix:
@@ -88,16 +85,16 @@ class CenteredScaledMatrix:
 
     def _bounds(self, lo: int, hi: int) -> np.ndarray:
         """Task boundaries over minor indices ``lo:hi`` balanced by stored entries."""
-        n_tasks = 4 * nb.get_num_threads()
+        n_tasks = LINALG_TASKS_PER_THREAD * nb.get_num_threads()
         return _kernels.balanced_bounds(self._counts()[lo:hi], n_tasks, offset=lo)
 
     def _block_rows(self, n_cols: int) -> int:
         per_row = 8 * n_cols
         if self.format == "dense":
             per_row += 8 * self.shape[1] if self.X.dtype != np.float64 else 0
-            budget = 8 * _BLOCK_BYTES
+            budget = 8 * LINALG_BLOCK_BYTES
         else:
-            budget = _BLOCK_BYTES
+            budget = LINALG_BLOCK_BYTES
         return max(1, min(self.shape[0], budget // max(per_row, 1)))
 
     def _x_rows_times(self, r0: int, r1: int, B: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:

@@ -7,12 +7,11 @@ from typing import Any
 import numba as nb
 import numpy as np
 
+from mnnkit._config import LINALG_TASKS_PER_THREAD, MOMENTS_BLOCK_ELEMENTS
 from mnnkit.linalg import _kernels
 from mnnkit.linalg._validation import check_int, check_matrix, matrix_format
 
 __all__ = ["mean_var", "weighted_column_mean"]
-
-_DENSE_BLOCK_ELEMENTS = 1 << 22
 
 
 def mean_var(X: Any, *, axis: int = 0, ddof: int = 1) -> tuple[np.ndarray, np.ndarray]:
@@ -61,7 +60,7 @@ def mean_var(X: Any, *, axis: int = 0, ddof: int = 1) -> tuple[np.ndarray, np.nd
 def _dense_mean_var(X: np.ndarray, axis: int, ddof: int) -> tuple[np.ndarray, np.ndarray]:
     Xa = X if axis == 0 else X.T  # statistics per column of Xa, computed over row blocks
     n, g = Xa.shape
-    step = max(1, _DENSE_BLOCK_ELEMENTS // max(g, 1))
+    step = max(1, MOMENTS_BLOCK_ELEMENTS // max(g, 1))
     total = np.zeros(g)
     for r0 in range(0, n, step):
         total += Xa[r0 : r0 + step].sum(axis=0, dtype=np.float64)
@@ -90,12 +89,12 @@ def weighted_column_mean(X: Any, weights: np.ndarray | None) -> np.ndarray:
     c = np.ascontiguousarray(weights, dtype=np.float64)[:, None]
     out = np.zeros((g, 1))
     if fmt == "dense":
-        step = max(1, _DENSE_BLOCK_ELEMENTS // max(g, 1))
+        step = max(1, MOMENTS_BLOCK_ELEMENTS // max(g, 1))
         for r0 in range(0, n, step):
             out += X[r0 : r0 + step].T.astype(np.float64) @ c[r0 : r0 + step]
     elif fmt == "csr":
         counts = _kernels.minor_counts(X.indices, int(X.indptr[-1]), g)
-        bounds = _kernels.balanced_bounds(counts, 4 * nb.get_num_threads())
+        bounds = _kernels.balanced_bounds(counts, LINALG_TASKS_PER_THREAD * nb.get_num_threads())
         _kernels.scatter(X.data, X.indptr, X.indices, bool(X.has_sorted_indices), 0, n, bounds, c, out)
     else:
         _kernels.gather(X.data, X.indptr, X.indices, bool(X.has_sorted_indices), 0, g, 0, n, c, out, True)

@@ -11,6 +11,7 @@ import numpy as np
 import scipy.linalg
 from threadpoolctl import threadpool_limits
 
+from mnnkit._config import SVD_EXACT_MAX_ELEMENTS
 from mnnkit._random import RngLike, as_generator
 from mnnkit.linalg._operator import CenteredScaledMatrix
 from mnnkit.linalg._stats import weighted_column_mean
@@ -20,8 +21,6 @@ __all__ = ["SVDResult", "blas_single_thread_if_sparse", "randomized_svd", "svd_s
 
 logger = logging.getLogger("mnnkit")
 
-# `method="auto"` uses the exact (dense LAPACK) path when the dense matrix has at most this many elements
-_EXACT_MAX_ELEMENTS = 2_000_000
 # `n_iter="auto"`: number of subspace-iteration passes before the Rayleigh-Ritz pass
 _AUTO_N_ITER = 7
 
@@ -200,7 +199,7 @@ def _prepare(
         raise ValueError(msg)
     op = op.with_center(_resolve_center(center, op.X, op.row_weights))
     if method == "auto":
-        method = "exact" if n * g <= _EXACT_MAX_ELEMENTS else "randomized"
+        method = "exact" if n * g <= SVD_EXACT_MAX_ELEMENTS else "randomized"
     return op, k, n_oversamples, n_iter_, method, generator
 
 

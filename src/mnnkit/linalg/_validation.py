@@ -12,6 +12,8 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
+from mnnkit._config import FINITE_CHECK_ELEMENTS
+
 __all__ = [
     "check_finite",
     "check_int",
@@ -19,9 +21,6 @@ __all__ = [
     "check_vector",
     "matrix_format",
 ]
-
-# elements per chunk when scanning for NaN/Inf, so the check needs O(chunk) extra memory
-_FINITE_CHUNK = 1 << 20
 
 
 def matrix_format(X: Any) -> str:
@@ -95,9 +94,9 @@ def check_finite(values: np.ndarray, name: str) -> None:
     if values.dtype.kind != "f":
         return
     if values.ndim <= 1:
-        step = _FINITE_CHUNK
+        step = FINITE_CHECK_ELEMENTS
     else:  # blocks of rows; works for any memory layout without copying the whole array
-        step = max(1, _FINITE_CHUNK // max(1, int(np.prod(values.shape[1:]))))
+        step = max(1, FINITE_CHECK_ELEMENTS // max(1, int(np.prod(values.shape[1:]))))
     for start in range(0, values.shape[0] if values.ndim else 1, step):
         block = values[start : start + step] if values.ndim else values
         if not np.isfinite(block).all():

@@ -4,16 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from mnnkit._config import CHUNK_BYTES, KNN_REVERSE_SLACK
 from mnnkit.neighbors import _kernels
 
 __all__ = ["exact_knn", "exact_knn_both_ways"]
-
-#: Extra candidates kept per row in the reverse direction of :func:`exact_knn_both_ways`, so that
-#: near-ties at the ``k``-th distance can be resolved without a second search.
-REVERSE_SLACK = 16
-
-#: Upper bound, in bytes, on the ``(chunk rows x n_data)`` float64 block of dot products held at once.
-CHUNK_BYTES = 64 * 2**20
 
 
 def _chunk_rows(n_data: int, chunk_bytes: int) -> int:
@@ -90,9 +84,9 @@ def exact_knn_both_ways(
     every ``left`` row, and the ``k_left`` nearest ``left`` rows of every ``right`` row, each exactly as
     :func:`exact_knn` would give them (same ties, same distances), at the cost of one ``left x right``
     product instead of two. The reverse direction keeps, per right row, a heap of the ``k_left +
-    REVERSE_SLACK`` smallest approximate distances over all chunks, re-measured exactly at the end; a right
+    KNN_REVERSE_SLACK`` smallest approximate distances over all chunks, re-measured exactly at the end; a right
     row with more near-ties than that (duplicated cells) is searched again directly. Memory: two ``chunk x
-    n_right`` blocks (``2 * chunk_bytes``) plus ``O(n_right x (k_left + REVERSE_SLACK))`` candidates.
+    n_right`` blocks (``2 * chunk_bytes``) plus ``O(n_right x (k_left + KNN_REVERSE_SLACK))`` candidates.
     ``gram``, if given, is ``left @ right.T`` computed already (C order): its row blocks replace the BLAS
     products.
     """
@@ -104,7 +98,7 @@ def exact_knn_both_ways(
     left_idx = np.empty((n_left, k_right), dtype=np.int64)
     left_dist = np.empty((n_left, k_right), dtype=np.float64)
     # reverse direction: per right row a heap of the smallest approximate distances, re-measured at the end
-    capacity = min(k_left + REVERSE_SLACK, n_left)
+    capacity = min(k_left + KNN_REVERSE_SLACK, n_left)
     heap_val = np.empty((n_right, capacity))
     heap_idx = np.empty((n_right, capacity), dtype=np.int64)
     heap_n = np.zeros(n_right, dtype=np.int64)

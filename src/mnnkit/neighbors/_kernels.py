@@ -8,6 +8,8 @@ from __future__ import annotations
 import numba
 import numpy as np
 
+from mnnkit._config import KNN_REVERSE_TILE
+
 
 @numba.njit(cache=True)
 def _squared_distance(a: np.ndarray, b: np.ndarray) -> float:  # pragma: no cover - traced by numba
@@ -125,10 +127,6 @@ def select_exact(gram, query_sqnorm, data_sqnorm, query, data, err_scale, k, sel
             out_dist[i, r] = np.sqrt(cand_d2[order[r]])
 
 
-#: Data rows handled together by :func:`offer_reverse` (one 64-byte cache line of a gram row).
-REVERSE_TILE = 8
-
-
 @numba.njit(cache=True, parallel=True)
 def offer_reverse(gram, offset, data_sqnorm, query_sqnorm, heap_val, heap_idx, heap_n):
     """Offer one chunk of query rows to each data row's bounded heap of smallest approximate distances.
@@ -137,15 +135,15 @@ def offer_reverse(gram, offset, data_sqnorm, query_sqnorm, heap_val, heap_idx, h
     ``query[offset + i] . data[r]`` (the block as computed, not transposed). ``heap_val[r, :heap_n[r]]``
     is a max-heap of the smallest ``a_ri = |x_r|^2 - 2 gram + |q_i|^2`` seen so far (capacity
     ``heap_val.shape[1]``), with their query rows in ``heap_idx``; query rows are offered in increasing
-    order. Data rows are taken in tiles of ``REVERSE_TILE`` so that each pass over the block reads whole
+    order. Data rows are taken in tiles of ``KNN_REVERSE_TILE`` so that each pass over the block reads whole
     cache lines. Nothing is re-measured here: :func:`finish_reverse` does that once at the end.
     """
     n_chunk, n_data = gram.shape
     capacity = heap_val.shape[1]
-    n_tiles = (n_data + REVERSE_TILE - 1) // REVERSE_TILE
+    n_tiles = (n_data + KNN_REVERSE_TILE - 1) // KNN_REVERSE_TILE
     for tile in numba.prange(n_tiles):
-        first = tile * REVERSE_TILE
-        last = min(first + REVERSE_TILE, n_data)
+        first = tile * KNN_REVERSE_TILE
+        last = min(first + KNN_REVERSE_TILE, n_data)
         for i in range(n_chunk):
             q_sq = query_sqnorm[offset + i]
             for r in range(first, last):

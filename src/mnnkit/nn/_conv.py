@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from mnnkit._config import NN_CONV_CHUNK_BYTES, NN_DIRECT_MAX_CHANNELS_PER_GROUP
 from mnnkit.nn._im2col import _fold, _unfold
 from mnnkit.nn._kernels import conv_forward_kernel, conv_grad_input_kernel, conv_grad_weight_kernel
 from mnnkit.nn._padding import _pad, _unpad
@@ -36,9 +37,6 @@ from mnnkit.nn._validation import (
 )
 
 METHODS = ("auto", "im2col", "direct")
-#: ``method="auto"`` uses the direct loops when a group has at most this many input channels
-#: and there is more than one group (depthwise and narrow grouped convolutions).
-DIRECT_MAX_CHANNELS_PER_GROUP = 2
 
 Pair = tuple[int, int]
 
@@ -65,7 +63,7 @@ def _check_method(method: Any, channels_per_group: int, groups: int) -> str:
         msg = f"method must be one of {METHODS}, got {method!r}"
         raise ValueError(msg)
     if method == "auto":
-        direct = groups > 1 and channels_per_group <= DIRECT_MAX_CHANNELS_PER_GROUP
+        direct = groups > 1 and channels_per_group <= NN_DIRECT_MAX_CHANNELS_PER_GROUP
         return "direct" if direct else "im2col"
     return method
 
@@ -129,15 +127,12 @@ def _conv_geometry(
 # --- engines ------------------------------------------------------------------------------------
 #
 # They take unpadded arrays and pad inside. Both engines walk the batch in chunks of images whose
-# unfolded columns (im2col) or padded copy (direct) take about CHUNK_BYTES, so the temporaries
+# unfolded columns (im2col) or padded copy (direct) take about NN_CONV_CHUNK_BYTES, so the temporaries
 # stay cache-sized and are reused rather than freshly mapped for every call.
-
-#: Target size in bytes of the im2col columns of one chunk of images.
-CHUNK_BYTES = 8 << 20
 
 
 def _chunks(n: int, per_image_bytes: int) -> list[slice]:
-    step = max(1, CHUNK_BYTES // max(per_image_bytes, 1))
+    step = max(1, NN_CONV_CHUNK_BYTES // max(per_image_bytes, 1))
     return [slice(start, min(start + step, n)) for start in range(0, n, step)]
 
 

@@ -11,6 +11,7 @@ import pandas as pd
 from anndata import AnnData
 from scipy import sparse
 
+from mnnkit._config import COUNT_CHECK_ELEMENTS
 from mnnkit._warnings import ConvergenceWarning
 from mnnkit.stats import _kernels as K
 from mnnkit.stats._lrt import lrt_pvalue
@@ -23,7 +24,6 @@ logger = logging.getLogger("mnnkit")
 _MODELS = {"poisson": K.POISSON, "nb": K.NB, "zip": K.ZIP, "zinb": K.ZINB}
 _KERNEL_DTYPES = (np.float32, np.float64, np.int32, np.int64)
 _STATUS = ("ok", "all_zero", "no_overdispersion", "no_zero_inflation", "no_overdispersion_no_zero_inflation")
-_CHUNK = 1 << 22  # entries per validation block (bounds the temporaries to a few MB)
 
 
 def _status(flags: np.ndarray) -> pd.Categorical:
@@ -93,8 +93,8 @@ def _check_counts(data: np.ndarray, indptr: np.ndarray, var_names: pd.Index, whe
             ("a non-integer count", lambda b: b != np.floor(b)),
         ]
     for what, test in checks:
-        for start in range(0, data.size, _CHUNK):
-            block = data[start : start + _CHUNK]
+        for start in range(0, data.size, COUNT_CHECK_ELEMENTS):
+            block = data[start : start + COUNT_CHECK_ELEMENTS]
             bad = test(block)
             if bad.any():
                 pos = start + int(np.flatnonzero(bad)[0])

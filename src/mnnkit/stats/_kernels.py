@@ -21,6 +21,7 @@ import math
 import numba
 import numpy as np
 
+from mnnkit._config import COUNT_HISTOGRAM_CAP
 from mnnkit.stats._special import log1p_ratio, rising_log_sums
 
 _JIT = {"cache": True, "nogil": True}
@@ -36,7 +37,6 @@ ALL_ZERO = 1
 ALPHA_AT_ZERO = 2
 PI_AT_ZERO = 4
 
-HIST_CAP = 1024  # counts below this are binned with a dense buffer, larger ones are sorted
 _EM_SWITCH = 1e-8  # relative log-likelihood change at which EM hands over to Newton
 _EM_STRICT = 1e-13  # relative change that ends EM when Newton could not finish the job
 
@@ -45,7 +45,7 @@ _EM_STRICT = 1e-13  # relative change that ends EM when Newton could not finish 
 def column_histogram(data, start, stop, buf, big, values, freqs):
     """Histogram of the positive entries ``data[start:stop]`` (integer-valued, validated).
 
-    ``buf`` is an all-zero int64 scratch array of length ``HIST_CAP`` (left all-zero on return),
+    ``buf`` is an all-zero int64 scratch array of length ``COUNT_HISTOGRAM_CAP`` (left all-zero on return),
     ``big`` an int64 scratch array and ``values``/``freqs`` outputs, each at least
     ``stop - start`` long. Explicit zeros are skipped. Returns the number of distinct values.
     """
@@ -521,7 +521,7 @@ def fit_csc(indptr, data, n_rows, model, tol, max_iter):
     max_nnz = 1
     for g in range(n_cols):
         max_nnz = max(max_nnz, indptr[g + 1] - indptr[g])
-    buf = np.zeros(HIST_CAP, np.int64)
+    buf = np.zeros(COUNT_HISTOGRAM_CAP, np.int64)
     big = np.empty(max_nnz, np.int64)
     values = np.empty(max_nnz, np.int64)
     freqs = np.empty(max_nnz, np.float64)
