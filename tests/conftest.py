@@ -19,7 +19,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import anndata as ad
 import numpy as np
+import pandas as pd
 
 # --- Comparisons ---------------------------------------------------------------------------------
 
@@ -78,3 +80,39 @@ def num_hessian(f: Callable[[np.ndarray], float], theta, rel_step: float = 1e-4)
 
 # --- Data makers ---------------------------------------------------------------------------------
 # Shared synthetic data sets (batches, AnnData objects) go here.
+
+
+def three_batches(seed: int = 0, n=(50, 40, 45), genes: int = 24) -> list[np.ndarray]:
+    """Three batches sharing two cell types, each batch with its own gene-wise shift."""
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(0, 1.5, size=(2, genes)) + 4
+    out = []
+    for size in n:
+        shift = rng.normal(0, 0.7, size=genes)
+        types = rng.integers(0, 2, size=size)
+        out.append(np.clip(centres[types] + shift + rng.normal(0, 0.4, size=(size, genes)), 0, None))
+    return out
+
+
+def to_adata(batches: list[np.ndarray]) -> ad.AnnData:
+    """One AnnData of the batches in order: ``obs["batch"]`` categorical ``b0, b1, ...``, cells ``c0, c1, ...``."""
+    x = np.vstack(batches)
+    names = [f"b{i}" for i, b in enumerate(batches) for _ in range(b.shape[0])]
+    obs = pd.DataFrame({"batch": pd.Categorical(names)}, index=[f"c{i}" for i in range(x.shape[0])])
+    return ad.AnnData(x, obs=obs)
+
+
+def make_batches(sizes=(70, 60, 80, 50), genes=30, seed=0, shift=1.0) -> ad.AnnData:
+    """Batches of four cell types, batch shifts growing with position; ``var["hvg"]`` marks 2/3 of the genes."""
+    rng = np.random.default_rng(seed)
+    centres = rng.gamma(2.0, 0.7, size=(4, genes))
+    blocks, labels = [], []
+    for b, n in enumerate(sizes):
+        types = rng.integers(0, 4, n)
+        x = centres[types] + rng.normal(0, shift * (b + 1) / len(sizes), genes) + rng.normal(0, 0.3, (n, genes))
+        blocks.append(np.clip(x, 0, None))
+        labels += [f"b{b}"] * n
+    obs = pd.DataFrame({"batch": pd.Categorical(labels)}, index=[f"c{i}" for i in range(sum(sizes))])
+    var = pd.DataFrame(index=[f"g{g}" for g in range(genes)])
+    var["hvg"] = np.arange(genes) % 3 != 0
+    return ad.AnnData(np.vstack(blocks), obs=obs, var=var)

@@ -19,7 +19,7 @@ import scipy.sparse as sp
 import mnnkit
 from mnnkit.correction.fast import _dask_kernels
 from mnnkit.linalg import randomized_svd
-from tests.test_fastmnn_naive import make_batches
+from tests.conftest import make_batches
 
 da = pytest.importorskip("dask.array")
 distributed = pytest.importorskip("distributed")
@@ -89,7 +89,7 @@ def test_no_cluster_is_started_without_a_client(tmp_path) -> None:
     script = textwrap.dedent(
         """
         import numpy as np, dask.array as da, distributed, mnnkit
-        from tests.test_fastmnn_naive import make_batches
+        from tests.conftest import make_batches
         a = make_batches(sizes=(60, 50, 70), genes=20)
         expected = mnnkit.fast_mnn(a, "batch", d=6, k=10, copy=True).obsm["X_mnn"]
         a.X = da.from_array(a.X, chunks=(64, -1))

@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import anndata as ad
 import numpy as np
-import pandas as pd
 import pytest
 import scipy.sparse as sp
 
 import mnnkit
+from tests.conftest import make_batches
 
 # --------------------------------------------------------------------------------------- naive fastMNN
 
@@ -172,21 +172,6 @@ def naive_merge(pcs: list[np.ndarray], *, k=20, prop_k=None, ndist=3.0, order="d
 
 
 # --------------------------------------------------------------------------------------- data
-
-
-def make_batches(sizes=(70, 60, 80, 50), genes=30, seed=0, shift=1.0) -> ad.AnnData:
-    rng = np.random.default_rng(seed)
-    centres = rng.gamma(2.0, 0.7, size=(4, genes))
-    blocks, labels = [], []
-    for b, n in enumerate(sizes):
-        types = rng.integers(0, 4, n)
-        x = centres[types] + rng.normal(0, shift * (b + 1) / len(sizes), genes) + rng.normal(0, 0.3, (n, genes))
-        blocks.append(np.clip(x, 0, None))
-        labels += [f"b{b}"] * n
-    obs = pd.DataFrame({"batch": pd.Categorical(labels)}, index=[f"c{i}" for i in range(sum(sizes))])
-    var = pd.DataFrame(index=[f"g{g}" for g in range(genes)])
-    var["hvg"] = np.arange(genes) % 3 != 0
-    return ad.AnnData(np.vstack(blocks), obs=obs, var=var)
 
 
 def _split(adata: ad.AnnData) -> list[np.ndarray]:

@@ -146,7 +146,7 @@ def test_whole_exact_path_without_jit(tmp_path) -> None:
     script = textwrap.dedent(
         f"""
         import numpy as np, mnnkit
-        from tests.test_fastmnn_naive import make_batches
+        from tests.conftest import make_batches
         a = make_batches(sizes=(25, 30, 20), genes=10)
         mnnkit.fast_mnn(a, "batch", d=4, k=6, svd_solver="exact", merge_order="auto")
         np.save({str(target)!r}, a.obsm["X_mnn"])
@@ -158,7 +158,7 @@ def test_whole_exact_path_without_jit(tmp_path) -> None:
     )
     assert result.returncode == 0, result.stderr
     import mnnkit
-    from tests.test_fastmnn_naive import make_batches
+    from tests.conftest import make_batches
 
     a = make_batches(sizes=(25, 30, 20), genes=10)
     mnnkit.fast_mnn(a, "batch", d=4, k=6, svd_solver="exact", merge_order="auto")

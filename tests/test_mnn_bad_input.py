@@ -10,7 +10,7 @@ import scipy.sparse as sp
 
 import mnnkit
 from mnnkit._warnings import InputDataWarning, ParameterWarning
-from tests.test_mnn_naive import three_batches, to_adata
+from tests.conftest import three_batches, to_adata
 
 
 @pytest.fixture

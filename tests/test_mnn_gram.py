@@ -7,8 +7,8 @@ import pytest
 
 import mnnkit
 from mnnkit import _config
+from tests.conftest import three_batches, to_adata
 from tests.naive_mnn import naive_mnn_correct
-from tests.test_mnn_naive import three_batches, to_adata
 
 
 @pytest.mark.parametrize("options", [{}, {"svd_dim": 2}, {"k_pair": (7, 11)}])

@@ -16,7 +16,7 @@ from sklearn.neighbors import NearestNeighbors
 
 import mnnkit
 from mnnkit._warnings import ParameterWarning
-from tests.test_mnn_naive import three_batches, to_adata
+from tests.conftest import three_batches, to_adata
 
 
 def shifted_types(seed: int = 0, n_per_batch: int = 150, genes: int = 40) -> ad.AnnData:
@@ -222,7 +222,7 @@ def test_kernels_run_without_jit_and_agree(tmp_path) -> None:
     script = textwrap.dedent(
         """
         import numpy as np, mnnkit
-        from tests.test_mnn_naive import three_batches, to_adata
+        from tests.conftest import three_batches, to_adata
         a = to_adata(three_batches(n=(30, 25, 28), genes=10))
         mnnkit.correct(a, "batch", k=8, svd_dim=1)
         mnnkit.correct(a, "batch", k=8, approximate=True, kernel_neighbors=5, var_adj_sample=20, key_added="fast")

@@ -2,33 +2,12 @@
 
 from __future__ import annotations
 
-import anndata as ad
 import numpy as np
-import pandas as pd
 import pytest
 
 import mnnkit
+from tests.conftest import three_batches, to_adata
 from tests.naive_mnn import naive_mnn_correct
-
-
-def three_batches(seed: int = 0, n=(50, 40, 45), genes: int = 24) -> list[np.ndarray]:
-    """Three batches sharing two cell types, each batch with its own gene-wise shift."""
-    rng = np.random.default_rng(seed)
-    centres = rng.normal(0, 1.5, size=(2, genes)) + 4
-    out = []
-    for size in n:
-        shift = rng.normal(0, 0.7, size=genes)
-        types = rng.integers(0, 2, size=size)
-        out.append(np.clip(centres[types] + shift + rng.normal(0, 0.4, size=(size, genes)), 0, None))
-    return out
-
-
-def to_adata(batches: list[np.ndarray]) -> ad.AnnData:
-    x = np.vstack(batches)
-    names = [f"b{i}" for i, b in enumerate(batches) for _ in range(b.shape[0])]
-    obs = pd.DataFrame({"batch": pd.Categorical(names)}, index=[f"c{i}" for i in range(x.shape[0])])
-    return ad.AnnData(x, obs=obs)
-
 
 SUBSET = np.arange(0, 24, 2)  # 12 of 24 genes
 
