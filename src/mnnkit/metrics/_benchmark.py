@@ -80,7 +80,10 @@ def benchmark(
     progress_bar
         Show scib-metrics' progress bars.
     rng
-        Seed (int or numpy Generator) of ``neighbors_method="pynndescent"``.
+        Randomness of ``neighbors_method="pynndescent"`` (scib-metrics' own search, the default, does not
+        take it): an int seed >= 0 (same seed, same result), a :class:`numpy.random.Generator` (used as
+        given: its stream advances) or None (fresh entropy from the operating system: a different result on
+        every call).
 
     Returns
     -------

@@ -132,7 +132,9 @@ def ari_nmi(
     n_init
         KMeans initialisations; the run with the lowest inertia is kept. 1 (default) as scib-metrics.
     rng
-        Seed (int or numpy Generator) of the KMeans initialisations; same seed, same clusters.
+        Randomness of the KMeans initialisations: an int seed >= 0 (same seed, same result), a
+        :class:`numpy.random.Generator` (used as given: its stream advances) or None (fresh entropy from the
+        operating system: a different result on every call).
 
     Returns
     -------

@@ -126,8 +126,9 @@ def evaluate(
     neighbors_method
         ``"exact"``, ``"pynndescent"`` or a fitted estimator; see :func:`mnnkit.neighbors.knn`.
     rng
-        Seed (int or numpy Generator) for the PCA, pynndescent, KMeans and the per-label kBET's
-        eigensolver; same seed, same table.
+        Randomness of the PCA, pynndescent, KMeans and the per-label kBET's eigensolver (one seed drawn for
+        all): an int seed >= 0 (same seed, same result), a :class:`numpy.random.Generator` (used as given: its
+        stream advances) or None (fresh entropy from the operating system: a different result on every call).
 
     Returns
     -------

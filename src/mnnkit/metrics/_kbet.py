@@ -261,8 +261,9 @@ def kbet_per_label(
         ``"pynndescent"`` (what scib-metrics uses; approximate) or a fitted estimator; see
         :func:`mnnkit.neighbors.knn`.
     rng
-        Seed (int or numpy Generator) of the eigensolver's start vectors and of pynndescent; same seed,
-        same result.
+        Randomness of the eigensolver's start vectors and of pynndescent: an int seed >= 0 (same seed, same
+        result), a :class:`numpy.random.Generator` (used as given: its stream advances) or None (fresh entropy
+        from the operating system: a different result on every call).
     return_table
         Also return a table with one row per label.
 

@@ -66,7 +66,9 @@ def lisi(
         How neighbours of an embedding are found: ``"exact"`` (default, what harmonypy does),
         ``"pynndescent"`` or a fitted estimator; see :func:`mnnkit.neighbors.knn`.
     rng
-        Seed for ``neighbors_method="pynndescent"``.
+        Randomness of ``neighbors_method="pynndescent"``: an int seed >= 0 (same seed, same result), a
+        :class:`numpy.random.Generator` (used as given: its stream advances) or None (fresh entropy from the
+        operating system: a different result on every call).
 
     Returns
     -------

@@ -149,8 +149,12 @@ def umap_comparison(
         ``.obs`` column of cell types for a second column of panels.
     subset
         Genes the correction used, if not recorded (see :func:`mnnkit.pl.correction_data`).
-    n_pcs, n_neighbors, rng
-        PCA components, UMAP neighbours, seed.
+    n_pcs, n_neighbors
+        PCA components, UMAP neighbours.
+    rng
+        Randomness of the PCA, the UMAP and the drawing order (one seed drawn for all): an int seed >= 0 (same
+        seed, same result), a :class:`numpy.random.Generator` (used as given: its stream advances) or None
+        (fresh entropy from the operating system: a different result on every call).
     point_size
         Marker area; default scales with the number of cells.
     data
