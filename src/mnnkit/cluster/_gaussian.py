@@ -9,10 +9,8 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator
 
-import numba as nb
 import numpy as np
 import scipy.linalg
-from threadpoolctl import threadpool_limits
 
 from mnnkit._config import (
     GMM_ESTEP_ROWS,
@@ -21,6 +19,7 @@ from mnnkit._config import (
     GMM_MSTEP_MIN_ROWS,
     GMM_PARALLEL_MIN_WORK,
 )
+from mnnkit._threads import thread_limits
 from mnnkit.cluster import _kernels
 
 __all__ = [
@@ -48,14 +47,8 @@ def compute_context(n_samples: int, n_features: int, n_components: int, covarian
     """
     per_component = n_features * n_features if covariance_type in ("full", "tied") else n_features
     small = n_samples * n_components * per_component < GMM_PARALLEL_MIN_WORK
-    previous = nb.get_num_threads()
-    with threadpool_limits(limits=1, user_api="blas"):
-        if small:
-            nb.set_num_threads(1)
-        try:
-            yield
-        finally:
-            nb.set_num_threads(previous)
+    with thread_limits(numba=1 if small else None, blas=1):
+        yield
 
 
 def _bounds(n: int, n_chunks: int) -> np.ndarray:

@@ -9,10 +9,10 @@ from typing import Any, Literal, NamedTuple
 
 import numpy as np
 import scipy.linalg
-from threadpoolctl import threadpool_limits
 
 from mnnkit._config import SVD_EXACT_MAX_ELEMENTS
 from mnnkit._random import RngLike, as_generator
+from mnnkit._threads import thread_limits
 from mnnkit.linalg._operator import CenteredScaledMatrix
 from mnnkit.linalg._stats import weighted_column_mean
 from mnnkit.linalg._validation import check_int
@@ -75,7 +75,7 @@ def blas_single_thread_if_sparse(op: CenteredScaledMatrix) -> Iterator[None]:
     if op.format == "dense":
         yield
         return
-    with threadpool_limits(limits=1, user_api="blas"):
+    with thread_limits(blas=1):
         yield
 
 

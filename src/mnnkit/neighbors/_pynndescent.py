@@ -1,10 +1,16 @@
-"""Approximate kNN with pynndescent (seeded, single-threaded, hence deterministic)."""
+"""Approximate kNN with pynndescent: seeded and on one thread, hence the same result on every machine.
+
+Thread policy: pynndescent runs on one numba thread (``n_jobs=1``, inside
+:func:`mnnkit._threads.thread_limits`) whatever numba's current thread count, because its output
+depends on the number of threads it gets; the caller's numba thread count is restored afterwards, also
+when pynndescent raises.
+"""
 
 from __future__ import annotations
 
-import numba
 import numpy as np
 
+from mnnkit._threads import thread_limits
 from mnnkit.neighbors import _kernels
 from mnnkit.neighbors._exact import exact_knn
 
@@ -28,8 +34,8 @@ def pynndescent_knn(
     """Approximate ``k`` nearest neighbours with :class:`pynndescent.NNDescent` (validated float64 arrays).
 
     ``same`` says ``query`` is ``data``: the index's own neighbour graph is used, no separate query.
-    pynndescent runs with ``n_jobs=1`` (its parallel construction is not reproducible) and the caller's
-    numba thread count is restored afterwards. Distances are re-measured in float64 and each row sorted by
+    pynndescent runs on one thread (see the module docstring) and the caller's numba thread count is
+    restored afterwards. Distances are re-measured in float64 and each row sorted by
     (distance, index), so the output follows the exact backend's conventions. Returns ``(indices,
     distances)``. The index is built with ``max(k + exclude_self, MIN_INDEX_DEGREE)`` neighbours per
     point, which keeps recall high for small ``k``. Memory: the index,
@@ -46,8 +52,7 @@ def pynndescent_knn(
 
     from pynndescent import NNDescent
 
-    threads = numba.get_num_threads()
-    try:
+    with thread_limits(numba=1):
         index = NNDescent(
             data,
             metric="euclidean",
@@ -61,8 +66,6 @@ def pynndescent_knn(
             found = index.neighbor_graph[0][:, :n_search]
         else:
             found, _ = index.query(query, k=n_search, epsilon=QUERY_EPSILON)
-    finally:
-        numba.set_num_threads(threads)
     found = np.asarray(found, dtype=np.int64)
     if (found < 0).any():
         msg = "pynndescent returned fewer neighbours than requested; use method='exact' for this data."
