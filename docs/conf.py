@@ -114,20 +114,33 @@ def _write_api(out: Path) -> None:
     pages = []
     top = ["Top level: ``import mnnkit``", "============================", ""]
     top += ["These names are importable from ``mnnkit`` directly; each is documented in its module.", ""]
+    own: list[str] = []
     for name in sorted(mnnkit.__all__, key=str.lower):
         obj = getattr(mnnkit, name)
         if inspect.ismodule(obj) or name.startswith("__"):
             continue
         role = "class" if inspect.isclass(obj) else "func"
-        top.append(f"- :{role}:`mnnkit.{name} <{_home(obj)}.{name}>`: {_first_line(obj)}")
+        home = _home(obj)
+        if not home:  # defined in a private root module (the warning classes): documented on this page
+            own.append(name)
+        top.append(f"- :{role}:`mnnkit.{name} <{home or 'mnnkit'}.{name}>`: {_first_line(obj)}")
     top.append("")
+    if own:
+        top += ["Warnings", "--------", ""]
+        for name in own:
+            top += [f".. autoclass:: mnnkit.{name}", "   :show-inheritance:", ""]
     (out / "mnnkit.rst").write_text("\n".join(top), encoding="utf-8")
     pages.append("mnnkit")
     for modname, title, names in API_MODULES:
         module = importlib.import_module(modname)
         names = names if names is not None else list(getattr(module, "__all__", []))
         # re-exports (e.g. NeighborResult in mnnkit.metrics) are documented once, in their own module
-        names = [n for n in names if _home(getattr(module, n)) in ("", modname)]
+        # names defined in private root modules (warnings) are documented once, on the top-level page
+        names = [
+            n
+            for n in names
+            if _home(getattr(module, n)) == modname or (not _home(getattr(module, n)) and n not in mnnkit.__all__)
+        ]
         functions = [n for n in names if not inspect.isclass(getattr(module, n))]
         classes = [n for n in names if inspect.isclass(getattr(module, n))]
         lines = [f"``{modname}``: {title}", "=" * (len(modname) + len(title) + 6), ""]
