@@ -6,6 +6,11 @@ from __future__ import annotations
 #: up to IEEE rounding, and fastmath reassociates sums.
 NUMBA_FASTMATH = False
 
+#: batchelor's floor on a cell's l2 norm in cosine normalisation (all-zero cells stay zero). Every
+#: cosine normalisation in mnnkit (both corrections, their dask path, the plots, the mnnpy drop-in)
+#: divides by ``max(norm, COSINE_NORM_FLOOR)``.
+COSINE_NORM_FLOOR = 1e-8
+
 #: Target size in bytes of one float64 work block (a chunk of rows times the other side's cells).
 #: The chunked kernels size their row blocks so that each temporary stays near this bound.
 CHUNK_BYTES = 64 * 2**20

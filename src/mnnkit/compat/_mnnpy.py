@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 from scipy import sparse
 
+from mnnkit._config import COSINE_NORM_FLOOR
 from mnnkit._threads import resolve_n_jobs, thread_limits
 from mnnkit._validation import check_adata, check_bool, check_choice, check_int, check_k, check_real, is_int
 from mnnkit._warnings import ParameterWarning
@@ -503,7 +504,7 @@ def _angles(
     before = before.toarray() if sparse.issparse(before) else np.asarray(before)
     before = before.astype(np.float64)
     if cos_norm_in:
-        before = before / np.maximum(np.sqrt((before**2).sum(axis=1)), 1e-8)[:, None]
+        before = before / np.maximum(np.sqrt((before**2).sum(axis=1)), COSINE_NORM_FLOOR)[:, None]
     after = np.asarray(in_space[:, cols], dtype=np.float64)
 
     angles: list[list[tuple[float | None, int]] | int] = [0] * len(order)

@@ -14,10 +14,8 @@ import pandas as pd
 import scipy.sparse as sp
 from anndata import AnnData
 
+from mnnkit._config import COSINE_NORM_FLOOR
 from mnnkit._warnings import InputDataWarning
-
-#: batchelor's floor on a cell's l2 norm in cosine normalisation.
-COSINE_NORM_FLOOR = 1e-8
 
 
 @dataclass

@@ -16,14 +16,13 @@ import numpy as np
 import pandas as pd
 from scipy import sparse
 
+from mnnkit._config import COSINE_NORM_FLOOR
 from mnnkit._validation import check_key
 
 __all__ = ["CorrectionData", "compare_metrics", "correction_data", "correction_record", "find_corrections"]
 
 logger = logging.getLogger("mnnkit")
 
-#: batchelor's floor on a cell's l2 norm in cosine normalisation (as in the correction itself).
-_COSINE_NORM_FLOOR = 1e-8
 #: Rows of a gene-level output read to tell the corrected genes from the NaN ones (every row agrees).
 _PROBE_ROWS = 64
 
@@ -202,7 +201,7 @@ def correction_data(adata: Any, key_added: str = "mnn", *, subset: str | Sequenc
     cosine = bool(params.get("cos_norm_out", params.get("cos_norm", True)))
     if cosine:
         norms = np.sqrt(np.einsum("ij,ij->i", uncorrected, uncorrected))
-        uncorrected /= np.maximum(norms, _COSINE_NORM_FLOOR)[:, None]
+        uncorrected /= np.maximum(norms, COSINE_NORM_FLOOR)[:, None]
     corrected = _dense(output, genes if gene_level else None)
     if not np.isfinite(corrected).all():
         msg = f"{out_where} has NaN values on the compared genes; pass the genes the correction used as subset="
