@@ -6,6 +6,7 @@ the parameter. The caller's AnnData is only read.
 
 from __future__ import annotations
 
+import numbers
 import warnings
 from dataclasses import dataclass
 
@@ -42,11 +43,13 @@ def resolve_batches(adata: AnnData, batch_key: str, *, min_cells: int = 2) -> Ba
         raise ValueError(msg)
     if isinstance(column.dtype, pd.CategoricalDtype):
         codes = column.cat.codes.to_numpy()
-        categories = [str(c) for c in column.cat.categories]
+        labels = list(column.cat.categories)
     else:
-        values = column.astype(str).to_numpy()
-        categories = sorted(set(values))
-        codes = pd.Categorical(values, categories=categories).codes
+        # R's levels(factor(x)): sorted values, numbers in numeric order (2 before 10)
+        labels = sorted(pd.unique(column), key=_label_sort_key)
+        codes = pd.Categorical(column, categories=labels).codes
+    categories = [str(c) for c in labels]
+    _check_distinct_names(labels, categories, batch_key)
     names, members = [], []
     for code, name in enumerate(categories):
         rows = np.flatnonzero(codes == code)
@@ -61,6 +64,30 @@ def resolve_batches(adata: AnnData, batch_key: str, *, min_cells: int = 2) -> Ba
         msg = f"each batch needs at least {min_cells} cells; too small: {', '.join(small)}"
         raise ValueError(msg)
     return Batches(names=names, members=members)
+
+
+def _label_sort_key(value: object) -> tuple:
+    """Sort key of a batch label: numbers first, in numeric order, then everything else as text."""
+    if isinstance(value, numbers.Real) and not isinstance(value, bool):
+        return (0, float(value), "")
+    return (1, 0.0, str(value))
+
+
+def _check_distinct_names(labels: list, names: list[str], batch_key: str) -> None:
+    """Raise if two different labels print the same (``1`` and ``"1"``): their batches would be confused."""
+    if len(set(names)) == len(names):
+        return
+    seen: dict[str, object] = {}
+    for label, name in zip(labels, names, strict=True):
+        if name in seen:
+            first = seen[name]
+            msg = (
+                f"adata.obs[{batch_key!r}] holds different labels that read the same as text: {first!r} "
+                f"({type(first).__name__}) and {label!r} ({type(label).__name__}); make the column one type "
+                f"(e.g. adata.obs[{batch_key!r}] = adata.obs[{batch_key!r}].astype(str))"
+            )
+            raise ValueError(msg)
+        seen[name] = label
 
 
 def get_matrix(adata: AnnData, layer: str | None):
@@ -84,6 +111,7 @@ def get_matrix(adata: AnnData, layer: str | None):
             raise TypeError(msg) from err
     if sp.issparse(mat) and mat.format not in ("csr", "csc"):
         mat = mat.tocsr()
+    check_has_genes(mat.shape, where)
     dtype = mat.dtype
     if dtype == np.bool_ or not np.issubdtype(dtype, np.number) or np.issubdtype(dtype, np.complexfloating):
         msg = f"{where} must hold real numbers, got dtype {dtype}"
@@ -101,6 +129,13 @@ def get_matrix(adata: AnnData, layer: str | None):
             stacklevel=3,
         )
     return mat
+
+
+def check_has_genes(shape: tuple[int, ...], where: str) -> None:
+    """A ValueError unless the matrix has at least one gene (a correction of 0 genes has no distances)."""
+    if len(shape) != 2 or shape[1] == 0:
+        msg = f"{where} has no genes (shape {tuple(shape)}); there is nothing to correct"
+        raise ValueError(msg)
 
 
 def _looks_like_counts(values: np.ndarray) -> bool:
@@ -148,6 +183,15 @@ def resolve_subset(adata: AnnData, subset) -> np.ndarray | None:
             cols = np.unique(arr)
         else:
             names = arr.astype(str)
+            if not adata.var_names.is_unique:
+                repeated = adata.var_names[adata.var_names.duplicated()].unique()
+                shown = ", ".join(map(repr, repeated[:5])) + (" ..." if repeated.size > 5 else "")
+                msg = (
+                    f"subset is given by gene names but adata.var_names are not unique ({shown} appear more "
+                    "than once); call adata.var_names_make_unique() or give the subset as a boolean mask or "
+                    "positions"
+                )
+                raise ValueError(msg)
             positions = adata.var_names.get_indexer(names)
             missing = names[positions < 0]
             if missing.size:
@@ -187,6 +231,22 @@ def dense_columns(mat, cols: np.ndarray | None, scale: np.ndarray | None) -> np.
     return dense
 
 
+def check_norms(norms: np.ndarray) -> np.ndarray:
+    """``norms`` if every cell's l2 norm is finite, else a ValueError naming the first cell that overflows."""
+    finite = np.isfinite(norms)
+    if not finite.all():
+        row = int(np.flatnonzero(~finite)[0])
+        msg = (
+            f"the l2 norm of the cell in row {row} overflows (its values are too large to square in float64, "
+            "about 1e154 and above); rescale the data before correction"
+        )
+        raise ValueError(msg)
+    return norms
+
+
 def cosine_scale(norms: np.ndarray) -> np.ndarray:
-    """The divisors of cosine normalisation: the l2 norms floored at 1e-8 (all-zero cells stay zero)."""
-    return np.maximum(norms, COSINE_NORM_FLOOR)
+    """The divisors of cosine normalisation: the l2 norms floored at 1e-8 (all-zero cells stay zero).
+
+    Raises a ValueError if a norm overflowed (:func:`check_norms`).
+    """
+    return np.maximum(check_norms(norms), COSINE_NORM_FLOOR)

@@ -28,6 +28,7 @@ from mnnkit._validation import (
 )
 from mnnkit.correction._front import merge_uns, output_dtype, progress_bar, warn_batch_problems
 from mnnkit.correction._inputs import (
+    check_norms,
     cosine_scale,
     dense_columns,
     get_matrix,
@@ -221,7 +222,7 @@ def correct(
 
     started = time.perf_counter()
     logger.info("computing MNN correction of %d batches (approximate=%s)", len(batches.names), approximate)
-    norms = subset_l2_norms(matrix, cols)
+    norms = check_norms(subset_l2_norms(matrix, cols))
     scale_in = cosine_scale(norms) if cos_norm_in else None
     scale_out = cosine_scale(norms) if cos_norm_out else None
     proper_subset = cols is not None and cols.size < adata.n_vars

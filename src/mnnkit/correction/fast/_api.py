@@ -13,7 +13,7 @@ from anndata import AnnData
 from mnnkit._random import RngLike
 from mnnkit._validation import check_adata
 from mnnkit.correction._front import merge_uns, output_dtype, progress_bar, warn_batch_problems
-from mnnkit.correction._inputs import get_matrix, resolve_batches, resolve_subset
+from mnnkit.correction._inputs import check_has_genes, get_matrix, resolve_batches, resolve_subset
 from mnnkit.correction._plan import resolve_merge_plan
 from mnnkit.correction.fast._dask import dask_embedding, is_dask_array, lazy_reconstruction
 from mnnkit.correction.fast._engine import FastMergeState, run_merges
@@ -236,6 +236,7 @@ def _embedding(adata: AnnData, batches, *, use_rep, layer, subset, options):
     n_used = adata.n_vars if cols is None else cols.size
     where = "adata.X" if layer is None else f"adata.layers[{layer!r}]"
     if matrix is not None and is_dask_array(matrix):
+        check_has_genes(matrix.shape, where)
         d = resolve_d(options.d, adata.n_obs, n_used, "genes used")
         emb = dask_embedding(
             matrix, cols, batches.members, d=d, cos_norm=cos_norm, solver=options.svd_solver, seed=options.seed,

@@ -1,0 +1,90 @@
+"""The shared front of both correction methods: inputs that used to give silent wrong answers now give
+clear errors or R's answer (issue 17, items 1-5), the same for ``correct`` and ``fast_mnn``."""
+
+from __future__ import annotations
+
+import anndata as ad
+import numpy as np
+import pandas as pd
+import pytest
+
+import mnnkit
+from tests.conftest import three_batches, to_adata
+
+
+def run(method: str, adata: ad.AnnData, **kwargs):
+    if method == "classic":
+        return mnnkit.correct(adata, "batch", k=5, **kwargs)
+    return mnnkit.fast_mnn(adata, "batch", k=5, d=3, svd_solver="exact", **kwargs)
+
+
+METHODS = ["classic", "fast"]
+
+
+@pytest.fixture
+def adata() -> ad.AnnData:
+    a = to_adata(three_batches(n=(30, 25, 28), genes=10))
+    a.var_names = [f"g{i}" for i in range(a.n_vars)]
+    return a
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_zero_genes_is_an_error(method, adata) -> None:
+    empty = adata[:, :0].copy()
+    with pytest.raises(ValueError, match=r"adata.X has no genes \(shape \(83, 0\)\)"):
+        run(method, empty)
+    assert "mnn" not in empty.uns and "mnn" not in empty.layers and "X_mnn" not in empty.obsm
+
+
+@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize("labels", [(10, 2, 33), (10.0, 2.5, 33.0)])
+def test_numeric_batch_labels_sort_numerically(method, adata, labels) -> None:
+    # R's levels(factor(c(10, 2, 33))) are 2, 10, 33: the default merge order follows them
+    codes = adata.obs["batch"].cat.codes.to_numpy()
+    adata.obs["batch"] = np.asarray(labels)[codes]
+    run(method, adata)
+    expected = [str(v) for v in sorted(labels)]
+    assert list(adata.uns["mnn"]["batches"]) == expected
+    assert list(adata.uns["mnn"]["merge_order"]) == expected
+    assert list(adata.uns["mnn"]["steps"]["step_1"]["left"]) == expected[:1]
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_text_labels_keep_text_order(method, adata) -> None:
+    codes = adata.obs["batch"].cat.codes.to_numpy()
+    adata.obs["batch"] = np.asarray(["10", "2", "33"], dtype=object)[codes]
+    run(method, adata)
+    assert list(adata.uns["mnn"]["batches"]) == ["10", "2", "33"]  # as R sorts character vectors
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_labels_that_read_the_same_are_an_error(method, adata) -> None:
+    codes = adata.obs["batch"].cat.codes.to_numpy()
+    adata.obs["batch"] = pd.Series(np.asarray([1, "1", "b"], dtype=object)[codes], index=adata.obs_names, dtype=object)
+    with pytest.raises(ValueError, match=r"different labels that read the same as text: 1 \(int\) and '1' \(str\)"):
+        run(method, adata)
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_overflowing_norm_is_an_error(method, adata) -> None:
+    adata.X[7, 3] = 1e300
+    before = adata.X.copy()
+    with pytest.raises(ValueError, match="l2 norm of the cell in row 7 overflows"):
+        run(method, adata)
+    np.testing.assert_array_equal(adata.X, before)
+
+
+def test_large_but_safe_values_still_correct(adata) -> None:
+    # 1e100 squares to 1e200: finite, so the cell is cosine-normalised as any other
+    adata.X[7, 3] = 1e100
+    mnnkit.correct(adata, "batch", k=5)
+    row = adata.layers["mnn"][7]
+    assert np.isfinite(row).all() and np.linalg.norm(row) > 0
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_subset_by_name_with_duplicated_var_names_is_an_error(method, adata) -> None:
+    adata.var_names = ["g0", "g1", "g1", *[f"g{i}" for i in range(3, 10)]]
+    with pytest.raises(ValueError, match=r"var_names are not unique \('g1' appear"):
+        run(method, adata, subset=["g0", "g1", "g3"])
+    run(method, adata, subset=np.arange(10) < 5)  # a mask still works
