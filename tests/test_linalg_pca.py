@@ -182,5 +182,5 @@ def test_bad_data():
         pca(adata, subset="label")
     empty = ad.AnnData(obs={"a": np.arange(5)})
     empty = ad.AnnData(X=None, obs=empty.obs, var=ad.AnnData(np.ones((5, 3))).var)
-    with pytest.raises(ValueError, match="adata.X` is None"):
+    with pytest.raises(ValueError, match="adata.X is None"):
         pca(empty, n_comps=1)

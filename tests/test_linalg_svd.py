@@ -110,9 +110,9 @@ def test_operator_small_blocks_and_unsorted_indices(monkeypatch):
 
 def test_operator_rejects_bad_blocks():
     op = CenteredScaledMatrix(np.ones((4, 3)))
-    with pytest.raises(ValueError, match="`B` must have 3 rows"):
+    with pytest.raises(ValueError, match="B must have 3 rows"):
         op.matmat(np.ones((4, 2)))
-    with pytest.raises(ValueError, match="`C` must have 4 rows"):
+    with pytest.raises(ValueError, match="C must have 4 rows"):
         op.rmatmat(np.ones((3, 2)))
 
 

@@ -134,7 +134,7 @@ def test_user_estimators_are_used_and_checked():
         ({"k": 2.0}, TypeError, "k must be an int"),
         ({"k": True}, TypeError, "k must be an int"),
         ({"query": np.zeros((2, 2)), "exclude_self": True}, ValueError, "same cells, got 2 query and 3 data"),
-        ({"exclude_self": 1}, TypeError, "exclude_self must be a bool"),
+        ({"exclude_self": 1}, TypeError, "exclude_self must be True or False, got 1"),
         ({"method": "annoy"}, ValueError, "method must be 'exact', 'pynndescent'"),
         ({"method": 3}, TypeError, "method must be .* got int"),
         ({"method": "pynndescent", "rng": -1}, ValueError, "non-negative int seed"),

@@ -11,6 +11,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from mnnkit._random import RngLike
+from mnnkit._validation import check_choice, check_key_added
 from mnnkit.cluster._gmm import GaussianMixture, check_random_state
 
 if TYPE_CHECKING:
@@ -27,17 +28,17 @@ def _component_grid(n_components: Any, n_obs: int) -> list[int]:
     elif isinstance(n_components, Iterable) and not isinstance(n_components, (str, bytes)):
         grid = list(n_components)
         if not grid or not all(isinstance(k, numbers.Integral) and not isinstance(k, bool) for k in grid):
-            msg = f"`n_components` must be an int or a non-empty range/list of ints; got {n_components!r}."
+            msg = f"n_components must be an int or a non-empty range/list of ints, got {n_components!r}"
             raise ValueError(msg)
         grid = sorted({int(k) for k in grid})
     else:
-        msg = f"`n_components` must be an int or a range/list of ints; got {type(n_components).__name__}."
+        msg = f"n_components must be an int or a range/list of ints, got {type(n_components).__name__}"
         raise TypeError(msg)
     if grid[0] < 1:
-        msg = f"`n_components` must be >= 1; got {grid[0]}."
+        msg = f"n_components must be >= 1, got {grid[0]}"
         raise ValueError(msg)
     if grid[-1] > n_obs:
-        msg = f"`n_components`={grid[-1]} exceeds the number of cells ({n_obs})."
+        msg = f"n_components={grid[-1]} exceeds the number of cells ({n_obs})"
         raise ValueError(msg)
     return grid
 
@@ -103,25 +104,21 @@ def gmm(
     from anndata import AnnData  # imported here: the estimator alone does not need anndata
 
     if not isinstance(adata, AnnData):
-        msg = f"`adata` must be an AnnData object; got {type(adata).__name__}."
+        msg = f"adata must be an AnnData object, got {type(adata).__name__}"
         raise TypeError(msg)
     if not isinstance(use_rep, str) or use_rep not in adata.obsm:
         available = ", ".join(map(repr, adata.obsm.keys())) or "(none)"
-        msg = f"`use_rep`={use_rep!r} is not in adata.obsm; available keys: {available}."
+        msg = f"use_rep={use_rep!r} is not in adata.obsm; available keys: {available}"
         raise ValueError(msg)
-    if criterion not in ("bic", "aic"):
-        msg = f"`criterion` must be 'bic' or 'aic'; got {criterion!r}."
-        raise ValueError(msg)
-    if not isinstance(key_added, str) or not key_added:
-        msg = f"`key_added` must be a non-empty string; got {key_added!r}."
-        raise ValueError(msg)
+    check_choice(criterion, "criterion", ("bic", "aic"))
+    check_key_added(key_added)
     rep = adata.obsm[use_rep]
     if sp.issparse(rep):
-        msg = f"adata.obsm[{use_rep!r}] is sparse; gmm needs a dense embedding (e.g. PCA scores)."
+        msg = f"adata.obsm[{use_rep!r}] is sparse; gmm needs a dense embedding (e.g. PCA scores)"
         raise TypeError(msg)
     X = np.asarray(rep.to_numpy() if isinstance(rep, pd.DataFrame) else rep)
     if X.ndim != 2:
-        msg = f"adata.obsm[{use_rep!r}] must be 2-D; got shape {X.shape}."
+        msg = f"adata.obsm[{use_rep!r}] must be 2-D, got shape {X.shape}"
         raise ValueError(msg)
     grid = _component_grid(n_components, adata.n_obs)
     check_random_state(rng, "rng", allow_random_state=False)

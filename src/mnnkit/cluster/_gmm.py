@@ -207,13 +207,13 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         def integer(name: str, minimum: int) -> None:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
-                msg = f"`{name}` must be an integer >= {minimum}; got {value!r}."
+                msg = f"{name} must be an integer >= {minimum}, got {value!r}"
                 raise ValueError(msg)
 
         def real(name: str, minimum: float) -> None:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, numbers.Real) or not value >= minimum:
-                msg = f"`{name}` must be a real number >= {minimum}; got {value!r}."
+                msg = f"{name} must be a real number >= {minimum}, got {value!r}"
                 raise ValueError(msg)
 
         integer("n_components", 1)
@@ -223,16 +223,16 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         real("tol", 0.0)
         real("reg_covar", 0.0)
         if self.covariance_type not in gauss.COVARIANCE_TYPES:
-            msg = f"`covariance_type` must be one of {gauss.COVARIANCE_TYPES}; got {self.covariance_type!r}."
+            msg = f"covariance_type must be one of {gauss.COVARIANCE_TYPES}, got {self.covariance_type!r}"
             raise ValueError(msg)
         if self.init_params not in _INIT_PARAMS:
-            msg = f"`init_params` must be one of {_INIT_PARAMS}; got {self.init_params!r}."
+            msg = f"init_params must be one of {_INIT_PARAMS}, got {self.init_params!r}"
             raise ValueError(msg)
         n, d = X.shape
         if self.n_components > n:
             msg = (
-                f"`n_components`={self.n_components} exceeds the number of samples ({n}); a mixture needs "
-                "n_samples >= n_components."
+                f"n_components={self.n_components} exceeds the number of samples ({n}); a mixture needs "
+                "n_samples >= n_components"
             )
             raise ValueError(msg)
         check_random_state(self.random_state)
@@ -246,13 +246,13 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         w = np.array(self.weights_init, dtype=np.float64)
         K = self.n_components
         if w.shape != (K,):
-            msg = f"`weights_init` must have shape ({K},); got {w.shape}."
+            msg = f"weights_init must have shape ({K},), got {w.shape}"
             raise ValueError(msg)
         if not np.all(np.isfinite(w)) or (w < 0).any() or (w > 1).any():
-            msg = "`weights_init` must hold finite values in [0, 1]."
+            msg = "weights_init must hold finite values in [0, 1]"
             raise ValueError(msg)
         if not np.allclose(np.abs(1.0 - w.sum()), 0.0, atol=1e-6):
-            msg = f"`weights_init` must sum to 1; its sum is {w.sum():.6f}."
+            msg = f"weights_init must sum to 1; its sum is {w.sum():.6f}"
             raise ValueError(msg)
         return w
 
@@ -261,10 +261,10 @@ class GaussianMixture(DensityMixin, BaseEstimator):
             return None
         m = np.array(self.means_init, dtype=np.float64)
         if m.shape != (self.n_components, d):
-            msg = f"`means_init` must have shape ({self.n_components}, {d}); got {m.shape}."
+            msg = f"means_init must have shape ({self.n_components}, {d}), got {m.shape}"
             raise ValueError(msg)
         if not np.all(np.isfinite(m)):
-            msg = "`means_init` contains NaN or infinity."
+            msg = "means_init contains NaN or infinity"
             raise ValueError(msg)
         return m
 
@@ -275,18 +275,18 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         K, ct = self.n_components, self.covariance_type
         shape = {"full": (K, d, d), "tied": (d, d), "diag": (K, d), "spherical": (K,)}[ct]
         if p.shape != shape:
-            msg = f"`precisions_init` must have shape {shape} for covariance_type={ct!r}; got {p.shape}."
+            msg = f"precisions_init must have shape {shape} for covariance_type={ct!r}, got {p.shape}"
             raise ValueError(msg)
         if not np.all(np.isfinite(p)):
-            msg = "`precisions_init` contains NaN or infinity."
+            msg = "precisions_init contains NaN or infinity"
             raise ValueError(msg)
         if ct in ("full", "tied"):
             for mat in p if ct == "full" else p[None]:
                 if not np.allclose(mat, mat.T) or np.linalg.eigvalsh(mat).min() <= 0:
-                    msg = "`precisions_init` must hold symmetric positive-definite matrices."
+                    msg = "precisions_init must hold symmetric positive-definite matrices"
                     raise ValueError(msg)
         elif (p <= 0).any():
-            msg = "`precisions_init` must be positive."
+            msg = "precisions_init must be positive"
             raise ValueError(msg)
         return p
 
@@ -522,7 +522,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         """
         check_is_fitted(self)
         if isinstance(n_samples, bool) or not isinstance(n_samples, numbers.Integral) or n_samples < 1:
-            msg = f"`n_samples` must be an integer >= 1; got {n_samples!r}."
+            msg = f"n_samples must be an integer >= 1, got {n_samples!r}"
             raise ValueError(msg)
         rs = _as_random_state(self.random_state)
         counts = rs.multinomial(int(n_samples), self.weights_ / self.weights_.sum())

@@ -17,8 +17,9 @@ import numpy as np
 import scipy.sparse as sp
 
 from mnnkit._random import RngLike, as_generator
+from mnnkit._validation import check_int
 from mnnkit.linalg._svd import SVDResult, _left_from_right, _right_singular, svd_sign_flip
-from mnnkit.linalg._validation import check_int, check_vector
+from mnnkit.linalg._validation import check_vector
 
 __all__ = ["DaskCenteredScaledMatrix", "dask_randomized_svd", "is_dask_array"]
 
@@ -37,20 +38,20 @@ def check_dask_matrix(X: Any, name: str = "X") -> Any:
     computations need whole rows.
     """
     if X.ndim != 2:
-        msg = f"`{name}` must be 2-D; got a dask array of shape {X.shape}."
+        msg = f"{name} must be 2-D, got a dask array of shape {X.shape}"
         raise ValueError(msg)
     if np.dtype(X.dtype).kind not in "biuf":
-        msg = f"`{name}` must hold real numbers; got dtype {X.dtype}."
+        msg = f"{name} must hold real numbers, got dtype {X.dtype}"
         raise TypeError(msg)
     if any(np.isnan(c) for c in X.chunks[0]) or any(np.isnan(c) for c in X.chunks[1]):
-        msg = f"`{name}` has unknown chunk sizes; call `{name}.compute_chunk_sizes()` first."
+        msg = f"{name} has unknown chunk sizes; call {name}.compute_chunk_sizes() first"
         raise ValueError(msg)
     if len(X.chunks[1]) != 1:
         msg = (
-            f"`{name}` is chunked along columns ({len(X.chunks[1])} column chunks of sizes "
+            f"{name} is chunked along columns ({len(X.chunks[1])} column chunks of sizes "
             f"{X.chunks[1][:5]}{'...' if len(X.chunks[1]) > 5 else ''}); the computation needs whole rows in "
-            f"each chunk. Rechunk it first, e.g. `{name} = {name}.rechunk({{0: 'auto', 1: -1}})` (row chunks "
-            "of at most a few hundred MB), or rewrite the store with row chunks."
+            f"each chunk. Rechunk it first, e.g. {name} = {name}.rechunk({{0: 'auto', 1: -1}}) (row chunks "
+            "of at most a few hundred MB), or rewrite the store with row chunks"
         )
         raise ValueError(msg)
     return X
@@ -157,7 +158,7 @@ class DaskCenteredScaledMatrix:
         c = np.ones(self.shape[0]) if weights is None else np.asarray(weights, dtype=np.float64)
         total = float(c.sum())
         if not total > 0:
-            msg = "`row_weights` must not all be zero."
+            msg = "row_weights must not all be zero"
             raise ValueError(msg)
         parts = [
             dask.delayed(_weighted_sum_part)(b, c[self._starts[i] : self._starts[i + 1]])
@@ -231,7 +232,7 @@ def dask_randomized_svd(
     cluster's memory first when it fits. Memory on the driver: ``O((n + g) * l)``.
     """
     if method not in ("randomized", "exact"):
-        msg = f"`method` must be 'randomized' or 'exact' for a dask array; got {method!r}."
+        msg = f"method must be 'randomized' or 'exact' for a dask array, got {method!r}"
         raise ValueError(msg)
     generator = as_generator(rng)
     n_iter_ = 7 if n_iter == "auto" else check_int(n_iter, "n_iter", minimum=0)
@@ -240,11 +241,11 @@ def dask_randomized_svd(
     n, g = op.shape
     k = check_int(n_components, "n_components", minimum=1)
     if k > min(n, g):
-        msg = f"`n_components`={k} exceeds min(n_rows, n_cols) = min({n}, {g}) = {min(n, g)}."
+        msg = f"n_components={k} exceeds min(n_rows, n_cols) = min({n}, {g}) = {min(n, g)}"
         raise ValueError(msg)
     if isinstance(center, str):
         if center != "mean":
-            msg = f"`center` must be None, 'mean' or a 1-D array; got {center!r}."
+            msg = f"center must be None, 'mean' or a 1-D array, got {center!r}"
             raise ValueError(msg)
         center = op.weighted_column_mean(None if op.row_weights is None else op.row_weights**2)
     op = DaskCenteredScaledMatrix(X, center=center, row_weights=op.row_weights)

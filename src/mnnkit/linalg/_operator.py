@@ -136,7 +136,7 @@ class CenteredScaledMatrix:
         if vector:
             B = B[:, None]
         if B.ndim != 2 or B.shape[0] != rows:
-            msg = f"`{name}` must have {rows} rows; got shape {B.shape}."
+            msg = f"{name} must have {rows} rows, got shape {B.shape}"
             raise ValueError(msg)
         return np.ascontiguousarray(B, dtype=np.float64), vector
 

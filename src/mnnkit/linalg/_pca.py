@@ -10,9 +10,9 @@ import scipy.sparse as sp
 from anndata import AnnData
 
 from mnnkit._random import RngLike
+from mnnkit._validation import check_int, check_key_added
 from mnnkit.linalg._stats import mean_var
 from mnnkit.linalg._svd import _exact, _prepare, _right_singular, blas_single_thread_if_sparse
-from mnnkit.linalg._validation import check_int
 
 __all__ = ["pca"]
 
@@ -21,21 +21,21 @@ logger = logging.getLogger("mnnkit")
 
 def _check_adata(adata: Any) -> None:
     if not isinstance(adata, AnnData):
-        msg = f"`adata` must be an AnnData object; got {type(adata).__name__}."
+        msg = f"adata must be an AnnData object, got {type(adata).__name__}"
         raise TypeError(msg)
 
 
 def _get_matrix(adata: AnnData, layer: str | None) -> Any:
     if layer is None:
         if adata.X is None:
-            msg = "`adata.X` is None; pass `layer=` naming one of the layers: " + (
+            msg = "adata.X is None; pass layer= naming one of the layers: " + (
                 ", ".join(map(repr, adata.layers.keys())) or "(no layers)"
             )
             raise ValueError(msg)
         return adata.X
     if not isinstance(layer, str) or layer not in adata.layers:
         available = ", ".join(map(repr, adata.layers.keys())) or "(none)"
-        msg = f"`layer`={layer!r} is not in adata.layers; available layers: {available}."
+        msg = f"layer={layer!r} is not in adata.layers; available layers: {available}"
         raise ValueError(msg)
     return adata.layers[layer]
 
@@ -47,22 +47,22 @@ def _resolve_subset(adata: AnnData, subset: Any) -> np.ndarray | None:
     if isinstance(subset, str):
         bool_cols = [c for c in adata.var.columns if adata.var[c].dtype == bool]
         if subset not in adata.var.columns:
-            msg = f"`subset`={subset!r} is not a column of adata.var; boolean columns: {bool_cols or '(none)'}."
+            msg = f"subset={subset!r} is not a column of adata.var; boolean columns: {bool_cols or '(none)'}"
             raise ValueError(msg)
         mask = adata.var[subset].to_numpy()
         if mask.dtype != bool:
-            msg = f"adata.var[{subset!r}] must be boolean; got dtype {mask.dtype}. Boolean columns: {bool_cols}."
+            msg = f"adata.var[{subset!r}] must be boolean, got dtype {mask.dtype}. Boolean columns: {bool_cols}"
             raise ValueError(msg)
     else:
         mask = np.asarray(subset)
         if mask.dtype != bool or mask.shape != (adata.n_vars,):
             msg = (
-                f"`subset` must be None, a boolean column name of adata.var, or a boolean array of length "
-                f"n_vars={adata.n_vars}; got dtype {mask.dtype} and shape {mask.shape}."
+                f"subset must be None, a boolean column name of adata.var, or a boolean array of length "
+                f"n_vars={adata.n_vars}, got dtype {mask.dtype} and shape {mask.shape}"
             )
             raise ValueError(msg)
     if not mask.any():
-        msg = "`subset` selects no genes."
+        msg = "subset selects no genes"
         raise ValueError(msg)
     return mask
 
@@ -135,17 +135,13 @@ def pca(
     """
     _check_adata(adata)
     k = check_int(n_comps, "n_comps", minimum=1)
-    if not isinstance(key_added, str) or not key_added:
-        msg = f"`key_added` must be a non-empty string; got {key_added!r}."
-        raise ValueError(msg)
+    check_key_added(key_added)
     X = _get_matrix(adata, layer)
     mask = _resolve_subset(adata, subset)
     n_obs = adata.n_obs
     n_genes = int(mask.sum()) if mask is not None else adata.n_vars
     if k >= min(n_obs, n_genes):
-        msg = (
-            f"`n_comps`={k} must be smaller than min(n_obs, n_genes) = min({n_obs}, {n_genes}) = {min(n_obs, n_genes)}."
-        )
+        msg = f"n_comps={k} must be smaller than min(n_obs, n_genes) = min({n_obs}, {n_genes}) = {min(n_obs, n_genes)}"
         raise ValueError(msg)
     if mask is not None:
         X = X[:, mask] if sp.issparse(X) else np.asarray(X)[:, mask]
@@ -153,7 +149,7 @@ def pca(
     mean, var = mean_var(op.X, axis=0, ddof=1)
     total_var = float(var.sum())
     if not total_var > 0:
-        msg = "All genes used for the PCA are constant (total variance is zero); there is nothing to compute."
+        msg = "All genes used for the PCA are constant (total variance is zero); there is nothing to compute"
         raise ValueError(msg)
     if zero_center:
         op = op.with_center(mean)

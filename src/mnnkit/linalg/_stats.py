@@ -8,8 +8,9 @@ import numba as nb
 import numpy as np
 
 from mnnkit._config import LINALG_TASKS_PER_THREAD, MOMENTS_BLOCK_ELEMENTS
+from mnnkit._validation import check_int
 from mnnkit.linalg import _kernels
-from mnnkit.linalg._validation import check_int, check_matrix, matrix_format
+from mnnkit.linalg._validation import check_matrix, matrix_format
 
 __all__ = ["mean_var", "weighted_column_mean"]
 
@@ -39,12 +40,12 @@ def mean_var(X: Any, *, axis: int = 0, ddof: int = 1) -> tuple[np.ndarray, np.nd
     """
     X = check_matrix(X, "X")
     if axis not in (0, 1):
-        msg = f"`axis` must be 0 or 1; got {axis!r}."
+        msg = f"axis must be 0 or 1, got {axis!r}"
         raise ValueError(msg)
     ddof = check_int(ddof, "ddof", minimum=0)
     n_along = X.shape[axis]
     if n_along <= ddof:
-        msg = f"`X` has {n_along} entries along axis {axis}; need more than `ddof`={ddof} for a variance."
+        msg = f"X has {n_along} entries along axis {axis}; need more than ddof={ddof} for a variance"
         raise ValueError(msg)
     fmt = matrix_format(X)
     if fmt == "dense":
@@ -83,7 +84,7 @@ def weighted_column_mean(X: Any, weights: np.ndarray | None) -> np.ndarray:
         return mean_var(X, axis=0, ddof=0)[0] if n > 0 else np.zeros(g)
     total = float(weights.sum())
     if not total > 0:
-        msg = "`row_weights` must not all be zero."
+        msg = "row_weights must not all be zero"
         raise ValueError(msg)
     fmt = matrix_format(X)
     c = np.ascontiguousarray(weights, dtype=np.float64)[:, None]

@@ -13,9 +13,9 @@ import scipy.linalg
 from mnnkit._config import SVD_EXACT_MAX_ELEMENTS
 from mnnkit._random import RngLike, as_generator
 from mnnkit._threads import thread_limits
+from mnnkit._validation import check_choice, check_int
 from mnnkit.linalg._operator import CenteredScaledMatrix
 from mnnkit.linalg._stats import weighted_column_mean
-from mnnkit.linalg._validation import check_int
 
 __all__ = ["SVDResult", "blas_single_thread_if_sparse", "randomized_svd", "svd_sign_flip"]
 
@@ -58,7 +58,7 @@ def _resolve_center(center: Any, X: Any, row_weights: np.ndarray | None) -> Any:
         return None
     if isinstance(center, str):
         if center != "mean":
-            msg = f"`center` must be None, 'mean' or a 1-D array; got {center!r}."
+            msg = f"center must be None, 'mean' or a 1-D array, got {center!r}"
             raise ValueError(msg)
         return weighted_column_mean(X, None if row_weights is None else row_weights**2)
     return center
@@ -161,16 +161,13 @@ def _left_from_right(op: CenteredScaledMatrix, S: np.ndarray, Vt: np.ndarray) ->
 
 
 def _check_method(method: str) -> str:
-    if method not in {"auto", "randomized", "exact"}:
-        msg = f"`method` must be 'auto', 'randomized' or 'exact'; got {method!r}."
-        raise ValueError(msg)
-    return method
+    return check_choice(method, "method", ("auto", "randomized", "exact"))
 
 
 def _check_n_iter(n_iter: int | str) -> int:
     if isinstance(n_iter, str):
         if n_iter != "auto":
-            msg = f"`n_iter` must be a non-negative integer or 'auto'; got {n_iter!r}."
+            msg = f"n_iter must be a non-negative integer or 'auto', got {n_iter!r}"
             raise ValueError(msg)
         return _AUTO_N_ITER
     return check_int(n_iter, "n_iter", minimum=0)
@@ -195,7 +192,7 @@ def _prepare(
     n, g = op.shape
     k = check_int(n_components, "n_components", minimum=1)
     if k > min(n, g):
-        msg = f"`n_components`={k} exceeds min(n_rows, n_cols) = min({n}, {g}) = {min(n, g)}."
+        msg = f"n_components={k} exceeds min(n_rows, n_cols) = min({n}, {g}) = {min(n, g)}"
         raise ValueError(msg)
     op = op.with_center(_resolve_center(center, op.X, op.row_weights))
     if method == "auto":

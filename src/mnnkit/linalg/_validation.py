@@ -6,7 +6,6 @@ and none of them copies or modifies the caller's data.
 
 from __future__ import annotations
 
-import numbers
 from typing import Any
 
 import numpy as np
@@ -16,7 +15,6 @@ from mnnkit._config import FINITE_CHECK_ELEMENTS
 
 __all__ = [
     "check_finite",
-    "check_int",
     "check_matrix",
     "check_vector",
     "matrix_format",
@@ -55,10 +53,10 @@ def check_matrix(X: Any, name: str = "X", *, allow_sparse: bool = True, min_rows
     """
     if sp.issparse(X):
         if not allow_sparse:
-            msg = f"`{name}` must be a dense array; got a sparse {X.format.upper()} matrix."
+            msg = f"{name} must be a dense array, got a sparse {X.format.upper()} matrix"
             raise TypeError(msg)
         if X.format not in {"csr", "csc"}:
-            msg = f"`{name}` must be dense, CSR or CSC; got sparse format {X.format!r}. Convert it with `.tocsr()`."
+            msg = f"{name} must be dense, CSR or CSC, got sparse format {X.format!r}. Convert it with .tocsr()"
             raise TypeError(msg)
         _check_dtype(X.dtype, name)
         if X.dtype.kind in "biu":
@@ -66,26 +64,26 @@ def check_matrix(X: Any, name: str = "X", *, allow_sparse: bool = True, min_rows
         check_finite(X.data[: X.indptr[-1]], name)
     else:
         if isinstance(X, (str, bytes)) or X is None:
-            msg = f"`{name}` must be a 2-D array or CSR/CSC matrix; got {type(X).__name__}."
+            msg = f"{name} must be a 2-D array or CSR/CSC matrix, got {type(X).__name__}"
             raise TypeError(msg)
         X = np.asarray(X)
         _check_dtype(X.dtype, name)
         if X.ndim != 2:
-            msg = f"`{name}` must be 2-D; got an array with {X.ndim} dimension(s) and shape {X.shape}."
+            msg = f"{name} must be 2-D, got an array with {X.ndim} dimension(s) and shape {X.shape}"
             raise ValueError(msg)
         if X.dtype.kind in "biu":
             X = X.astype(np.float64)
         check_finite(X, name)
     n, g = X.shape
     if n < min_rows or g < min_cols:
-        msg = f"`{name}` has shape {X.shape}; at least {min_rows} row(s) and {min_cols} column(s) are needed."
+        msg = f"{name} has shape {X.shape}; at least {min_rows} row(s) and {min_cols} column(s) are needed"
         raise ValueError(msg)
     return X
 
 
 def _check_dtype(dtype: np.dtype, name: str) -> None:
     if dtype.kind not in "biuf":
-        msg = f"`{name}` must hold real numbers (bool, integer or float); got dtype {dtype}."
+        msg = f"{name} must hold real numbers (bool, integer or float), got dtype {dtype}"
         raise TypeError(msg)
 
 
@@ -100,7 +98,7 @@ def check_finite(values: np.ndarray, name: str) -> None:
     for start in range(0, values.shape[0] if values.ndim else 1, step):
         block = values[start : start + step] if values.ndim else values
         if not np.isfinite(block).all():
-            msg = f"`{name}` contains NaN or infinity; remove or impute those values first."
+            msg = f"{name} contains NaN or infinity; remove or impute those values first"
             raise ValueError(msg)
 
 
@@ -108,31 +106,16 @@ def check_vector(v: Any, name: str, length: int, *, nonnegative: bool = False) -
     """Return ``v`` as a finite float64 1-D array of the given length (a new array)."""
     arr = np.asarray(v)
     if arr.dtype.kind not in "biuf":
-        msg = f"`{name}` must hold real numbers; got dtype {arr.dtype}."
+        msg = f"{name} must hold real numbers, got dtype {arr.dtype}"
         raise TypeError(msg)
     arr = np.array(arr, dtype=np.float64, copy=True)
     if arr.ndim != 1 or arr.shape[0] != length:
-        msg = f"`{name}` must be a 1-D array of length {length}; got shape {arr.shape}."
+        msg = f"{name} must be a 1-D array of length {length}, got shape {arr.shape}"
         raise ValueError(msg)
     if not np.isfinite(arr).all():
-        msg = f"`{name}` contains NaN or infinity."
+        msg = f"{name} contains NaN or infinity"
         raise ValueError(msg)
     if nonnegative and (arr < 0).any():
-        msg = f"`{name}` must be non-negative; its smallest value is {arr.min()}."
+        msg = f"{name} must be non-negative; its smallest value is {arr.min()}"
         raise ValueError(msg)
     return arr
-
-
-def check_int(value: Any, name: str, *, minimum: int | None = None, maximum: int | None = None) -> int:
-    """Return ``value`` as a Python int, checking type and bounds."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        msg = f"`{name}` must be an integer; got {value!r} of type {type(value).__name__}."
-        raise TypeError(msg)
-    value = int(value)
-    if minimum is not None and value < minimum:
-        msg = f"`{name}` must be >= {minimum}; got {value}."
-        raise ValueError(msg)
-    if maximum is not None and value > maximum:
-        msg = f"`{name}` must be <= {maximum}; got {value}."
-        raise ValueError(msg)
-    return value

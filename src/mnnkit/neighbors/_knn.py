@@ -7,7 +7,7 @@ from typing import Any, Literal, Protocol, runtime_checkable
 import numpy as np
 
 from mnnkit._random import RngLike, as_seed, check_rng
-from mnnkit._validation import as_float_matrix
+from mnnkit._validation import as_float_matrix, check_bool, check_int
 from mnnkit.neighbors._exact import exact_knn, exact_knn_both_ways
 from mnnkit.neighbors._pynndescent import pynndescent_knn
 from mnnkit.neighbors._result import NeighborResult
@@ -28,14 +28,14 @@ def _from_estimator(
 ) -> tuple[np.ndarray, np.ndarray]:
     fitted = getattr(estimator, "n_samples_fit_", None)
     if fitted is not None and int(fitted) != data.shape[0]:
-        msg = f"method: the estimator was fitted on {fitted} cells but data has {data.shape[0]} rows."
+        msg = f"method: the estimator was fitted on {fitted} cells but data has {data.shape[0]} rows"
         raise ValueError(msg)
     n_search = k + (1 if exclude_self else 0)
     dist, found = estimator.kneighbors(query, n_neighbors=n_search, return_distance=True)
     found = np.asarray(found, dtype=np.int64)
     dist = np.asarray(dist, dtype=np.float64)
     if found.shape != (query.shape[0], n_search) or dist.shape != found.shape:
-        msg = f"method: estimator.kneighbors returned shape {found.shape}, expected {(query.shape[0], n_search)}."
+        msg = f"method: estimator.kneighbors returned shape {found.shape}, expected {(query.shape[0], n_search)}"
         raise ValueError(msg)
     if exclude_self:
         is_self = found == np.arange(found.shape[0])[:, None]
@@ -112,28 +112,22 @@ def knn(
     query_arr = as_float_matrix(query, "query")
     data_arr = query_arr if data is query else as_float_matrix(data, "data")
     if query_arr.shape[1] != data_arr.shape[1]:
-        msg = f"query and data must have the same number of features, got {query_arr.shape[1]} and {data_arr.shape[1]}."
+        msg = f"query and data must have the same number of features, got {query_arr.shape[1]} and {data_arr.shape[1]}"
         raise ValueError(msg)
-    if not isinstance(exclude_self, bool | np.bool_):
-        msg = f"exclude_self must be a bool, got {type(exclude_self).__name__}."
-        raise TypeError(msg)
-    exclude_self = bool(exclude_self)
+    exclude_self = check_bool(exclude_self, "exclude_self")
     n_data = data_arr.shape[0]
     if exclude_self and query_arr.shape[0] != n_data:
         msg = (
             f"exclude_self=True needs query and data to be the same cells, got {query_arr.shape[0]} query and "
-            f"{n_data} data rows."
+            f"{n_data} data rows"
         )
         raise ValueError(msg)
-    if isinstance(k, bool) or not isinstance(k, int | np.integer):
-        msg = f"k must be an int, got {type(k).__name__}."
-        raise TypeError(msg)
+    k = check_int(k, "k")
     available = n_data - 1 if exclude_self else n_data
     if not 1 <= k <= available:
         where = "n_data - 1 (exclude_self=True)" if exclude_self else "n_data"
-        msg = f"k must be between 1 and {where} = {available}, got {k}."
+        msg = f"k must be between 1 and {where} = {available}, got {k}"
         raise ValueError(msg)
-    k = int(k)
     if isinstance(method, str):
         if method == "exact":
             idx, dist = exact_knn(query_arr, data_arr, k, exclude_self=exclude_self)
@@ -142,13 +136,13 @@ def knn(
             same = query_arr is data_arr or (query_arr.shape == data_arr.shape and np.array_equal(query_arr, data_arr))
             idx, dist = pynndescent_knn(query_arr, data_arr, k, exclude_self=exclude_self, seed=seed, same=same)
         else:
-            msg = f"method must be 'exact', 'pynndescent' or a fitted estimator with kneighbors(), got {method!r}."
+            msg = f"method must be 'exact', 'pynndescent' or a fitted estimator with kneighbors(), got {method!r}"
             raise ValueError(msg)
     elif isinstance(method, KNeighborsLike):
         idx, dist = _from_estimator(method, query_arr, data_arr, k, exclude_self)
     else:
         kind = type(method).__name__
-        msg = f"method must be 'exact', 'pynndescent' or a fitted estimator with kneighbors(), got {kind}."
+        msg = f"method must be 'exact', 'pynndescent' or a fitted estimator with kneighbors(), got {kind}"
         raise TypeError(msg)
     return NeighborResult(idx, dist)
 
@@ -200,14 +194,11 @@ def knn_both_ways(
     left_arr = as_float_matrix(left, "left")
     right_arr = as_float_matrix(right, "right")
     if left_arr.shape[1] != right_arr.shape[1]:
-        msg = f"left and right must have the same number of features, got {left_arr.shape[1]} and {right_arr.shape[1]}."
+        msg = f"left and right must have the same number of features, got {left_arr.shape[1]} and {right_arr.shape[1]}"
         raise ValueError(msg)
     for name, k, n in (("k_right", k_right, right_arr.shape[0]), ("k_left", k_left, left_arr.shape[0])):
-        if isinstance(k, bool) or not isinstance(k, int | np.integer):
-            msg = f"{name} must be an int, got {type(k).__name__}."
-            raise TypeError(msg)
-        if not 1 <= k <= n:
-            msg = f"{name} must be between 1 and {n}, got {k}."
+        if not 1 <= check_int(k, name) <= n:
+            msg = f"{name} must be between 1 and {n}, got {k}"
             raise ValueError(msg)
     if gram is not None and gram.shape != (left_arr.shape[0], right_arr.shape[0]):
         msg = f"gram must be left @ right.T, of shape {(left_arr.shape[0], right_arr.shape[0])}, got {gram.shape}"

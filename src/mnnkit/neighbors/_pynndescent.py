@@ -68,7 +68,7 @@ def pynndescent_knn(
             found, _ = index.query(query, k=n_search, epsilon=QUERY_EPSILON)
     found = np.asarray(found, dtype=np.int64)
     if (found < 0).any():
-        msg = "pynndescent returned fewer neighbours than requested; use method='exact' for this data."
+        msg = "pynndescent returned fewer neighbours than requested; use method='exact' for this data"
         raise RuntimeError(msg)
     if exclude_self:
         is_self = found == np.arange(found.shape[0])[:, None]

@@ -7,6 +7,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import sparse
 
+from mnnkit._validation import check_int
+
 __all__ = ["NeighborResult"]
 
 
@@ -62,47 +64,47 @@ class NeighborResult:
         distances = np.asarray(self.distances)
         for name, arr in (("indices", indices), ("distances", distances)):
             if arr.ndim != 2:
-                msg = f"NeighborResult: {name} must be a 2-D (n_obs, n_neighbors) array, got shape {arr.shape}."
+                msg = f"NeighborResult: {name} must be a 2-D (n_obs, n_neighbors) array, got shape {arr.shape}"
                 raise ValueError(msg)
         if indices.shape != distances.shape:
             msg = (
                 f"NeighborResult: indices and distances must have the same shape, got {indices.shape} and "
-                f"{distances.shape}."
+                f"{distances.shape}"
             )
             raise ValueError(msg)
         if indices.shape[1] < 1:
-            msg = "NeighborResult: need at least one neighbour per row (n_neighbors >= 1)."
+            msg = "NeighborResult: need at least one neighbour per row (n_neighbors >= 1)"
             raise ValueError(msg)
         if indices.dtype.kind not in "iu":
-            msg = f"NeighborResult: indices must have an integer dtype, got {indices.dtype}."
+            msg = f"NeighborResult: indices must have an integer dtype, got {indices.dtype}"
             raise TypeError(msg)
         if distances.dtype.kind not in "fiu":
-            msg = f"NeighborResult: distances must have a real numeric dtype, got {distances.dtype}."
+            msg = f"NeighborResult: distances must have a real numeric dtype, got {distances.dtype}"
             raise TypeError(msg)
         indices = np.ascontiguousarray(indices, dtype=np.int64)
         distances = np.ascontiguousarray(distances, dtype=np.float64)
         if indices.size and indices.min() < 0:
             row = int(np.nonzero((indices < 0).any(axis=1))[0][0])
-            msg = f"NeighborResult: indices must be non-negative (row {row} has a negative index)."
+            msg = f"NeighborResult: indices must be non-negative (row {row} has a negative index)"
             raise ValueError(msg)
         if not np.isfinite(distances).all():
             row = int(np.nonzero(~np.isfinite(distances).all(axis=1))[0][0])
-            msg = f"NeighborResult: distances must be finite (row {row} has NaN or inf)."
+            msg = f"NeighborResult: distances must be finite (row {row} has NaN or inf)"
             raise ValueError(msg)
         if distances.size and distances.min() < 0:
             row = int(np.nonzero((distances < 0).any(axis=1))[0][0])
-            msg = f"NeighborResult: distances must be non-negative (row {row} has a negative distance)."
+            msg = f"NeighborResult: distances must be non-negative (row {row} has a negative distance)"
             raise ValueError(msg)
         unsorted = (np.diff(distances, axis=1) < 0).any(axis=1)
         if unsorted.any():
             row = int(np.nonzero(unsorted)[0][0])
-            msg = f"NeighborResult: each row must be sorted by distance, nearest first (row {row} is not)."
+            msg = f"NeighborResult: each row must be sorted by distance, nearest first (row {row} is not)"
             raise ValueError(msg)
         if indices.shape[1] > 1:
             repeated = (np.diff(np.sort(indices, axis=1), axis=1) == 0).any(axis=1)
             if repeated.any():
                 row = int(np.nonzero(repeated)[0][0])
-                msg = f"NeighborResult: a row must not list the same neighbour twice (row {row} does)."
+                msg = f"NeighborResult: a row must not list the same neighbour twice (row {row} does)"
                 raise ValueError(msg)
         object.__setattr__(self, "indices", _readonly_view(indices))
         object.__setattr__(self, "distances", _readonly_view(distances))
@@ -130,11 +132,9 @@ class NeighborResult:
         NeighborResult
             A result viewing the first ``n_neighbors`` columns (no copy).
         """
-        if isinstance(n_neighbors, bool) or not isinstance(n_neighbors, int | np.integer):
-            msg = f"n_neighbors must be an int, got {type(n_neighbors).__name__}."
-            raise TypeError(msg)
+        n_neighbors = check_int(n_neighbors, "n_neighbors")
         if not 1 <= n_neighbors <= self.n_neighbors:
-            msg = f"n_neighbors must be in [1, {self.n_neighbors}] for this result, got {n_neighbors}."
+            msg = f"n_neighbors must be in [1, {self.n_neighbors}] for this result, got {n_neighbors}"
             raise ValueError(msg)
         if n_neighbors == self.n_neighbors:
             return self
@@ -159,7 +159,7 @@ class NeighborResult:
         n_data = self.n_obs if n_data is None else int(n_data)
         largest = int(self.indices.max())
         if n_data <= largest:
-            msg = f"n_data must exceed the largest neighbour index ({largest}), got {n_data}."
+            msg = f"n_data must exceed the largest neighbour index ({largest}), got {n_data}"
             raise ValueError(msg)
         indptr = np.arange(0, self.indices.size + 1, self.n_neighbors, dtype=np.int64)
         return sparse.csr_matrix(
@@ -194,14 +194,14 @@ class NeighborResult:
         and its rows may have different numbers of entries; all are handled.
         """
         if not sparse.issparse(graph):
-            msg = f"graph must be a scipy sparse matrix, got {type(graph).__name__}."
+            msg = f"graph must be a scipy sparse matrix, got {type(graph).__name__}"
             raise TypeError(msg)
         csr = sparse.csr_matrix(graph, dtype=np.float64, copy=True)
         csr.sum_duplicates()
         n_obs, n_data = csr.shape
         if exclude_self:
             if n_obs != n_data:
-                msg = f"exclude_self=True needs a square graph, got shape {csr.shape}."
+                msg = f"exclude_self=True needs a square graph, got shape {csr.shape}"
                 raise ValueError(msg)
             rows = np.repeat(np.arange(n_obs), np.diff(csr.indptr))
             keep = csr.indices != rows
@@ -210,20 +210,20 @@ class NeighborResult:
             csr = sparse.csr_matrix((csr.data[keep], csr.indices[keep], indptr), shape=csr.shape)
         counts = np.diff(csr.indptr)
         if n_obs == 0:
-            msg = "graph has no rows."
+            msg = "graph has no rows"
             raise ValueError(msg)
         fewest = int(counts.min())
         if n_neighbors is None:
             n_neighbors = fewest
         if isinstance(n_neighbors, bool) or not isinstance(n_neighbors, int | np.integer):
-            msg = f"n_neighbors must be an int or None, got {type(n_neighbors).__name__}."
+            msg = f"n_neighbors must be an int or None, got {type(n_neighbors).__name__}"
             raise TypeError(msg)
         if n_neighbors < 1:
-            msg = f"n_neighbors must be >= 1; got {n_neighbors} (does some row of graph store no neighbour?)."
+            msg = f"n_neighbors must be >= 1, got {n_neighbors} (does some row of graph store no neighbour?)"
             raise ValueError(msg)
         if fewest < n_neighbors:
             row = int(np.argmin(counts))
-            msg = f"graph row {row} has {fewest} neighbours, fewer than n_neighbors={n_neighbors}."
+            msg = f"graph row {row} has {fewest} neighbours, fewer than n_neighbors={n_neighbors}"
             raise ValueError(msg)
         rows = np.repeat(np.arange(n_obs), counts)
         order = np.lexsort((csr.indices, csr.data, rows))

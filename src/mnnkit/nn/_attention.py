@@ -14,16 +14,17 @@ from typing import Any
 import numpy as np
 
 from mnnkit._random import RngLike, as_generator
+from mnnkit._validation import check_int
 from mnnkit.nn._init import init_weight
 from mnnkit.nn._module import Module, Parameter
 from mnnkit.nn._softmax import _softmax, _softmax_grad
-from mnnkit.nn._validation import as_float_array, as_nchw, check_same_dtype, check_shape, positive_int
+from mnnkit.nn._validation import as_float_array, as_nchw, check_same_dtype, check_shape
 
 
 def _check(x, w_qkv, rel_h, rel_w, heads):
     x = as_nchw(x, "x")
     n, c, h, w = x.shape
-    heads = positive_int(heads, "heads")
+    heads = check_int(heads, "heads", minimum=1)
     if c % heads:
         msg = f"channels ({c}) must be divisible by heads ({heads})"
         raise ValueError(msg)
@@ -160,11 +161,11 @@ class MultiHeadSelfAttention2d(Module):
     def __init__(
         self, channels: int, heads: int, height: int, width: int, rng: RngLike = None, dtype: Any = np.float32
     ):
-        channels, heads = positive_int(channels, "channels"), positive_int(heads, "heads")
+        channels, heads = check_int(channels, "channels", minimum=1), check_int(heads, "heads", minimum=1)
         if channels % heads:
             msg = f"channels ({channels}) must be divisible by heads ({heads})"
             raise ValueError(msg)
-        height, width = positive_int(height, "height"), positive_int(width, "width")
+        height, width = check_int(height, "height", minimum=1), check_int(width, "width", minimum=1)
         gen = as_generator(rng)
         d = channels // heads
         self.heads = heads

@@ -10,11 +10,12 @@ from typing import Any
 import numpy as np
 
 from mnnkit._random import RngLike, as_generator
+from mnnkit._validation import check_int
 from mnnkit.nn import _activations as act
 from mnnkit.nn._attention import MultiHeadSelfAttention2d
 from mnnkit.nn._layers import AvgPool2d, BatchNorm2d, Conv2d, Identity, MaxPool2d, ReLU, Sequential
 from mnnkit.nn._module import Module
-from mnnkit.nn._validation import as_nchw, positive_int
+from mnnkit.nn._validation import as_nchw
 
 
 class _Residual(Module):
@@ -276,7 +277,7 @@ class GatedConv2d(Module):
             msg = f"activation must be one of {_GATED_ACTIVATIONS}, got {activation!r}"
             raise ValueError(msg)
         self.activation = activation
-        self.out_channels = positive_int(out_channels, "out_channels")
+        self.out_channels = check_int(out_channels, "out_channels", minimum=1)
         self.conv = Conv2d(
             in_channels,
             2 * out_channels,

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from mnnkit._config import NN_CONV_CHUNK_BYTES, NN_DIRECT_MAX_CHANNELS_PER_GROUP
+from mnnkit._validation import check_int
 from mnnkit.nn._im2col import _fold, _unfold
 from mnnkit.nn._kernels import conv_forward_kernel, conv_grad_input_kernel, conv_grad_weight_kernel
 from mnnkit.nn._padding import _pad, _unpad
@@ -32,7 +33,6 @@ from mnnkit.nn._validation import (
     check_shape,
     int_pair,
     output_size,
-    positive_int,
     resolve_padding,
 )
 
@@ -84,7 +84,7 @@ def _check_bias(bias: Any, x: np.ndarray, channels: int) -> np.ndarray | None:
 
 
 def _check_groups(groups: Any, in_channels: int, out_channels: int, in_name: str, out_name: str) -> int:
-    groups = positive_int(groups, "groups")
+    groups = check_int(groups, "groups", minimum=1)
     if in_channels % groups:
         msg = f"{in_name} ({in_channels}) must be divisible by groups ({groups})"
         raise ValueError(msg)

@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from mnnkit._random import RngLike, as_generator
+from mnnkit._validation import check_int
 from mnnkit.nn import _activations as act
 from mnnkit.nn._conv import conv2d, conv2d_backward, conv_transpose2d, conv_transpose2d_backward
 from mnnkit.nn._dropout import dropout, dropout_backward
@@ -29,7 +30,7 @@ from mnnkit.nn._pool import (
 )
 from mnnkit.nn._shuffle import channel_shuffle, channel_shuffle_backward
 from mnnkit.nn._squeeze_excitation import squeeze_excitation, squeeze_excitation_backward
-from mnnkit.nn._validation import int_pair, positive_int
+from mnnkit.nn._validation import int_pair
 
 
 def _bias(size: int, bias: bool, dtype: Any) -> Parameter | None:
@@ -78,8 +79,9 @@ class Conv2d(Module):
         rng: RngLike = None,
         dtype: Any = np.float32,
     ):
-        groups = positive_int(groups, "groups")
-        in_channels, out_channels = positive_int(in_channels, "in_channels"), positive_int(out_channels, "out_channels")
+        groups = check_int(groups, "groups", minimum=1)
+        in_channels = check_int(in_channels, "in_channels", minimum=1)
+        out_channels = check_int(out_channels, "out_channels", minimum=1)
         if in_channels % groups or out_channels % groups:
             msg = (
                 f"in_channels ({in_channels}) and out_channels ({out_channels}) must be divisible by groups ({groups})"
@@ -154,7 +156,7 @@ class ConvTranspose2d(Module):
         rng: RngLike = None,
         dtype: Any = np.float32,
     ):
-        groups = positive_int(groups, "groups")
+        groups = check_int(groups, "groups", minimum=1)
         if in_channels % groups or out_channels % groups:
             msg = (
                 f"in_channels ({in_channels}) and out_channels ({out_channels}) must be divisible by groups ({groups})"
@@ -222,7 +224,7 @@ class SeparableConv2d(Module):
         dtype: Any = np.float32,
     ):
         gen = as_generator(rng)
-        mid = in_channels * positive_int(multiplier, "multiplier")
+        mid = in_channels * check_int(multiplier, "multiplier", minimum=1)
         common = {"padding_mode": padding_mode, "method": method, "init": init, "rng": gen, "dtype": dtype}
         self.depthwise = Conv2d(in_channels, mid, kernel_size, stride, padding, dilation, in_channels, False, **common)
         self.pointwise = Conv2d(mid, out_channels, 1, bias=bias, **common)
@@ -310,7 +312,8 @@ class Linear(Module):
         rng: RngLike = None,
         dtype: Any = np.float32,
     ):
-        in_features, out_features = positive_int(in_features, "in_features"), positive_int(out_features, "out_features")
+        in_features = check_int(in_features, "in_features", minimum=1)
+        out_features = check_int(out_features, "out_features", minimum=1)
         self.weight = Parameter(init_weight((out_features, in_features), init, rng, dtype))
         self.bias = _bias(out_features, bias, dtype)
 
@@ -356,7 +359,7 @@ class BatchNorm2d(Module):
     def __init__(
         self, num_features: int, eps: float = 1e-5, momentum: float = 0.1, affine: bool = True, dtype: Any = np.float32
     ):
-        c = positive_int(num_features, "num_features")
+        c = check_int(num_features, "num_features", minimum=1)
         self.eps, self.momentum = float(eps), float(momentum)
         self.weight = Parameter(np.ones(c, dtype=dtype)) if affine else None
         self.bias = Parameter(np.zeros(c, dtype=dtype)) if affine else None
@@ -493,7 +496,7 @@ class PReLU(Module):
     """
 
     def __init__(self, num_parameters: int = 1, init: float = 0.25, dtype: Any = np.float32):
-        self.weight = Parameter(np.full(positive_int(num_parameters, "num_parameters"), init, dtype=dtype))
+        self.weight = Parameter(np.full(check_int(num_parameters, "num_parameters", minimum=1), init, dtype=dtype))
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         """Apply the layer (the input is cached for :meth:`backward`)."""
@@ -682,7 +685,7 @@ class ChannelShuffle(Module):
     """
 
     def __init__(self, groups: int):
-        self.groups = positive_int(groups, "groups")
+        self.groups = check_int(groups, "groups", minimum=1)
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         """Apply the layer (the input is cached for :meth:`backward`)."""
@@ -708,7 +711,7 @@ class SqueezeExcitation(Module):
 
     def __init__(self, channels: int, reduction: int = 4, rng: RngLike = None, dtype: Any = np.float32):
         gen = as_generator(rng)
-        hidden = max(1, positive_int(channels, "channels") // positive_int(reduction, "reduction"))
+        hidden = max(1, check_int(channels, "channels", minimum=1) // check_int(reduction, "reduction", minimum=1))
         self.w1 = Parameter(init_weight((hidden, channels), "he_uniform", gen, dtype))
         self.b1 = Parameter(np.zeros(hidden, dtype=dtype))
         self.w2 = Parameter(init_weight((channels, hidden), "glorot_uniform", gen, dtype))

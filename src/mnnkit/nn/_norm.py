@@ -10,7 +10,8 @@ from typing import Any
 
 import numpy as np
 
-from mnnkit.nn._validation import as_float_array, check_same_dtype, check_shape, positive_int
+from mnnkit._validation import check_int
+from mnnkit.nn._validation import as_float_array, check_same_dtype, check_shape
 
 
 def _stat_axes(x: np.ndarray) -> tuple[int, ...]:
@@ -188,7 +189,7 @@ def _lrn_args(x: Any, size: Any, alpha: float, beta: float, k: float) -> tuple[n
     if x.ndim < 3:
         msg = f"x must have at least 3 dimensions (N, C, ...) for local response normalisation, got shape {x.shape}"
         raise ValueError(msg)
-    size = positive_int(size, "size")
+    size = check_int(size, "size", minimum=1)
     if not (np.isfinite(alpha) and np.isfinite(beta) and np.isfinite(k)):
         msg = "alpha, beta and k must be finite"
         raise ValueError(msg)

@@ -13,7 +13,8 @@ from typing import Any
 
 import numpy as np
 
-from mnnkit.nn._validation import as_nchw, check_mode_fits, check_padding_mode, int_pair, is_int
+from mnnkit._validation import is_int
+from mnnkit.nn._validation import as_nchw, check_mode_fits, check_padding_mode, int_pair
 
 Pads = tuple[int, int, int, int]
 

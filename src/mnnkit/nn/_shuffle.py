@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from mnnkit.nn._validation import as_nchw, positive_int
+from mnnkit._validation import check_int
+from mnnkit.nn._validation import as_nchw
 
 
 def _shuffle(x: np.ndarray, groups: int) -> np.ndarray:
@@ -33,7 +34,7 @@ def channel_shuffle(x: np.ndarray, groups: int) -> np.ndarray:
     numpy.ndarray
         The shuffled array (a new array).
     """
-    return _shuffle(as_nchw(x, "x"), positive_int(groups, "groups"))
+    return _shuffle(as_nchw(x, "x"), check_int(groups, "groups", minimum=1))
 
 
 def channel_shuffle_backward(grad_output: np.ndarray, groups: int) -> np.ndarray:
@@ -52,7 +53,7 @@ def channel_shuffle_backward(grad_output: np.ndarray, groups: int) -> np.ndarray
         Gradient with respect to the input of :func:`channel_shuffle`.
     """
     g = as_nchw(grad_output, "grad_output")
-    groups = positive_int(groups, "groups")
+    groups = check_int(groups, "groups", minimum=1)
     if g.shape[1] % groups:
         msg = f"channels ({g.shape[1]}) must be divisible by groups ({groups})"
         raise ValueError(msg)

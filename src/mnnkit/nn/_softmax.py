@@ -7,7 +7,8 @@ from typing import Any
 import numpy as np
 
 from mnnkit._random import RngLike, as_generator, check_rng
-from mnnkit.nn._validation import as_float_array, check_same_dtype, check_shape, is_int
+from mnnkit._validation import is_int
+from mnnkit.nn._validation import as_float_array, check_same_dtype, check_shape
 
 
 def _axis(x: np.ndarray, axis: Any) -> int:

@@ -6,10 +6,11 @@ input fails with a message that names the parameter and the problem.
 
 from __future__ import annotations
 
-import numbers
 from typing import Any
 
 import numpy as np
+
+from mnnkit._validation import is_int
 
 FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 PADDING_MODES = ("zeros", "reflect", "replicate", "circular")
@@ -57,11 +58,6 @@ def check_shape(array: np.ndarray, shape: tuple[int, ...], name: str) -> None:
         raise ValueError(msg)
 
 
-def is_int(value: Any) -> bool:
-    """Whether ``value`` is an integer (bools excluded)."""
-    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
-
-
 def int_pair(value: Any, name: str, *, minimum: int) -> tuple[int, int]:
     """Return ``value`` (an int or a pair of ints) as a pair, each at least ``minimum``."""
     if is_int(value):
@@ -76,17 +72,6 @@ def int_pair(value: Any, name: str, *, minimum: int) -> tuple[int, int]:
         msg = f"{name} must be {what}, got {value!r}"
         raise ValueError(msg)
     return pair
-
-
-def positive_int(value: Any, name: str, *, minimum: int = 1) -> int:
-    """Return ``value`` as an int of at least ``minimum``."""
-    if not is_int(value):
-        msg = f"{name} must be an int, got {value!r}"
-        raise TypeError(msg)
-    if value < minimum:
-        msg = f"{name} must be >= {minimum}, got {value}"
-        raise ValueError(msg)
-    return int(value)
 
 
 def check_padding_mode(mode: Any) -> str:

@@ -23,10 +23,11 @@ from typing import Any
 
 import numpy as np
 
+from mnnkit._validation import check_int
 from mnnkit._warnings import BoundaryWarning, ConvergenceWarning
 from mnnkit.stats import _kernels as K
 from mnnkit.stats._result import FitResult
-from mnnkit.stats._validate import as_sample, check_max_iter, check_tol
+from mnnkit.stats._validate import as_sample, check_tol
 
 __all__ = ["fit_nb", "fit_poisson", "fit_zinb", "fit_zip"]
 
@@ -49,12 +50,12 @@ def histogram(counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 def _fit_counts(x: Any, model: int, tol: float, max_iter: int) -> FitResult:
     tol = check_tol(tol)
-    max_iter = check_max_iter(max_iter)
+    max_iter = check_int(max_iter, "max_iter", minimum=1)
     y = as_sample(x, kind="count")
     name = _NAMES[model]
     values, freqs = histogram(y)
     if values.size == 0 and model != K.POISSON:
-        msg = f"x is all zero: the {name} parameters other than the mean are not identifiable."
+        msg = f"x is all zero: the {name} parameters other than the mean are not identifiable"
         raise ValueError(msg)
     params, cov, loglik, _, n_iter, converged, flags = K.fit_histogram(
         values, freqs, values.size, float(y.size), model, tol, max_iter

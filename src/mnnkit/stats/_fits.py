@@ -13,9 +13,10 @@ from typing import Any
 import numpy as np
 from scipy import special
 
+from mnnkit._validation import check_int
 from mnnkit._warnings import BoundaryWarning, ConvergenceWarning
 from mnnkit.stats._result import FitResult
-from mnnkit.stats._validate import as_sample, check_max_iter, check_tol
+from mnnkit.stats._validate import as_sample, check_tol
 
 __all__ = ["fit_bernoulli", "fit_binomial", "fit_exponential", "fit_gamma", "fit_lognormal", "fit_normal"]
 
@@ -27,7 +28,7 @@ def _gaussian_fit(y: np.ndarray, name: str, what: str) -> tuple[float, float, fl
     mu = float(np.mean(y))
     sigma = math.sqrt(float(np.mean((y - mu) ** 2)))
     if sigma == 0.0:
-        msg = f"{name} is constant{what}: the maximum-likelihood sigma is 0 and the likelihood is unbounded."
+        msg = f"{name} is constant{what}: the maximum-likelihood sigma is 0 and the likelihood is unbounded"
         raise ValueError(msg)
     loglik = -0.5 * n * (_LOG_2PI + 2.0 * math.log(sigma) + 1.0)
     return mu, sigma, loglik
@@ -119,7 +120,7 @@ def fit_exponential(x: Any) -> FitResult:
     n = y.size
     mean = float(np.mean(y))
     if mean == 0.0:
-        msg = "x is all zero: the exponential rate MLE is infinite."
+        msg = "x is all zero: the exponential rate MLE is infinite"
         raise ValueError(msg)
     rate = 1.0 / mean
     return FitResult(
@@ -162,13 +163,13 @@ def fit_gamma(x: Any, *, tol: float = 1e-12, max_iter: int = 100) -> FitResult:
         MLE is then infinite).
     """
     tol = check_tol(tol)
-    max_iter = check_max_iter(max_iter)
+    max_iter = check_int(max_iter, "max_iter", minimum=1)
     y = as_sample(x, kind="positive", min_size=2)
     n = y.size
     mean = float(np.mean(y))
     s = -float(np.mean(np.log(y / mean)))  # log(mean) - mean(log), >= 0 by Jensen
     if not s > 0.0:
-        msg = "x is constant: the gamma shape MLE is infinite."
+        msg = "x is constant: the gamma shape MLE is infinite"
         raise ValueError(msg)
     a = (3.0 - s + math.sqrt((s - 3.0) ** 2 + 24.0 * s)) / (12.0 * s)
     converged = False
@@ -282,15 +283,15 @@ def fit_binomial(x: Any, *, trials: Any) -> FitResult:
         trials = np.full(y.shape, trials)
     t = as_sample(trials, kind="count", name="trials")
     if t.size != y.size:
-        msg = f"trials must be a scalar or have the same length as x ({y.size}), got {t.size}."
+        msg = f"trials must be a scalar or have the same length as x ({y.size}), got {t.size}"
         raise ValueError(msg)
     if np.any(t == 0):
-        msg = "trials must be positive integers."
+        msg = "trials must be positive integers"
         raise ValueError(msg)
     over = y > t
     if over.any():
         i = int(np.flatnonzero(over)[0])
-        msg = f"x must not exceed trials; x[{i}] = {y[i]:g} > trials[{i}] = {t[i]:g}."
+        msg = f"x must not exceed trials; x[{i}] = {y[i]:g} > trials[{i}] = {t[i]:g}"
         raise ValueError(msg)
     log_comb = float(np.sum(special.gammaln(t + 1) - special.gammaln(y + 1) - special.gammaln(t - y + 1)))
     return _binomial_result("binomial", float(np.sum(y)), float(np.sum(t)), log_comb, y.size)

@@ -12,10 +12,11 @@ from anndata import AnnData
 from scipy import sparse
 
 from mnnkit._config import COUNT_CHECK_ELEMENTS
+from mnnkit._validation import check_bool, check_choice, check_int, check_key_added
 from mnnkit._warnings import ConvergenceWarning
 from mnnkit.stats import _kernels as K
 from mnnkit.stats._lrt import lrt_pvalue
-from mnnkit.stats._validate import check_max_iter, check_tol
+from mnnkit.stats._validate import check_tol
 
 __all__ = ["fit_genes"]
 
@@ -40,16 +41,16 @@ def _status(flags: np.ndarray) -> pd.Categorical:
 def _get_matrix(adata: AnnData, layer: str | None) -> tuple[Any, str]:
     if layer is None:
         if adata.X is None:
-            msg = "adata.X is None; pass layer= to name a layer holding the counts."
+            msg = "adata.X is None; pass layer= to name a layer holding the counts"
             raise ValueError(msg)
         return adata.X, "adata.X"
     if not isinstance(layer, str):
-        msg = f"layer must be a string or None, got {type(layer).__name__}."
+        msg = f"layer must be a string or None, got {type(layer).__name__}"
         raise TypeError(msg)
     if layer not in adata.layers:
         msg = (
             f"layer={layer!r} not found in adata.layers; available layers: {sorted(adata.layers.keys())}. "
-            "Use layer=None for adata.X."
+            "Use layer=None for adata.X"
         )
         raise ValueError(msg)
     return adata.layers[layer], f"adata.layers[{layer!r}]"
@@ -69,19 +70,19 @@ def _to_csc(x: Any, where: str) -> sparse.csc_array | sparse.csc_matrix:
     if isinstance(x, np.ndarray | np.matrix):
         arr = np.asarray(x)
         if arr.dtype.kind not in "biuf":
-            msg = f"{where} must be numeric, got dtype {arr.dtype}."
+            msg = f"{where} must be numeric, got dtype {arr.dtype}"
             raise TypeError(msg)
         return sparse.csc_array(arr)
     msg = (
         f"{where} must be a NumPy array or a SciPy sparse matrix, got {type(x).__name__}. "
-        "Load backed or lazy data into memory first."
+        "Load backed or lazy data into memory first"
     )
     raise TypeError(msg)
 
 
 def _check_counts(data: np.ndarray, indptr: np.ndarray, var_names: pd.Index, where: str) -> None:
     if data.dtype.kind not in "biuf":
-        msg = f"{where} must be numeric, got dtype {data.dtype}."
+        msg = f"{where} must be numeric, got dtype {data.dtype}"
         raise TypeError(msg)
     if data.dtype.kind in "bu":
         return
@@ -101,7 +102,7 @@ def _check_counts(data: np.ndarray, indptr: np.ndarray, var_names: pd.Index, whe
                 col = int(np.searchsorted(indptr, pos, side="right")) - 1
                 msg = (
                     f"{where} contains {what} ({data[pos]!r}) in gene {var_names[col]!r} (column {col}). "
-                    "fit_genes needs raw counts: finite, non-negative integers."
+                    "fit_genes needs raw counts: finite, non-negative integers"
                 )
                 raise ValueError(msg)
 
@@ -204,24 +205,16 @@ def fit_genes(
     bit-identical output.
     """
     if not isinstance(adata, AnnData):
-        msg = f"adata must be an AnnData object, got {type(adata).__name__}."
+        msg = f"adata must be an AnnData object, got {type(adata).__name__}"
         raise TypeError(msg)
-    if distribution not in _MODELS:
-        msg = f"distribution must be one of {sorted(_MODELS)}, got {distribution!r}."
-        raise ValueError(msg)
-    if key_added is None:
-        key_added = distribution
-    elif not isinstance(key_added, str) or not key_added:
-        msg = f"key_added must be a non-empty string or None, got {key_added!r}."
-        raise ValueError(msg)
+    check_choice(distribution, "distribution", sorted(_MODELS))
+    key_added = distribution if key_added is None else check_key_added(key_added)
     tol = check_tol(tol)
-    max_iter = check_max_iter(max_iter)
-    if not isinstance(copy, bool):
-        msg = f"copy must be a bool, got {type(copy).__name__}."
-        raise TypeError(msg)
+    max_iter = check_int(max_iter, "max_iter", minimum=1)
+    copy = check_bool(copy, "copy")
     matrix, where = _get_matrix(adata, layer)
     if adata.n_obs == 0:
-        msg = "adata has no observations (cells)."
+        msg = "adata has no observations (cells)"
         raise ValueError(msg)
     csc = _to_csc(matrix, where)
     indptr = np.asarray(csc.indptr, dtype=np.int64)

@@ -110,29 +110,29 @@ def likelihood_ratio_test(
         null's (not nested, or a fit did not converge).
     """
     if not isinstance(null, FitResult) or not isinstance(alternative, FitResult):
-        msg = "null and alternative must be FitResult objects."
+        msg = "null and alternative must be FitResult objects"
         raise TypeError(msg)
     if null.nobs != alternative.nobs:
-        msg = f"null and alternative were fitted to different sample sizes ({null.nobs} vs {alternative.nobs})."
+        msg = f"null and alternative were fitted to different sample sizes ({null.nobs} vs {alternative.nobs})"
         raise ValueError(msg)
     known = _NESTED.get((null.distribution, alternative.distribution))
     if df is None or boundary is None:
         if known is None:
             msg = (
                 f"{null.distribution!r} within {alternative.distribution!r} is not a known nested pair; "
-                f"pass df= and boundary= explicitly. Known pairs: {sorted(_NESTED)}."
+                f"pass df= and boundary= explicitly. Known pairs: {sorted(_NESTED)}"
             )
             raise ValueError(msg)
         df = known[0] if df is None else df
         boundary = known[1] if boundary is None else boundary
     if isinstance(df, bool) or not isinstance(df, int | np.integer) or df < 1:
-        msg = f"df must be a positive integer, got {df!r}."
+        msg = f"df must be a positive integer, got {df!r}"
         raise ValueError(msg)
     stat = 2.0 * (alternative.loglik - null.loglik)
     if stat < -1e-6 * (1.0 + abs(null.loglik)):
         msg = (
             f"The alternative's log-likelihood ({alternative.loglik:.6g}) is below the null's ({null.loglik:.6g}): "
-            "the models are not nested or a fit did not converge."
+            "the models are not nested or a fit did not converge"
         )
         raise ValueError(msg)
     stat = max(stat, 0.0)

@@ -84,7 +84,7 @@ class FitResult:
             ``{name: (lower, upper)}``; NaN bounds for parameters at the boundary.
         """
         if not 0.0 < level < 1.0:
-            msg = f"level must be in (0, 1), got {level!r}."
+            msg = f"level must be in (0, 1), got {level!r}"
             raise ValueError(msg)
         z = stats.norm.ppf(0.5 + level / 2.0)
         return {k: (v - z * self.se[k], v + z * self.se[k]) for k, v in self.params.items()}

@@ -7,29 +7,17 @@ from typing import Any
 
 import numpy as np
 
+from mnnkit._validation import check_real
+
 _KINDS = ("real", "positive", "nonnegative", "count", "binary")
 
 
 def check_tol(tol: Any) -> float:
-    """Return ``tol`` as a float after checking it is finite and positive."""
+    """``tol`` as a float: a TypeError unless a real number, a ValueError unless finite and positive."""
     if isinstance(tol, bool) or not isinstance(tol, numbers.Real):
-        msg = f"tol must be a positive float, got {type(tol).__name__}."
+        msg = f"tol must be a positive finite number, got {tol!r}"
         raise TypeError(msg)
-    if not (np.isfinite(tol) and tol > 0):
-        msg = f"tol must be a finite positive float, got {tol!r}."
-        raise ValueError(msg)
-    return float(tol)
-
-
-def check_max_iter(max_iter: Any) -> int:
-    """Return ``max_iter`` as an int after checking it is a positive integer."""
-    if isinstance(max_iter, bool) or not isinstance(max_iter, numbers.Integral):
-        msg = f"max_iter must be a positive integer, got {type(max_iter).__name__}."
-        raise TypeError(msg)
-    if max_iter < 1:
-        msg = f"max_iter must be a positive integer, got {max_iter!r}."
-        raise ValueError(msg)
-    return int(max_iter)
+    return check_real(tol, "tol", positive=True)
 
 
 def as_sample(x: Any, *, kind: str, name: str = "x", min_size: int = 1) -> np.ndarray:
@@ -56,19 +44,19 @@ def as_sample(x: Any, *, kind: str, name: str = "x", min_size: int = 1) -> np.nd
         raise AssertionError(kind)
     arr = np.asarray(x)
     if arr.dtype.kind not in "biuf":
-        msg = f"{name} must be numeric, got an array of dtype {arr.dtype}."
+        msg = f"{name} must be numeric, got an array of dtype {arr.dtype}"
         raise TypeError(msg)
     if arr.ndim != 1:
-        msg = f"{name} must be one-dimensional, got shape {arr.shape}."
+        msg = f"{name} must be one-dimensional, got shape {arr.shape}"
         raise ValueError(msg)
     if arr.size < min_size:
-        msg = f"{name} must have at least {min_size} observation(s), got {arr.size}."
+        msg = f"{name} must have at least {min_size} observation(s), got {arr.size}"
         raise ValueError(msg)
     arr = arr.astype(np.float64, copy=True)
     bad = ~np.isfinite(arr)
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
-        msg = f"{name} contains {int(bad.sum())} non-finite value(s) (first: {arr[i]} at index {i})."
+        msg = f"{name} contains {int(bad.sum())} non-finite value(s) (first: {arr[i]} at index {i})"
         raise ValueError(msg)
     if kind == "real":
         return arr
@@ -89,8 +77,8 @@ def as_sample(x: Any, *, kind: str, name: str = "x", min_size: int = 1) -> np.nd
             what = "non-integer count"
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
-        msg = f"{name} contains {int(bad.sum())} {what}(s) (first: {arr[i]!r} at index {i})."
+        msg = f"{name} contains {int(bad.sum())} {what}(s) (first: {arr[i]!r} at index {i})"
         if kind == "count":
-            msg += " Counts must be non-negative integers (raw counts, not normalised or log data)."
+            msg += ". Counts must be non-negative integers (raw counts, not normalised or log data)"
         raise ValueError(msg)
     return arr
