@@ -9,7 +9,11 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
+from mnnkit._logging import install as _install_logging
+
 __version__ = "0.1.0"
+
+_install_logging()
 
 # public name -> module that defines it (imported on first access)
 _LAZY_ATTRS = {

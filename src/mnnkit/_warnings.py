@@ -7,6 +7,9 @@ which keeps ``import mnnkit`` from importing scikit-learn.
 
 from __future__ import annotations
 
+import os
+import sys
+import warnings
 from typing import Any
 
 __all__ = [
@@ -16,7 +19,19 @@ __all__ = [
     "MnnkitWarning",
     "ParameterWarning",
     "SkippedMergeWarning",
+    "warn",
 ]
+
+
+_PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
+
+
+def warn(message: str, category: type[Warning]) -> None:
+    """Issue a warning attributed to the first caller outside mnnkit (the user's line), however deep it is raised."""
+    frame, level = sys._getframe(1), 2  # stacklevel 2 is our caller
+    while frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(_PACKAGE_DIR):
+        frame, level = frame.f_back, level + 1
+    warnings.warn(message, category, stacklevel=level)
 
 
 class MnnkitWarning(UserWarning):

@@ -109,8 +109,8 @@ def _diagnostics(*, debug: bool) -> Iterator[None]:
     logger = logging.getLogger("mnnkit")
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(_Escaping("mnnkit: %(levelname)s: %(message)s"))
-    old_level = logger.level
-    logger.addHandler(handler)
+    old_level, old_handlers = logger.level, logger.handlers[:]
+    logger.handlers = [handler]  # the command's one line per record, instead of the library's usual routes
     logger.setLevel(logging.DEBUG if debug else logging.WARNING)
 
     def show(message, category, filename, lineno, file=None, line=None):
@@ -133,7 +133,7 @@ def _diagnostics(*, debug: bool) -> Iterator[None]:
         try:
             yield
         finally:
-            logger.removeHandler(handler)
+            logger.handlers = old_handlers
             logger.setLevel(old_level)
 
 

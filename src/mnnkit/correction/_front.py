@@ -1,7 +1,7 @@
 """The AnnData front shared by both correction methods.
 
-Checks and warnings about the batches, the output dtype, the progress bar, and the one ``.uns``
-schema of the merge information.
+Checks and warnings about the batches, the output dtype, the progress bar and the log line of each
+merge step (batches named by their names), and the one ``.uns`` schema of the merge information.
 
 Everything here runs on the AnnData side, before (checks) or after (outputs) an engine's merge loop;
 the engines themselves see plain arrays only.
@@ -9,19 +9,18 @@ the engines themselves see plain arrays only.
 
 from __future__ import annotations
 
-import warnings
+import logging
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, Protocol
 
 import numpy as np
 
-from mnnkit._warnings import ParameterWarning
+from mnnkit._warnings import ParameterWarning, SkippedMergeWarning, warn
 from mnnkit.correction._inputs import Batches
 from mnnkit.correction._plan import MergePlan, Node, entered_order
 
-#: Frames between the warning helpers below and the user's call of ``mnnkit.correct``/``fast_mnn``.
-_USER_FRAME = 3
+logger = logging.getLogger("mnnkit")
 
 
 def warn_batch_problems(batches: Batches, batch_key: str, k: int, *, single_output: str) -> None:
@@ -32,18 +31,16 @@ def warn_batch_problems(batches: Batches, batch_key: str, k: int, *, single_outp
     sizes = [m.size for m in batches.members]
     smallest = int(np.argmin(sizes))
     if k > sizes[smallest]:
-        warnings.warn(
+        warn(
             f"k={k} is larger than the smallest batch, {batches.names[smallest]!r} ({sizes[smallest]} cells); "
             "it is capped at each side's size",
             ParameterWarning,
-            stacklevel=_USER_FRAME,
         )
     if len(batches.names) == 1:
-        warnings.warn(
+        warn(
             f"adata.obs[{batch_key!r}] holds a single batch ({batches.names[0]!r}): nothing to merge; "
             f"the output is {single_output}",
             ParameterWarning,
-            stacklevel=_USER_FRAME,
         )
 
 
@@ -53,18 +50,47 @@ def output_dtype(dtype: Any) -> np.dtype:
 
 
 @contextmanager
-def progress_bar(total: int, enabled: bool, what: str) -> Iterator[Callable[[], None] | None]:
-    """A tqdm bar over ``total`` merge steps (``what`` names them); yields its ``update`` or ``None``."""
-    if not enabled:
-        yield None
-        return
-    from tqdm.auto import tqdm
+def step_reporter(batches: Batches, what: str, progress: bool) -> Iterator[Callable[[Any], None]]:
+    """Yield the callback an engine calls after each merge step (:func:`~mnnkit.correction._plan.run_plan`).
 
-    bar = tqdm(total=total, desc=f"{what} merge steps", unit="step")
+    It logs the step at INFO level with the batches' names, warns with :class:`SkippedMergeWarning`
+    when the step found no MNN pairs, and advances a tqdm bar over the steps when ``progress``.
+    """
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=len(batches.names) - 1, desc=f"{what} merge steps", unit="step")
+    done = 0
+
+    def report(record: StepRecord) -> None:
+        nonlocal done
+        done += 1
+        left, right = _names(batches, record.left), _names(batches, record.right)
+        n_pairs = int(np.asarray(record.pairs).shape[0])
+        skipped = ", skipped" if getattr(record, "skipped", False) else ""
+        logger.info("    merged %s onto %s: %d MNN pairs%s (%.2f s)", right, left, n_pairs, skipped, record.seconds)
+        if n_pairs == 0:
+            warn(
+                f"merge step {done} found no MNN pairs between batches {left} and {right}: they were merged "
+                "without correction (recorded as skipped in the merge information)",
+                SkippedMergeWarning,
+            )
+        if bar is not None:
+            bar.update()
+
     try:
-        yield bar.update
+        yield report
     finally:
-        bar.close()
+        if bar is not None:
+            bar.close()
+
+
+def _names(batches: Batches, node: Node) -> str:
+    """A node's batches by name, as a log message shows them (at most five, then a count)."""
+    names = [batches.names[b] for b in node]
+    shown = ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
+    return f"[{shown}]"
 
 
 class StepRecord(Protocol):

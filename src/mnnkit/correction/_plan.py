@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 Node = tuple[int, ...]
 
@@ -64,21 +64,22 @@ def resolve_merge_plan(merge_order: object, batch_names: Sequence[str]) -> Merge
 def run_plan(
     plan: MergePlan,
     n_batches: int,
-    merge: Callable[[Node, Node], object],
+    merge: Callable[[Node, Node], Any],
     *,
     count_pairs: Callable[[Node, Node], int] | None = None,
     count_row: Callable[[Node, Sequence[Node]], Sequence[int]] | None = None,
-    progress: Callable[[], None] | None = None,
+    progress: Callable[[Any], None] | None = None,
 ) -> None:
-    """Run every step of ``plan`` with the engine's ``merge(left, right)``; ``progress()`` after each.
+    """Run every step of ``plan`` with the engine's ``merge(left, right)``; ``progress(record)`` after each.
 
-    ``count_pairs``/``count_row`` count MNN pairs for ``"auto"`` plans (see :func:`auto_merge`).
+    ``merge`` returns the step's record, which ``progress`` receives. ``count_pairs``/``count_row``
+    count MNN pairs for ``"auto"`` plans (see :func:`auto_merge`).
     """
 
     def step(left: Node, right: Node) -> None:
-        merge(left, right)
+        record = merge(left, right)
         if progress is not None:
-            progress()
+            progress(record)
 
     if plan.auto:
         auto_merge(n_batches, count_pairs, step, count_row=count_row)

@@ -15,6 +15,7 @@ import numpy as np
 from anndata import AnnData
 
 from mnnkit._config import APPROXIMATE_VAR_ADJ_SAMPLE
+from mnnkit._logging import finished
 from mnnkit._random import RngLike, as_seed
 from mnnkit._validation import (
     check_adata,
@@ -26,7 +27,7 @@ from mnnkit._validation import (
     check_real,
     is_int,
 )
-from mnnkit.correction._front import merge_uns, output_dtype, progress_bar, warn_batch_problems
+from mnnkit.correction._front import merge_uns, output_dtype, step_reporter, warn_batch_problems
 from mnnkit.correction._inputs import (
     check_norms,
     cosine_scale,
@@ -221,7 +222,12 @@ def correct(
     )
 
     started = time.perf_counter()
-    logger.info("computing MNN correction of %d batches (approximate=%s)", len(batches.names), approximate)
+    logger.info(
+        "computing MNN correction (%s mode) of %d batches: %s",
+        "approximate" if approximate else "exact",
+        len(batches.names),
+        ", ".join(batches.names),
+    )
     norms = check_norms(subset_l2_norms(matrix, cols))
     scale_in = cosine_scale(norms) if cos_norm_in else None
     scale_out = cosine_scale(norms) if cos_norm_out else None
@@ -242,8 +248,8 @@ def correct(
         params=params,
         out_scale_shared=cos_norm_in == cos_norm_out,
     )
-    with progress_bar(len(batches.names) - 1, progress, "MNN") as step_done:
-        run_merges(state, plan, progress=step_done)
+    with step_reporter(batches, "MNN", progress) as report:
+        run_merges(state, plan, progress=report)
     corrected = state.data_in if data_out is None else data_out
 
     target = adata.copy() if copy else adata
@@ -265,7 +271,7 @@ def correct(
             },
         ),
     )  # fmt: skip
-    logger.info("finished MNN correction (%.2f s)", time.perf_counter() - started)
+    logger.info(finished(started))
     return target if copy else None
 
 

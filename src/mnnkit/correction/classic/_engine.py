@@ -10,10 +10,10 @@ chunked temporaries of the kernels.
 
 from __future__ import annotations
 
-import logging
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -23,8 +23,6 @@ from mnnkit.correction.classic._gram import step_gram
 from mnnkit.correction.classic._smoothing import gene_space_averages, smooth_corrections
 from mnnkit.correction.classic._svd_dim import biological_basis, remove_subspace
 from mnnkit.correction.classic._var_adj import variance_adjustment_scales
-
-logger = logging.getLogger("mnnkit")
 
 
 @dataclass(frozen=True)
@@ -177,9 +175,6 @@ def merge_step(state: MergeState, left: Node, right: Node) -> MergeRecord:
         max_truncated_mass=stats.max_truncated_mass,
     )
     state.records.append(record)
-    logger.info(
-        "merged batches %s onto %s: %d MNN pairs (%.2f s)", list(right), list(left), pairs.shape[0], record.seconds
-    )
     return record
 
 
@@ -191,8 +186,8 @@ def _extrapolated_cols(state: MergeState) -> np.ndarray | None:
     return cols
 
 
-def run_merges(state: MergeState, plan: MergePlan, *, progress: Callable[[], None] | None = None) -> None:
-    """Run every merge step of ``plan`` on ``state`` (``progress()`` after each)."""
+def run_merges(state: MergeState, plan: MergePlan, *, progress: Callable[[Any], None] | None = None) -> None:
+    """Run every merge step of ``plan`` on ``state`` (``progress(record)`` after each)."""
     run_plan(
         plan,
         len(state.members),

@@ -10,9 +10,10 @@ from typing import Literal
 import numpy as np
 from anndata import AnnData
 
+from mnnkit._logging import finished
 from mnnkit._random import RngLike
 from mnnkit._validation import check_adata
-from mnnkit.correction._front import merge_uns, output_dtype, progress_bar, warn_batch_problems
+from mnnkit.correction._front import merge_uns, output_dtype, step_reporter, warn_batch_problems
 from mnnkit.correction._inputs import check_has_genes, get_matrix, resolve_batches, resolve_subset
 from mnnkit.correction._plan import resolve_merge_plan
 from mnnkit.correction.fast._dask import dask_embedding, is_dask_array, lazy_reconstruction
@@ -178,7 +179,7 @@ def fast_mnn(
     warn_batch_problems(batches, batch_key, params.k, single_output="the uncorrected embedding")
 
     started = time.perf_counter()
-    logger.info("computing fastMNN correction of %d batches", len(batches.names))
+    logger.info("computing fastMNN correction of %d batches: %s", len(batches.names), ", ".join(batches.names))
     embedding, dtype, matrix = _embedding(adata, batches, use_rep=use_rep, layer=layer, subset=subset, options=options)
     logger.info("embedding ready: %d cells x %d dimensions (%.2f s)", *embedding.data.shape,
                 time.perf_counter() - started)  # fmt: skip
@@ -186,8 +187,8 @@ def fast_mnn(
     search = GraphSearch(options.seed) if options.neighbors == "pynndescent" else ExactSearch()
     search.prepare(embedding.data, batches.members)
     state = FastMergeState(data=embedding.data, members=batches.members, params=params, search=search)
-    with progress_bar(len(batches.names) - 1, progress, "fastMNN") as step_done:
-        run_merges(state, plan, progress=step_done)
+    with step_reporter(batches, "fastMNN", progress) as report:
+        run_merges(state, plan, progress=report)
 
     layer_out = None
     if options.reconstruct == "layer":
@@ -216,7 +217,7 @@ def fast_mnn(
             },
         ),
     )  # fmt: skip
-    logger.info("finished fastMNN correction (%.2f s)", time.perf_counter() - started)
+    logger.info(finished(started))
     return target if copy else None
 
 

@@ -8,22 +8,18 @@ that formed it. Memory: the data, a copy of the two sides of the current step, a
 
 from __future__ import annotations
 
-import logging
 import time
-import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
-from mnnkit._warnings import SkippedMergeWarning
 from mnnkit.correction._pairs import side_k
 from mnnkit.correction._plan import MergePlan, Node, run_plan
 from mnnkit.correction.fast._orthogonalize import center_along, orthogonalize, perbatch_variance
 from mnnkit.correction.fast._search import Part, side_parts
 from mnnkit.correction.fast._tricube import batch_magnitude, pc_space_averages, tricube_correct
-
-logger = logging.getLogger("mnnkit")
 
 
 @dataclass(frozen=True)
@@ -186,27 +182,11 @@ def merge_step(state: FastMergeState, left: Node, right: Node) -> FastStepRecord
     after_merge = getattr(state.search, "after_merge", None)
     if after_merge is not None:
         after_merge(record.pairs, left_rows, right_rows)
-    logger.info(
-        "merged batches %s onto %s: %d MNN pairs, batch_size %.3f%s (%.2f s)",
-        list(right),
-        list(left),
-        pairs.shape[0],
-        size,
-        ", skipped" if skipped else "",
-        record.seconds,
-    )
-    if pairs.shape[0] == 0:
-        warnings.warn(
-            f"merge step {len(state.records)} found no MNN pairs between batches {list(left)} and {list(right)}: "
-            "they were merged without correction (recorded as skipped in the merge information)",
-            SkippedMergeWarning,
-            stacklevel=4,
-        )
     return record
 
 
-def run_merges(state: FastMergeState, plan: MergePlan, *, progress: Callable[[], None] | None = None) -> None:
-    """Run every merge step of ``plan`` on ``state`` (``progress()`` after each)."""
+def run_merges(state: FastMergeState, plan: MergePlan, *, progress: Callable[[Any], None] | None = None) -> None:
+    """Run every merge step of ``plan`` on ``state`` (``progress(record)`` after each)."""
     run_plan(
         plan,
         len(state.members),
