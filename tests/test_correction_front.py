@@ -3,6 +3,8 @@ clear errors or R's answer (issue 17, items 1-5), the same for ``correct`` and `
 
 from __future__ import annotations
 
+import os
+
 import anndata as ad
 import numpy as np
 import pandas as pd
@@ -88,3 +90,65 @@ def test_subset_by_name_with_duplicated_var_names_is_an_error(method, adata) -> 
     with pytest.raises(ValueError, match=r"var_names are not unique \('g1' appear"):
         run(method, adata, subset=["g0", "g1", "g3"])
     run(method, adata, subset=np.arange(10) < 5)  # a mask still works
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_n_jobs_limits_threads_and_keeps_the_result(method, adata, monkeypatch) -> None:
+    import numba
+    from threadpoolctl import threadpool_info
+
+    from mnnkit.correction.classic import _engine as classic_engine
+    from mnnkit.correction.fast import _engine as fast_engine
+
+    engine = classic_engine if method == "classic" else fast_engine
+    seen = []
+    real = engine.merge_step
+
+    def recording(*args, **kwargs):
+        seen.append((numba.get_num_threads(), [p["num_threads"] for p in threadpool_info() if p["user_api"] == "blas"]))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(engine, "merge_step", recording)
+    before = numba.get_num_threads()
+    one = run(method, adata.copy(), n_jobs=1, copy=True)
+    assert seen and all(n == 1 and all(b == 1 for b in blas) for n, blas in seen)
+    assert numba.get_num_threads() == before  # restored after the call
+    seen.clear()
+    two = run(method, adata.copy(), n_jobs=2, copy=True)
+    assert all(n == min(2, numba.config.NUMBA_NUM_THREADS) for n, _ in seen)
+    key = ("layers", "mnn") if method == "classic" else ("obsm", "X_mnn")
+    np.testing.assert_allclose(getattr(one, key[0])[key[1]], getattr(two, key[0])[key[1]], rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("n_jobs", [0, 1.5, "two"])
+def test_bad_n_jobs_is_an_error_before_any_work(adata, n_jobs) -> None:
+    with pytest.raises((TypeError, ValueError), match="n_jobs must be None or a non-zero integer"):
+        mnnkit.correct(adata, "batch", n_jobs=n_jobs)
+    assert "mnn" not in adata.layers
+
+
+def test_n_jobs_none_follows_scanpy_settings_once_set(adata, monkeypatch) -> None:
+    import numba
+    import scanpy as sc
+
+    from mnnkit.correction.classic import _engine as classic_engine
+
+    seen = []
+    real = classic_engine.merge_step
+
+    def recording(*args, **kwargs):
+        seen.append(numba.get_num_threads())
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(classic_engine, "merge_step", recording)
+    configured = sc.settings.n_jobs
+    try:
+        sc.settings.n_jobs = 1  # scanpy's default: threads left as they are
+        run("classic", adata, copy=True)
+        assert set(seen) == {numba.get_num_threads()}
+        seen.clear()
+        sc.settings.n_jobs = -(os.cpu_count() or 1)  # joblib's convention: all cores but cores - 1, i.e. one
+        run("classic", adata, copy=True)
+        assert set(seen) == {1}
+    finally:
+        sc.settings.n_jobs = configured

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import contextlib
 import os
+import sys
 from collections.abc import Iterator
 
 from mnnkit._validation import is_int
 
-__all__ = ["numba_thread_count", "resolve_n_jobs", "thread_limits"]
+__all__ = ["job_threads", "numba_thread_count", "resolve_n_jobs", "thread_limits"]
 
 
 def numba_thread_count() -> int:
@@ -39,6 +40,26 @@ def resolve_n_jobs(n_jobs: object, name: str = "n_jobs") -> int:
         raise (TypeError if not is_int(n_jobs) else ValueError)(msg)
     cores = os.cpu_count() or 1
     return max(1, int(n_jobs) if n_jobs > 0 else cores + 1 + int(n_jobs))
+
+
+def job_threads(n_jobs: object, name: str = "n_jobs") -> contextlib.AbstractContextManager[None]:
+    """The thread limits of a heavy function's ``n_jobs`` parameter, for the duration of its call.
+
+    An int (scanpy's and joblib's convention, see :func:`resolve_n_jobs`) limits numba and BLAS to
+    that many threads. ``None`` follows ``scanpy.settings.n_jobs`` once it has been set to anything
+    but scanpy's default of 1; otherwise (scanpy not imported, or ``n_jobs`` left at 1) the threads
+    stay as they are: numba's and BLAS's own settings, every core unless ``NUMBA_NUM_THREADS`` or
+    ``OMP_NUM_THREADS`` say otherwise. Results do not depend on the thread count (the kernels give each
+    output row to one thread), except in the last bits of BLAS sums and in pynndescent's graphs.
+    """
+    if n_jobs is None:
+        scanpy = sys.modules.get("scanpy")
+        configured = getattr(getattr(scanpy, "settings", None), "n_jobs", None)
+        if configured is None or configured == 1:
+            return contextlib.nullcontext()
+        n_jobs = configured
+    threads = resolve_n_jobs(n_jobs, name)
+    return thread_limits(numba=threads, blas=threads)
 
 
 @contextlib.contextmanager

@@ -17,6 +17,7 @@ from anndata import AnnData
 from mnnkit._config import APPROXIMATE_VAR_ADJ_SAMPLE
 from mnnkit._logging import finished
 from mnnkit._random import RngLike, as_seed
+from mnnkit._threads import job_threads
 from mnnkit._validation import (
     check_adata,
     check_bool,
@@ -67,6 +68,7 @@ def correct(
     key_added: str = "mnn",
     copy: bool = False,
     rng: RngLike = 0,
+    n_jobs: int | None = None,
     progress: bool = False,
     **fast_options,
 ) -> AnnData | None:
@@ -151,6 +153,11 @@ def correct(
     rng
         Seed or ``numpy.random.Generator`` for the approximate neighbour search (exact mode is not
         random).
+    n_jobs
+        Threads for numba and BLAS during the call: an int (negative counts back from the cores, as in
+        joblib), or ``None`` to follow ``scanpy.settings.n_jobs`` once it is set (see
+        :func:`mnnkit._threads.job_threads`; otherwise the threads stay as they are). The result does
+        not depend on it, up to the last bits of BLAS sums.
     progress
         Show a progress bar over merge steps.
     **fast_options
@@ -197,6 +204,7 @@ def correct(
             shared={
                 "layer": layer, "subset": subset, "k": k, "prop_k": prop_k, "merge_order": merge_order,
                 "neighbors": neighbors, "key_added": key_added, "copy": copy, "rng": rng, "progress": progress,
+                "n_jobs": n_jobs,
             },
         )  # fmt: skip
     if method != "classic":
@@ -221,36 +229,38 @@ def correct(
         batches, batch_key, max(params.k_left, params.k_right), single_output="the cosine-normalised input"
     )
 
-    started = time.perf_counter()
-    logger.info(
-        "computing MNN correction (%s mode) of %d batches: %s",
-        "approximate" if approximate else "exact",
-        len(batches.names),
-        ", ".join(batches.names),
-    )
-    norms = check_norms(subset_l2_norms(matrix, cols))
-    scale_in = cosine_scale(norms) if cos_norm_in else None
-    scale_out = cosine_scale(norms) if cos_norm_out else None
-    proper_subset = cols is not None and cols.size < adata.n_vars
-    same_set = cos_norm_in == cos_norm_out and not (correct_all and proper_subset)
-    data_in = dense_columns(matrix, cols, scale_in)
-    if same_set:
-        data_out, out_cols, out_subset_cols = None, cols, None
-    else:
-        out_cols = None if correct_all else cols
-        data_out = dense_columns(matrix, out_cols, scale_out)
-        out_subset_cols = cols if (correct_all and cols is not None) else None
-    state = MergeState(
-        data_in=data_in,
-        data_out=data_out,
-        out_subset_cols=out_subset_cols,
-        members=batches.members,
-        params=params,
-        out_scale_shared=cos_norm_in == cos_norm_out,
-    )
-    with step_reporter(batches, "MNN", progress) as report:
-        run_merges(state, plan, progress=report)
-    corrected = state.data_in if data_out is None else data_out
+    threads = job_threads(n_jobs)  # checked before any numba code runs
+    with threads:
+        started = time.perf_counter()
+        logger.info(
+            "computing MNN correction (%s mode) of %d batches: %s",
+            "approximate" if approximate else "exact",
+            len(batches.names),
+            ", ".join(batches.names),
+        )
+        norms = check_norms(subset_l2_norms(matrix, cols))
+        scale_in = cosine_scale(norms) if cos_norm_in else None
+        scale_out = cosine_scale(norms) if cos_norm_out else None
+        proper_subset = cols is not None and cols.size < adata.n_vars
+        same_set = cos_norm_in == cos_norm_out and not (correct_all and proper_subset)
+        data_in = dense_columns(matrix, cols, scale_in)
+        if same_set:
+            data_out, out_cols, out_subset_cols = None, cols, None
+        else:
+            out_cols = None if correct_all else cols
+            data_out = dense_columns(matrix, out_cols, scale_out)
+            out_subset_cols = cols if (correct_all and cols is not None) else None
+        state = MergeState(
+            data_in=data_in,
+            data_out=data_out,
+            out_subset_cols=out_subset_cols,
+            members=batches.members,
+            params=params,
+            out_scale_shared=cos_norm_in == cos_norm_out,
+        )
+        with step_reporter(batches, "MNN", progress) as report:
+            run_merges(state, plan, progress=report)
+        corrected = state.data_in if data_out is None else data_out
 
     target = adata.copy() if copy else adata
     write_results(

@@ -12,6 +12,7 @@ from anndata import AnnData
 
 from mnnkit._logging import finished
 from mnnkit._random import RngLike
+from mnnkit._threads import job_threads
 from mnnkit._validation import check_adata
 from mnnkit.correction._front import merge_uns, output_dtype, step_reporter, warn_batch_problems
 from mnnkit.correction._inputs import check_has_genes, get_matrix, resolve_batches, resolve_subset
@@ -46,6 +47,7 @@ def fast_mnn(
     reconstruct: Literal["factors", "layer"] | None = None,
     copy: bool = False,
     rng: RngLike = 0,
+    n_jobs: int | None = None,
     progress: bool = False,
 ) -> AnnData | None:
     """Correct batch effects with mutual nearest neighbours in PC space (batchelor's ``fastMNN``).
@@ -116,6 +118,11 @@ def fast_mnn(
         Return a corrected copy instead of writing into ``adata``.
     rng
         Seed or ``numpy.random.Generator`` for the randomized SVD and pynndescent.
+    n_jobs
+        Threads for numba and BLAS during the call: an int (negative counts back from the cores, as in
+        joblib), or ``None`` to follow ``scanpy.settings.n_jobs`` once it is set (see
+        :func:`mnnkit._threads.job_threads`; otherwise the threads stay as they are). The result does
+        not depend on it, up to the last bits of BLAS sums.
     progress
         Show a progress bar over merge steps.
 
@@ -178,24 +185,28 @@ def fast_mnn(
                 raise ValueError(msg)
     warn_batch_problems(batches, batch_key, params.k, single_output="the uncorrected embedding")
 
-    started = time.perf_counter()
-    logger.info("computing fastMNN correction of %d batches: %s", len(batches.names), ", ".join(batches.names))
-    embedding, dtype, matrix = _embedding(adata, batches, use_rep=use_rep, layer=layer, subset=subset, options=options)
-    logger.info("embedding ready: %d cells x %d dimensions (%.2f s)", *embedding.data.shape,
-                time.perf_counter() - started)  # fmt: skip
+    threads = job_threads(n_jobs)  # checked before any numba code runs
+    with threads:
+        started = time.perf_counter()
+        logger.info("computing fastMNN correction of %d batches: %s", len(batches.names), ", ".join(batches.names))
+        embedding, dtype, matrix = _embedding(
+            adata, batches, use_rep=use_rep, layer=layer, subset=subset, options=options
+        )
+        logger.info("embedding ready: %d cells x %d dimensions (%.2f s)", *embedding.data.shape,
+                    time.perf_counter() - started)  # fmt: skip
 
-    search = GraphSearch(options.seed) if options.neighbors == "pynndescent" else ExactSearch()
-    search.prepare(embedding.data, batches.members)
-    state = FastMergeState(data=embedding.data, members=batches.members, params=params, search=search)
-    with step_reporter(batches, "fastMNN", progress) as report:
-        run_merges(state, plan, progress=report)
+        search = GraphSearch(options.seed) if options.neighbors == "pynndescent" else ExactSearch()
+        search.prepare(embedding.data, batches.members)
+        state = FastMergeState(data=embedding.data, members=batches.members, params=params, search=search)
+        with step_reporter(batches, "fastMNN", progress) as report:
+            run_merges(state, plan, progress=report)
 
-    layer_out = None
-    if options.reconstruct == "layer":
-        if is_dask_array(matrix):
-            layer_out = lazy_reconstruction(state.data, embedding.rotation, matrix.chunks[0], dtype)
-        else:
-            layer_out = (state.data @ embedding.rotation.T).astype(dtype, copy=False)
+        layer_out = None
+        if options.reconstruct == "layer":
+            if is_dask_array(matrix):
+                layer_out = lazy_reconstruction(state.data, embedding.rotation, matrix.chunks[0], dtype)
+            else:
+                layer_out = (state.data @ embedding.rotation.T).astype(dtype, copy=False)
     target = adata.copy() if copy else adata
     write_results(
         target,
