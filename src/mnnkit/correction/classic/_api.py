@@ -151,8 +151,10 @@ def correct(
     copy
         Return a corrected copy instead of writing into ``adata``.
     rng
-        Seed or ``numpy.random.Generator`` for the approximate neighbour search (exact mode is not
-        random).
+        Randomness of ``neighbors="pynndescent"`` and of the var.adj sample (the default exact mode uses
+        none): an int seed >= 0 (same seed, same result), a :class:`numpy.random.Generator` (used as
+        given: its stream advances, and the seed handed to pynndescent is drawn from it) or None (fresh
+        entropy from the operating system: a different result on every call).
     n_jobs
         Threads for numba and BLAS during the call: an int (negative counts back from the cores, as in
         joblib), or ``None`` to follow ``scanpy.settings.n_jobs`` once it is set (see

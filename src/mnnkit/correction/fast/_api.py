@@ -117,7 +117,10 @@ def fast_mnn(
     copy
         Return a corrected copy instead of writing into ``adata``.
     rng
-        Seed or ``numpy.random.Generator`` for the randomized SVD and pynndescent.
+        Randomness of the randomized SVD and of pynndescent: an int seed >= 0 (same seed, same result),
+        a :class:`numpy.random.Generator` (used as given: its stream advances, and the seed handed to
+        both is drawn from it) or None (fresh entropy from the operating system: a different result on
+        every call). The seed used is recorded in ``.uns[key_added]["params"]["seed"]``.
     n_jobs
         Threads for numba and BLAS during the call: an int (negative counts back from the cores, as in
         joblib), or ``None`` to follow ``scanpy.settings.n_jobs`` once it is set (see
