@@ -350,12 +350,12 @@ def test_kernels_python_path_in_process(blobs):
         np.testing.assert_allclose(norm, ref_norm, rtol=1e-12)
     np.testing.assert_allclose(norm_jit, model.score_samples(X), rtol=1e-12)
     nk, sx = np.zeros((2, 3)), np.zeros((2, 3, 4))
-    _kernels.weighted_sums.py_func(X, resp_jit, bounds, nk, sx)
+    _kernels.weighted_feature_sums.py_func(X, resp_jit, None, bounds, nk, sx)
     np.testing.assert_allclose(nk.sum(0), resp_jit.sum(0))
     np.testing.assert_allclose(sx.sum(0), resp_jit.T @ X)
     full, diag = np.zeros((2, 3, 4, 4)), np.zeros((2, 3, 4))
     _kernels.scatter_full.py_func(X, resp_jit, model.means_, bounds, full)
-    _kernels.scatter_diag.py_func(X, resp_jit, model.means_, bounds, diag)
+    _kernels.weighted_feature_sums.py_func(X, resp_jit, model.means_, bounds, None, diag)
     for k in range(3):
         D = X - model.means_[k]
         S = (resp_jit[:, k] * D.T) @ D

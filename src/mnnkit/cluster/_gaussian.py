@@ -91,7 +91,7 @@ def estimate_parameters(
     bounds = _mstep_bounds(n, 8 * n_comp * (d + 1))
     nk_part = np.zeros((bounds.shape[0] - 1, n_comp))
     sx_part = np.zeros((bounds.shape[0] - 1, n_comp, d))
-    _kernels.weighted_sums(X, resp, bounds, nk_part, sx_part)
+    _kernels.weighted_feature_sums(X, resp, None, bounds, nk_part, sx_part)
     nk = nk_part.sum(axis=0) + 10 * np.finfo(np.float64).eps
     means = sx_part.sum(axis=0) / nk[:, None]
 
@@ -111,7 +111,7 @@ def estimate_parameters(
     else:
         bounds = _mstep_bounds(n, 8 * n_comp * d)
         part = np.zeros((bounds.shape[0] - 1, n_comp, d))
-        _kernels.scatter_diag(X, resp, means, bounds, part)
+        _kernels.weighted_feature_sums(X, resp, means, bounds, None, part)
         cov = part.sum(axis=0) / nk[:, None] + reg_covar
         if covariance_type == "spherical":
             cov = cov.mean(axis=1)

@@ -156,9 +156,10 @@ class GaussianMixture(DensityMixin, BaseEstimator):
 
     Notes
     -----
-    Input: dense 2-D arrays (float32/64 or integer, converted to a float64 C-ordered copy when
-    needed); sparse input raises a TypeError. Memory: the float64 data, ``n x K``
-    responsibilities and O(64 MiB) of partial sums; no ``n x d`` temporaries per component.
+    Input (``X`` of every method): dense ``(n_samples, n_features)`` arrays (float32/64 or integer,
+    converted to a float64 C-ordered copy when needed); sparse input raises a TypeError. Memory: the
+    float64 data, ``n x K`` responsibilities and O(64 MiB) of partial sums; no ``n x d`` temporaries
+    per component.
     Results are bit-for-bit reproducible for a fixed ``random_state`` whatever the number of
     threads.
     """
@@ -342,37 +343,14 @@ class GaussianMixture(DensityMixin, BaseEstimator):
 
     # ------------------------------------------------------------------ fitting
     def fit(self, X: Any, y: Any = None) -> GaussianMixture:
-        """Estimate the model parameters with EM (see the class docstring).
-
-        Parameters
-        ----------
-        X
-            ``(n_samples, n_features)`` dense array.
-        y
-            Ignored.
-
-        Returns
-        -------
-        The fitted estimator.
-        """
+        """Estimate the parameters with EM from ``X`` (see the class docstring); ``y`` is ignored. Returns ``self``."""
         self.fit_predict(X, y)
         return self
 
     def fit_predict(self, X: Any, y: Any = None) -> np.ndarray:
-        """Fit the model and return the most probable component of each sample.
+        """Fit to ``X`` and return the most probable component of each sample, ``(n_samples,)`` int.
 
-        Equal to ``fit(X).predict(X)`` (a final E-step uses the kept parameters).
-
-        Parameters
-        ----------
-        X
-            ``(n_samples, n_features)`` dense array.
-        y
-            Ignored.
-
-        Returns
-        -------
-        ``(n_samples,)`` int labels.
+        Equal to ``fit(X).predict(X)`` (a final E-step uses the kept parameters); ``y`` is ignored.
         """
         X = self._validate_X(X, reset=True)
         self._check_parameters(X)
@@ -447,60 +425,21 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         return resp, norm
 
     def score_samples(self, X: Any) -> np.ndarray:
-        """Log-likelihood ``log p(x)`` of each sample under the fitted mixture.
-
-        Parameters
-        ----------
-        X
-            ``(n_samples, n_features)`` dense array.
-
-        Returns
-        -------
-        ``(n_samples,)`` float64.
-        """
+        """Log-likelihood ``log p(x)`` of each sample of ``X`` under the fitted mixture, ``(n_samples,)`` float64."""
         return self._posterior(X)[1]
 
     def score(self, X: Any, y: Any = None) -> float:
-        """Average log-likelihood of the samples.
-
-        Parameters
-        ----------
-        X
-            ``(n_samples, n_features)`` dense array.
-        y
-            Ignored.
-
-        Returns
-        -------
-        float
-        """
+        """Average log-likelihood of the samples of ``X``; ``y`` is ignored."""
         return float(self.score_samples(X).mean())
 
     def predict(self, X: Any) -> np.ndarray:
-        """Most probable component of each sample.
-
-        Parameters
-        ----------
-        X
-            ``(n_samples, n_features)`` dense array.
-
-        Returns
-        -------
-        ``(n_samples,)`` int labels.
-        """
+        """Most probable component of each sample of ``X``, ``(n_samples,)`` int."""
         return self._posterior(X)[0].argmax(axis=1)
 
     def predict_proba(self, X: Any) -> np.ndarray:
-        """Posterior probability (responsibility) of each component for each sample.
+        """Posterior probability (responsibility) of each component for each sample of ``X``.
 
-        Parameters
-        ----------
-        X
-            ``(n_samples, n_features)`` dense array.
-
-        Returns
-        -------
-        ``(n_samples, n_components)`` float64, rows summing to one.
+        Returns ``(n_samples, n_components)`` float64, rows summing to one.
         """
         return self._posterior(X)[0]
 
@@ -542,30 +481,10 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         return gauss.n_parameters(self.n_components, self.means_.shape[1], self.covariance_type)
 
     def bic(self, X: Any) -> float:
-        """Bayesian information criterion ``-2 log L + n_params log(n)`` (lower is better).
-
-        Parameters
-        ----------
-        X
-            ``(n_samples, n_features)`` dense array.
-
-        Returns
-        -------
-        float
-        """
+        """Bayesian information criterion of ``X``, ``-2 log L + n_params log(n)`` (lower is better)."""
         n = np.shape(X)[0]
         return float(-2 * self.score(X) * n + self._n_parameters() * np.log(n))
 
     def aic(self, X: Any) -> float:
-        """Akaike information criterion ``-2 log L + 2 n_params`` (lower is better).
-
-        Parameters
-        ----------
-        X
-            ``(n_samples, n_features)`` dense array.
-
-        Returns
-        -------
-        float
-        """
+        """Akaike information criterion of ``X``, ``-2 log L + 2 n_params`` (lower is better)."""
         return float(-2 * self.score(X) * np.shape(X)[0] + 2 * self._n_parameters())

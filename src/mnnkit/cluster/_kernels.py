@@ -16,7 +16,7 @@ from __future__ import annotations
 import numba as nb
 import numpy as np
 
-__all__ = ["estep_diag", "estep_full", "scatter_diag", "scatter_full", "weighted_sums"]
+__all__ = ["estep_diag", "estep_full", "scatter_full", "weighted_feature_sums"]
 
 
 @nb.njit(cache=True)
@@ -137,8 +137,14 @@ def estep_diag(X, means, prec, const, bounds, resp, norm):
 
 
 @nb.njit(parallel=True, cache=True, fastmath={"contract"})
-def weighted_sums(X, resp, bounds, nk_part, sx_part):
-    """Per chunk ``c``: ``nk_part[c, k] = sum_i r_ik`` and ``sx_part[c, k] = sum_i r_ik x_i``."""
+def weighted_feature_sums(X, resp, means, bounds, nk_part, out_part):
+    """Responsibility-weighted sums per chunk ``c`` and component ``k``, feature by feature.
+
+    With ``means=None`` (the first pass of the M-step): ``out_part[c, k] = sum_i r_ik x_i``; with
+    means (diagonal covariances): ``out_part[c, k, j] = sum_i r_ik (x_ij - mu_kj)^2``. Unless it is
+    None, ``nk_part[c, k]`` also receives ``sum_i r_ik``. A None argument is settled when numba compiles
+    the kernel (one specialisation per form), so the tests cost nothing in the loops.
+    """
     d = X.shape[1]
     n_comp = resp.shape[1]
     for c in nb.prange(bounds.shape[0] - 1):
@@ -148,10 +154,17 @@ def weighted_sums(X, resp, bounds, nk_part, sx_part):
                 r = resp[i, k]
                 if r == 0.0:
                     continue
-                nk_part[c, k] += r
-                row = sx_part[c, k]
-                for a in range(d):
-                    row[a] += r * xi[a]
+                if nk_part is not None:
+                    nk_part[c, k] += r
+                row = out_part[c, k]
+                if means is None:
+                    for j in range(d):
+                        row[j] += r * xi[j]
+                else:
+                    mu = means[k]
+                    for j in range(d):
+                        t = xi[j] - mu[j]
+                        row[j] += r * t * t
 
 
 @nb.njit(parallel=True, cache=True, fastmath={"contract"})
@@ -206,22 +219,3 @@ def scatter_full(X, resp, means, bounds, out_part):
                         Ca[b] += (w0 * D0[b] + w1 * D1[b] + w2 * D2[b] + w3 * D3[b]) + (
                             w4 * D4[b] + w5 * D5[b] + w6 * D6[b] + w7 * D7[b]
                         )
-
-
-@nb.njit(parallel=True, cache=True, fastmath={"contract"})
-def scatter_diag(X, resp, means, bounds, out_part):
-    """Per chunk: ``out_part[c, k, j] = sum_i r_ik (x_ij - mu_kj)^2``."""
-    d = X.shape[1]
-    n_comp = resp.shape[1]
-    for c in nb.prange(bounds.shape[0] - 1):
-        for i in range(bounds[c], bounds[c + 1]):
-            xi = X[i]
-            for k in range(n_comp):
-                r = resp[i, k]
-                if r == 0.0:
-                    continue
-                mu = means[k]
-                row = out_part[c, k]
-                for j in range(d):
-                    t = xi[j] - mu[j]
-                    row[j] += r * t * t

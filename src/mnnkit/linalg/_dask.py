@@ -17,8 +17,14 @@ import numpy as np
 import scipy.sparse as sp
 
 from mnnkit._random import RngLike, as_generator
-from mnnkit._validation import check_int
-from mnnkit.linalg._svd import SVDResult, _left_from_right, _right_singular, svd_sign_flip
+from mnnkit.linalg._svd import (
+    SVDResult,
+    _check_sizes,
+    _left_from_right,
+    _resolve_center,
+    _right_singular,
+    svd_sign_flip,
+)
 from mnnkit.linalg._validation import check_vector
 
 __all__ = ["DaskCenteredScaledMatrix", "dask_randomized_svd", "is_dask_array"]
@@ -235,19 +241,10 @@ def dask_randomized_svd(
         msg = f"method must be 'randomized' or 'exact' for a dask array, got {method!r}"
         raise ValueError(msg)
     generator = as_generator(rng)
-    n_iter_ = 7 if n_iter == "auto" else check_int(n_iter, "n_iter", minimum=0)
-    p = check_int(n_oversamples, "n_oversamples", minimum=0)
     op = DaskCenteredScaledMatrix(X, row_weights=row_weights)
     n, g = op.shape
-    k = check_int(n_components, "n_components", minimum=1)
-    if k > min(n, g):
-        msg = f"n_components={k} exceeds min(n_rows, n_cols) = min({n}, {g}) = {min(n, g)}"
-        raise ValueError(msg)
-    if isinstance(center, str):
-        if center != "mean":
-            msg = f"center must be None, 'mean' or a 1-D array, got {center!r}"
-            raise ValueError(msg)
-        center = op.weighted_column_mean(None if op.row_weights is None else op.row_weights**2)
+    k, p, n_iter_ = _check_sizes(n_components, n_oversamples, n_iter, op.shape)
+    center = _resolve_center(center, op.row_weights, op.weighted_column_mean)
     op = DaskCenteredScaledMatrix(X, center=center, row_weights=op.row_weights)
     logger.debug("dask_randomized_svd: %d x %d in %d row blocks, k=%d, %s", n, g, len(X.chunks[0]), k, method)
     if method == "exact":

@@ -38,6 +38,35 @@ def _lower_bound(indices, start, stop, value):
     return lo
 
 
+@nb.njit(cache=True, inline="always")
+def _major_axpy(data, indptr, indices, is_sorted, m, lo, hi, rows, offset, vec, into_rows):
+    """Multiply-adds over the stored entries of major ``m`` whose minor index ``j`` lies in ``[lo, hi)``.
+
+    With ``v = data[p]`` and ``r = rows[j - offset]``: ``r += v * vec`` (``into_rows``) or
+    ``vec += v * r``. Sorted indices start at the first ``j >= lo`` and stop at the first ``j >= hi``;
+    unsorted ones are all visited. Entries are taken in storage order.
+    """
+    n_cols = vec.shape[0]
+    stop = indptr[m + 1]
+    start = _lower_bound(indices, indptr[m], stop, lo) if is_sorted else indptr[m]
+    for p in range(start, stop):
+        j = indices[p]
+        if j >= hi:
+            if is_sorted:
+                break
+            continue
+        if j < lo:
+            continue
+        v = np.float64(data[p])
+        r = rows[j - offset]
+        if into_rows:
+            for c in range(n_cols):
+                r[c] += v * vec[c]
+        else:
+            for c in range(n_cols):
+                vec[c] += v * r[c]
+
+
 @nb.njit(parallel=True, cache=True)
 def gather(data, indptr, indices, is_sorted, major_lo, major_hi, minor_lo, minor_hi, dense, out, accumulate):
     """Major-axis products: ``out[m - major_lo] (+)= sum_p data[p] * dense[indices[p] - minor_lo]``.
@@ -52,20 +81,7 @@ def gather(data, indptr, indices, is_sorted, major_lo, major_hi, minor_lo, minor
         if not accumulate:
             for c in range(n_cols):
                 row[c] = 0.0
-        stop = indptr[m + 1]
-        start = _lower_bound(indices, indptr[m], stop, minor_lo) if is_sorted else indptr[m]
-        for p in range(start, stop):
-            j = indices[p]
-            if j >= minor_hi:
-                if is_sorted:
-                    break
-                continue
-            if j < minor_lo:
-                continue
-            v = np.float64(data[p])
-            src = dense[j - minor_lo]
-            for c in range(n_cols):
-                row[c] += v * src[c]
+        _major_axpy(data, indptr, indices, is_sorted, m, minor_lo, minor_hi, dense, minor_lo, row, False)
 
 
 @nb.njit(parallel=True, cache=True)
@@ -77,7 +93,6 @@ def scatter(data, indptr, indices, is_sorted, major_lo, major_hi, bounds, dense,
     walks all majors in order, so there are no write conflicts and no per-thread buffers. For CSR
     this is ``X[rows].T @ dense``; for CSC it is ``X[:, cols] @ dense`` restricted to a row range.
     """
-    n_cols = dense.shape[1]
     base = bounds[0]
     for t in nb.prange(bounds.shape[0] - 1):
         lo = bounds[t]
@@ -85,21 +100,7 @@ def scatter(data, indptr, indices, is_sorted, major_lo, major_hi, bounds, dense,
         if lo >= hi:
             continue
         for m in range(major_lo, major_hi):
-            src = dense[m - major_lo]
-            stop = indptr[m + 1]
-            start = _lower_bound(indices, indptr[m], stop, lo) if is_sorted else indptr[m]
-            for p in range(start, stop):
-                j = indices[p]
-                if j >= hi:
-                    if is_sorted:
-                        break
-                    continue
-                if j < lo:
-                    continue
-                v = np.float64(data[p])
-                dst = out[j - base]
-                for c in range(n_cols):
-                    dst[c] += v * src[c]
+            _major_axpy(data, indptr, indices, is_sorted, m, lo, hi, out, base, dense[m - major_lo], True)
 
 
 @nb.njit(cache=True)

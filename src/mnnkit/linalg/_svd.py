@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any, Literal, NamedTuple
 
 import numpy as np
@@ -53,15 +53,19 @@ def svd_sign_flip(U: np.ndarray | None, Vt: np.ndarray) -> tuple[np.ndarray | No
     return U, Vt
 
 
-def _resolve_center(center: Any, X: Any, row_weights: np.ndarray | None) -> Any:
-    if center is None:
-        return None
-    if isinstance(center, str):
-        if center != "mean":
-            msg = f"center must be None, 'mean' or a 1-D array, got {center!r}"
-            raise ValueError(msg)
-        return weighted_column_mean(X, None if row_weights is None else row_weights**2)
-    return center
+def _resolve_center(
+    center: Any, row_weights: np.ndarray | None, weighted_mean: Callable[[np.ndarray | None], np.ndarray]
+) -> Any:
+    """``center`` itself, or for ``"mean"`` the column means weighted by ``row_weights**2``.
+
+    ``weighted_mean(weights)`` computes them for the matrix at hand (in memory or dask).
+    """
+    if not isinstance(center, str):
+        return center
+    if center != "mean":
+        msg = f"center must be None, 'mean' or a 1-D array, got {center!r}"
+        raise ValueError(msg)
+    return weighted_mean(None if row_weights is None else row_weights**2)
 
 
 @contextlib.contextmanager
@@ -164,13 +168,21 @@ def _check_method(method: str) -> str:
     return check_choice(method, "method", ("auto", "randomized", "exact"))
 
 
-def _check_n_iter(n_iter: int | str) -> int:
+def _check_sizes(n_components: Any, n_oversamples: Any, n_iter: Any, shape: tuple[int, int]) -> tuple[int, int, int]:
+    """``(k, p, q)``: ``n_components``, ``n_oversamples`` and ``n_iter`` checked for a matrix of ``shape``."""
     if isinstance(n_iter, str):
         if n_iter != "auto":
             msg = f"n_iter must be a non-negative integer or 'auto', got {n_iter!r}"
             raise ValueError(msg)
-        return _AUTO_N_ITER
-    return check_int(n_iter, "n_iter", minimum=0)
+        n_iter = _AUTO_N_ITER
+    q = check_int(n_iter, "n_iter", minimum=0)
+    p = check_int(n_oversamples, "n_oversamples", minimum=0)
+    n, g = shape
+    k = check_int(n_components, "n_components", minimum=1)
+    if k > min(n, g):
+        msg = f"n_components={k} exceeds min(n_rows, n_cols) = min({n}, {g}) = {min(n, g)}"
+        raise ValueError(msg)
+    return k, p, q
 
 
 def _prepare(
@@ -186,18 +198,12 @@ def _prepare(
     """Validate the arguments of :func:`randomized_svd`; return the operator and resolved options."""
     method = _check_method(method)
     generator = as_generator(rng)
-    n_iter_ = _check_n_iter(n_iter)
-    n_oversamples = check_int(n_oversamples, "n_oversamples", minimum=0)
     op = CenteredScaledMatrix(X, row_weights=row_weights)
-    n, g = op.shape
-    k = check_int(n_components, "n_components", minimum=1)
-    if k > min(n, g):
-        msg = f"n_components={k} exceeds min(n_rows, n_cols) = min({n}, {g}) = {min(n, g)}"
-        raise ValueError(msg)
-    op = op.with_center(_resolve_center(center, op.X, op.row_weights))
+    k, p, q = _check_sizes(n_components, n_oversamples, n_iter, op.shape)
+    op = op.with_center(_resolve_center(center, op.row_weights, lambda w: weighted_column_mean(op.X, w)))
     if method == "auto":
-        method = "exact" if n * g <= SVD_EXACT_MAX_ELEMENTS else "randomized"
-    return op, k, n_oversamples, n_iter_, method, generator
+        method = "exact" if op.shape[0] * op.shape[1] <= SVD_EXACT_MAX_ELEMENTS else "randomized"
+    return op, k, p, q, method, generator
 
 
 def randomized_svd(
