@@ -127,7 +127,7 @@ def _worker(method: str, path: str, out: str) -> dict:
     seconds = time.perf_counter() - started
     peak = peak_mb()
     np.save(out, adata.obsm["X_mnn"])
-    steps = adata.uns["mnn"]["steps"]
+    steps = adata.uns["X_mnn"]["steps"]
     np.savez(out + ".pairs.npz", **{name: step["pairs"] for name, step in steps.items()})
     step_seconds = [round(float(s["seconds"]), 1) for s in steps.values()]
     return {"seconds": seconds, "peak_mb": peak, "step_seconds": step_seconds}

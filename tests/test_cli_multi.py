@@ -83,7 +83,7 @@ def test_fast_method_forwards_to_the_api(files):
     expected.obs["batch"] = pd.Categorical(expected.obs["batch"].astype(str), categories=["B1", "B2"])
     mnnkit.correct(expected, "batch", method="fast", d=20)
     out = ad.read_h5ad(work / "fast.h5ad")
-    assert summary["method"] == str(expected.uns["mnn"]["method"])
+    assert summary["method"] == str(expected.uns["X_mnn"]["method"])
     new_obsm = set(expected.obsm) - set(full.obsm)
     new_layers = set(expected.layers) - set(full.layers)
     assert new_obsm | new_layers, "the fast method wrote neither an obsm nor a layer entry"

@@ -21,6 +21,7 @@ def run(method: str, adata: ad.AnnData, **kwargs):
 
 
 METHODS = ["classic", "fast"]
+KEY = mnnkit.correction.DEFAULT_KEY_ADDED
 
 
 @pytest.fixture
@@ -35,7 +36,7 @@ def test_zero_genes_is_an_error(method, adata) -> None:
     empty = adata[:, :0].copy()
     with pytest.raises(ValueError, match=r"adata.X has no genes \(shape \(83, 0\)\)"):
         run(method, empty)
-    assert "mnn" not in empty.uns and "mnn" not in empty.layers and "X_mnn" not in empty.obsm
+    assert not empty.uns and not empty.layers and not empty.obsm
 
 
 @pytest.mark.parametrize("method", METHODS)
@@ -46,9 +47,10 @@ def test_numeric_batch_labels_sort_numerically(method, adata, labels) -> None:
     adata.obs["batch"] = np.asarray(labels)[codes]
     run(method, adata)
     expected = [str(v) for v in sorted(labels)]
-    assert list(adata.uns["mnn"]["batches"]) == expected
-    assert list(adata.uns["mnn"]["merge_order"]) == expected
-    assert list(adata.uns["mnn"]["steps"]["step_1"]["left"]) == expected[:1]
+    info = adata.uns[KEY[method]]
+    assert list(info["batches"]) == expected
+    assert list(info["merge_order"]) == expected
+    assert list(info["steps"]["step_1"]["left"]) == expected[:1]
 
 
 @pytest.mark.parametrize("method", METHODS)
@@ -56,7 +58,7 @@ def test_text_labels_keep_text_order(method, adata) -> None:
     codes = adata.obs["batch"].cat.codes.to_numpy()
     adata.obs["batch"] = np.asarray(["10", "2", "33"], dtype=object)[codes]
     run(method, adata)
-    assert list(adata.uns["mnn"]["batches"]) == ["10", "2", "33"]  # as R sorts character vectors
+    assert list(adata.uns[KEY[method]]["batches"]) == ["10", "2", "33"]  # as R sorts character vectors
 
 
 @pytest.mark.parametrize("method", METHODS)

@@ -44,7 +44,7 @@ def test_approximate_path_keeps_pairs_and_neighbourhoods(bundle_name: str) -> No
         found = set(map(tuple, bundle.uns["ap"]["steps"][step]["pairs"]))
         assert len(truth & found) / len(truth) >= 0.95, step
         assert len(truth & found) / len(found) >= 0.95, step  # and not many false pairs either
-    assert _knn_overlap(bundle.obsm["X_exact"], bundle.obsm["X_ap"]) >= 0.9
+    assert _knn_overlap(bundle.obsm["exact"], bundle.obsm["ap"]) >= 0.9
 
 
 def _clusters(sizes, dims=8, seed=0):
@@ -102,8 +102,8 @@ def test_same_seed_same_output_bit_for_bit_whatever_the_threads() -> None:
         numba.set_num_threads(threads)
     for other in runs[1:]:
         assert other.obsm["X_mnn"].tobytes() == runs[0].obsm["X_mnn"].tobytes()
-        for step, info in runs[0].uns["mnn"]["steps"].items():
-            np.testing.assert_array_equal(other.uns["mnn"]["steps"][step]["pairs"], info["pairs"])
+        for step, info in runs[0].uns["X_mnn"]["steps"].items():
+            np.testing.assert_array_equal(other.uns["X_mnn"]["steps"][step]["pairs"], info["pairs"])
     other_seed = mnnkit.fast_mnn(adata, "batch", use_rep="X_pca", neighbors="pynndescent", rng=8, copy=True)
     assert other_seed.obsm["X_mnn"].tobytes() != runs[0].obsm["X_mnn"].tobytes()  # the seed is used
 
@@ -117,7 +117,7 @@ def test_randomized_svd_is_seeded_and_close_to_exact() -> None:
         exact = mnnkit.fast_mnn(bundle, "batch", subset="highly_variable", d=20, svd_solver="exact", copy=True)
     hvg = bundle.var["highly_variable"].to_numpy()
     # the leading components agree closely (their subspace is well separated; stored in float32)
-    lead = first.varm["mnn_rotation"][hvg, :5].astype(np.float64), exact.varm["mnn_rotation"][hvg, :5]
+    lead = first.varm["X_mnn"][hvg, :5].astype(np.float64), exact.varm["X_mnn"][hvg, :5]
     cosines = np.abs(np.sum(lead[0] * lead[1], axis=0))
     assert np.all(cosines > 1 - 1e-3), cosines
 

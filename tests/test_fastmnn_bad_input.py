@@ -104,7 +104,7 @@ def test_correct_dispatch_rejects_classic_only_and_unknown_parameters() -> None:
         mnnkit.correct(adata, "batch", method="mnn")
     # classic defaults given explicitly are fine
     mnnkit.correct(adata, "batch", method="fast", sigma=0.1, var_adj=True, d=5, k=5)
-    assert adata.uns["mnn"]["method"] == "fast"
+    assert adata.uns["X_mnn"]["method"] == "fast"
 
 
 def test_no_mnn_pairs_skips_the_step_with_a_warning(monkeypatch) -> None:
@@ -124,10 +124,10 @@ def test_no_mnn_pairs_skips_the_step_with_a_warning(monkeypatch) -> None:
     before = np.asarray(adata.X).copy()
     with pytest.warns(SkippedMergeWarning, match=r"merge step 2 found no MNN pairs"):
         mnnkit.fast_mnn(adata, "batch", d=5, k=5)
-    step = adata.uns["mnn"]["steps"]["step_2"]
+    step = adata.uns["X_mnn"]["steps"]["step_2"]
     assert step["skipped"] and step["n_pairs"] == 0 and step["batch_size"] == 0.0
     assert step["skip_reason"] == "no MNN pairs"
-    assert not adata.uns["mnn"]["steps"]["step_1"]["skipped"]
+    assert not adata.uns["X_mnn"]["steps"]["step_1"]["skipped"]
     np.testing.assert_array_equal(adata.X, before)
 
 
@@ -135,7 +135,7 @@ def test_single_batch_and_large_k_warn() -> None:
     adata = small(n=(30,))
     with pytest.warns(ParameterWarning, match="single batch"):
         mnnkit.fast_mnn(adata, "batch", d=5, svd_solver="exact")
-    assert adata.uns["mnn"]["steps"] == {}
+    assert adata.uns["X_mnn"]["steps"] == {}
     assert adata.obsm["X_mnn"].shape == (30, 5)
     with pytest.warns(ParameterWarning, match=r"k=35 is larger than the smallest batch, 'b0' \(30 cells\)"):
         mnnkit.fast_mnn(small(), "batch", d=5, k=35)
@@ -152,7 +152,7 @@ def test_callers_data_untouched_and_copy_semantics() -> None:
     np.testing.assert_array_equal(adata.X, snapshot["X"])
     np.testing.assert_array_equal(adata.obsm["X_pca"], snapshot["pca"])
     pd.testing.assert_frame_equal(adata.obs, snapshot["obs"])
-    assert set(adata.obsm) == {"X_pca", "X_r"} and set(adata.uns) == {"r"} and not adata.varm
+    assert set(adata.obsm) == {"X_pca", "r"} and set(adata.uns) == {"r"} and not adata.varm
 
 
 def test_backed_and_non_anndata_inputs() -> None:

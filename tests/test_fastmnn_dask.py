@@ -65,15 +65,15 @@ def test_local_cluster_matches_in_memory(client, tmp_path, sparse: bool) -> None
     assert len(client.run_on_scheduler(lambda dask_scheduler: dask_scheduler.task_prefixes)) > tasks_before
 
     np.testing.assert_allclose(lazy.obsm["X_mnn"], expected.obsm["X_mnn"], rtol=0, atol=1e-6)
-    np.testing.assert_allclose(lazy.varm["mnn_rotation"], expected.varm["mnn_rotation"], rtol=0, atol=1e-6)
-    for step, info in expected.uns["mnn"]["steps"].items():
-        np.testing.assert_array_equal(lazy.uns["mnn"]["steps"][step]["pairs"], info["pairs"])
+    np.testing.assert_allclose(lazy.varm["X_mnn"], expected.varm["X_mnn"], rtol=0, atol=1e-6)
+    for step, info in expected.uns["X_mnn"]["steps"].items():
+        np.testing.assert_array_equal(lazy.uns["X_mnn"]["steps"][step]["pairs"], info["pairs"])
     # the reconstruction is lazy, with the input's row blocks, and is written block by block
-    layer = lazy.layers["mnn"]
+    layer = lazy.layers["X_mnn"]
     assert isinstance(layer, da.Array) and layer.chunks[0] == lazy.X.chunks[0]
     layer.to_zarr(str(tmp_path / "reconstructed.zarr"))
     written = zarr.open(str(tmp_path / "reconstructed.zarr"))[:]
-    np.testing.assert_allclose(written, expected.layers["mnn"], rtol=0, atol=1e-6)
+    np.testing.assert_allclose(written, expected.layers["X_mnn"], rtol=0, atol=1e-6)
 
 
 def test_column_chunked_matrix_is_refused_with_the_fix(tmp_path) -> None:

@@ -223,13 +223,13 @@ def test_matches_naive_fastmnn(options: dict) -> None:
         pcs, k=options.get("k", 20), prop_k=options.get("prop_k"), ndist=options.get("ndist", 3.0), order=naive_order
     )
     mnnkit.fast_mnn(adata, "batch", subset="hvg", d=10, svd_solver="exact", **options)
-    mine_rotation = adata.varm["mnn_rotation"][cols]
+    mine_rotation = adata.varm["X_mnn"][cols]
     corrected = _aligned(adata.obsm["X_mnn"], None, mine_rotation, rotation)
     np.testing.assert_allclose(corrected, np.vstack(expected), rtol=0, atol=1e-9)
-    _check_steps(adata.uns["mnn"], steps, names)
+    _check_steps(adata.uns["X_mnn"], steps, names)
     if order == "auto":
         entered = [*steps[0]["left"], *steps[0]["right"]] + [b for s in steps[1:] for b in s["right"]]
-        assert list(adata.uns["mnn"]["merge_order"]) == [names[b] for b in entered]
+        assert list(adata.uns["X_mnn"]["merge_order"]) == [names[b] for b in entered]
 
 
 def test_min_batch_skip_skips_the_step_as_batchelor() -> None:
@@ -242,9 +242,9 @@ def test_min_batch_skip_skips_the_step_as_batchelor() -> None:
     expected, steps = naive_merge(pcs, k=10, min_batch_skip=threshold)
     assert [bool(s["skipped"]) for s in steps] == [True, False]  # the test can tell skipped from not
     mnnkit.fast_mnn(adata, "batch", d=8, k=10, svd_solver="exact", min_batch_skip=threshold)
-    corrected = _aligned(adata.obsm["X_mnn"], None, adata.varm["mnn_rotation"], rotation)
+    corrected = _aligned(adata.obsm["X_mnn"], None, adata.varm["X_mnn"], rotation)
     np.testing.assert_allclose(corrected, np.vstack(expected), rtol=0, atol=1e-9)
-    _check_steps(adata.uns["mnn"], steps, ["b0", "b1", "b2"])
+    _check_steps(adata.uns["X_mnn"], steps, ["b0", "b1", "b2"])
 
 
 def test_cos_norm_false_and_use_rep() -> None:
@@ -253,20 +253,20 @@ def test_cos_norm_false_and_use_rep() -> None:
     pcs, rotation, _ = naive_pca(batches, 6)
     expected, steps = naive_merge(pcs, k=9)
     mnnkit.fast_mnn(adata, "batch", d=6, k=9, cos_norm=False, svd_solver="exact")
-    corrected = _aligned(adata.obsm["X_mnn"], None, adata.varm["mnn_rotation"], rotation)
+    corrected = _aligned(adata.obsm["X_mnn"], None, adata.varm["X_mnn"], rotation)
     np.testing.assert_allclose(corrected, np.vstack(expected), rtol=0, atol=1e-9)
 
     # an embedding in .obsm is corrected as it is (no PCA, no cosine normalisation, reducedMNN)
     adata.obsm["X_pca"] = np.vstack(pcs) * 3.0
     expected, steps = naive_merge([p * 3.0 for p in pcs], k=9)
     mnnkit.fast_mnn(adata, "batch", use_rep="X_pca", k=9, key_added="rep")
-    np.testing.assert_allclose(adata.obsm["X_rep"], np.vstack(expected), rtol=0, atol=1e-9)
+    np.testing.assert_allclose(adata.obsm["rep"], np.vstack(expected), rtol=0, atol=1e-9)
     assert "rep_rotation" not in adata.varm
     _check_steps(adata.uns["rep"], steps, ["b0", "b1", "b2"])
     # d with use_rep takes the first d columns
     expected, _ = naive_merge([p[:, :4] * 3.0 for p in pcs], k=9)
     mnnkit.fast_mnn(adata, "batch", use_rep="X_pca", d=4, k=9, key_added="rep4")
-    np.testing.assert_allclose(adata.obsm["X_rep4"], np.vstack(expected), rtol=0, atol=1e-9)
+    np.testing.assert_allclose(adata.obsm["rep4"], np.vstack(expected), rtol=0, atol=1e-9)
 
 
 def test_count_row_orthogonalises_the_left_cumulatively() -> None:
@@ -306,8 +306,10 @@ def test_array_types_give_the_same_result(array_type: str) -> None:
     expected_dtype = np.float32 if array_type == "dense32" else np.float64
     assert out.obsm["X_mnn"].dtype == expected_dtype
     np.testing.assert_allclose(out.obsm["X_mnn"], ref.obsm["X_mnn"], rtol=0, atol=tol)
-    for step in ref.uns["mnn"]["steps"]:
-        np.testing.assert_array_equal(out.uns["mnn"]["steps"][step]["pairs"], ref.uns["mnn"]["steps"][step]["pairs"])
+    for step in ref.uns["X_mnn"]["steps"]:
+        np.testing.assert_array_equal(
+            out.uns["X_mnn"]["steps"][step]["pairs"], ref.uns["X_mnn"]["steps"][step]["pairs"]
+        )
 
 
 def test_all_gene_rotation_and_layer_match_naive() -> None:
@@ -317,15 +319,15 @@ def test_all_gene_rotation_and_layer_match_naive() -> None:
     batches = [_cosine(b, cols) for b in _split(adata)]
     rotation = naive_pca_all_genes(batches, cols, 7)
     out = mnnkit.fast_mnn(adata, "batch", subset="hvg", d=7, svd_solver="exact", reconstruct="layer", copy=True)
-    signs = np.sign(np.sum(out.varm["mnn_rotation"][cols] * rotation[cols], axis=0))
-    np.testing.assert_allclose(out.varm["mnn_rotation"] * signs, rotation, rtol=0, atol=1e-9)
-    np.testing.assert_allclose(out.layers["mnn"], out.obsm["X_mnn"] @ out.varm["mnn_rotation"].T, rtol=0, atol=1e-12)
+    signs = np.sign(np.sum(out.varm["X_mnn"][cols] * rotation[cols], axis=0))
+    np.testing.assert_allclose(out.varm["X_mnn"] * signs, rotation, rtol=0, atol=1e-9)
+    np.testing.assert_allclose(out.layers["X_mnn"], out.obsm["X_mnn"] @ out.varm["X_mnn"].T, rtol=0, atol=1e-12)
     mu_all = np.mean([b.mean(axis=0) for b in batches], axis=0)
-    np.testing.assert_allclose(out.uns["mnn"]["center"], mu_all, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(out.uns["X_mnn"]["center"], mu_all, rtol=0, atol=1e-12)
     factors = mnnkit.fast_mnn(adata, "batch", subset="hvg", d=7, svd_solver="exact", reconstruct="factors", copy=True)
-    np.testing.assert_array_equal(factors.varm["mnn_rotation"], out.varm["mnn_rotation"])
+    np.testing.assert_array_equal(factors.varm["X_mnn"], out.varm["X_mnn"])
     assert "mnn" not in factors.layers
     # without reconstruct, genes outside the subset have no rotation
     plain = mnnkit.fast_mnn(adata, "batch", subset="hvg", d=7, svd_solver="exact", copy=True)
-    assert np.isnan(plain.varm["mnn_rotation"][~adata.var["hvg"].to_numpy()]).all()
-    assert np.isnan(plain.uns["mnn"]["center"][~adata.var["hvg"].to_numpy()]).all()
+    assert np.isnan(plain.varm["X_mnn"][~adata.var["hvg"].to_numpy()]).all()
+    assert np.isnan(plain.uns["X_mnn"]["center"][~adata.var["hvg"].to_numpy()]).all()

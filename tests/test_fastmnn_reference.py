@@ -57,12 +57,12 @@ def test_reproduces_batchelor_fastmnn(bundle_name: str, front: str) -> None:
         mnnkit.correct(bundle, "batch", method="fast", **args)
 
     ref_rotation = bundle.varm["fastMNN_rotation"][hvg].astype(np.float64)
-    rotation = bundle.varm["mine_rotation"][hvg].astype(np.float64)
+    rotation = bundle.varm["mine"][hvg].astype(np.float64)
     signs = np.sign(np.sum(ref_rotation * rotation, axis=0))
     assert np.all(signs != 0)
     np.testing.assert_allclose(rotation * signs, ref_rotation, rtol=0, atol=1e-6)
-    assert np.isnan(bundle.varm["mine_rotation"][~hvg]).all()  # genes outside the PCA have no rotation
-    corrected = bundle.obsm["X_mine"].astype(np.float64) * signs
+    assert np.isnan(bundle.varm["mine"][~hvg]).all()  # genes outside the PCA have no rotation
+    corrected = bundle.obsm["mine"].astype(np.float64) * signs
     np.testing.assert_allclose(corrected, bundle.obsm["fastMNN"], rtol=0, atol=1e-6)
 
     info = bundle.uns["mine"]
@@ -87,7 +87,7 @@ def test_reconstruction_matches_batchelor_low_rank_product() -> None:
     hvg = bundle.var["highly_variable"].to_numpy()
     out = mnnkit.fast_mnn(bundle, "batch", subset="highly_variable", svd_solver="exact", reconstruct="layer", copy=True)
     reference = bundle.obsm["fastMNN"].astype(np.float64) @ bundle.varm["fastMNN_rotation"][hvg].T.astype(np.float64)
-    np.testing.assert_allclose(out.layers["mnn"][:, hvg], reference, rtol=0, atol=2e-6)
+    np.testing.assert_allclose(out.layers["X_mnn"][:, hvg], reference, rtol=0, atol=2e-6)
     # the other genes are extended as batchelor's correct.all=TRUE: rows of Z_other^T U S^-1
-    assert np.isfinite(out.varm["mnn_rotation"]).all()
-    assert np.isfinite(out.layers["mnn"]).all()
+    assert np.isfinite(out.varm["X_mnn"]).all()
+    assert np.isfinite(out.layers["X_mnn"]).all()

@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Any
 
 from mnnkit.cli._correct_options import (
-    API_DEFAULTS,
     NORMALIZED_LAYER,
     PLOT_FILES,
     add_options_parser,
@@ -145,12 +144,12 @@ def run(args: argparse.Namespace) -> int:
     kwargs["progress"] = not args.quiet
     prepared = time.perf_counter()
 
-    from mnnkit import correct
+    from mnnkit.correction import DEFAULT_KEY_ADDED, correct
 
     correct(adata, batch_key=args.batch_key, **kwargs)
     corrected = time.perf_counter()
 
-    key = kwargs.get("key_added", API_DEFAULTS["key_added"])
+    key = kwargs.get("key_added") or DEFAULT_KEY_ADDED[kwargs.get("method", "classic")]
     record = adata.uns[key]
     subset = kwargs.get("subset")
     record["cli"] = {

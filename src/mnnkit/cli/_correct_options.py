@@ -13,6 +13,7 @@ from mnnkit.cli._options import (
     int_at_least,
     k_value,
     merge_order,
+    n_jobs,
     names,
     non_negative_float,
     positive_float,
@@ -38,8 +39,9 @@ API_DEFAULTS: dict[str, Any] = {
     "neighbors": "exact",
     "kernel_neighbors": None,
     "var_adj_sample": None,
-    "key_added": "mnn",
+    "key_added": None,
     "rng": 0,
+    "n_jobs": None,
 }
 #: Options forwarded to ``mnnkit.correct`` exactly when given (argparse ``dest`` = API parameter name).
 FORWARDED = [name for name in API_DEFAULTS if name != "batch_key"] + ["method"]
@@ -63,7 +65,7 @@ The input must be log-normalised expression (in .X or --layer). For raw counts p
 
 Output: the input data plus layers[KEY] (corrected values; NaN for genes outside --subset unless
 --correct-all) and uns[KEY] (parameters, merge order, MNN pairs per step, and the command line), KEY being
---key-added (default mnn).
+--key-added (default mnn; with --method fast, obsm/varm/uns[KEY] with default X_mnn).
 
 The first run after installing compiles mnnkit's numba kernels (about 10-20 s); later runs reuse them."""
 
@@ -163,10 +165,12 @@ def add_options_parser(commands: Any, **kwargs: Any) -> argparse.ArgumentParser:
     _api_option(g, "--kernel-neighbors", type=int_at_least(1), metavar="N", help=kernel_help)
     sample_help = "cells per side for var.adj quantiles (default: all; 2000 with --approximate)"
     _api_option(g, "--var-adj-sample", type=int_at_least(2), metavar="N", help=sample_help)
-    key_help = f"name of the output layer and .uns entry ({_fmt_default('key_added')})"
+    key_help = "key the outputs are written under (default: mnn; X_mnn with --method fast)"
     _api_option(g, "--key-added", metavar="KEY", help=key_help)
     seed_help = f"seed of the approximate searches ({_fmt_default('rng')})"
     _api_option(g, "--seed", dest="rng", type=int_at_least(0), metavar="N", help=seed_help)
+    jobs_help = "threads for numba and BLAS (default: as they are; -1 all cores)"
+    _api_option(g, "--n-jobs", type=n_jobs, metavar="N", help=jobs_help)
 
     g = p.add_argument_group("fast method only (--method fast; defaults are mnnkit.fast_mnn's)")
     _api_option(g, "--d", type=int_at_least(1), metavar="N", help="principal components")

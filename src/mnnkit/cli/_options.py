@@ -33,6 +33,17 @@ def int_at_least(minimum: int):
     return parse
 
 
+def n_jobs(text: str) -> int:
+    """An ``n_jobs`` value: a non-zero integer (negative counts back from the cores, as in joblib)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+    if value == 0:
+        raise argparse.ArgumentTypeError("must be a non-zero integer (negative: all cores but that many - 1)")
+    return value
+
+
 def float_above(minimum: float, *, inclusive: bool, what: str):
     """An argparse type: a finite number ``> minimum`` (``>= minimum`` when ``inclusive``), named ``what``."""
 

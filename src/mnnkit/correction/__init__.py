@@ -17,7 +17,8 @@ How a cell travels from input to output (both methods):
    ``.varm``, ``.layers``) and the one ``.uns`` schema of the merge information (``_front.merge_uns``).
 """
 
+from mnnkit.correction._front import DEFAULT_KEY_ADDED
 from mnnkit.correction.classic import correct
 from mnnkit.correction.fast import fast_mnn
 
-__all__ = ["correct", "fast_mnn"]
+__all__ = ["DEFAULT_KEY_ADDED", "correct", "fast_mnn"]

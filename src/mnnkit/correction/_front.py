@@ -22,6 +22,10 @@ from mnnkit.correction._plan import MergePlan, Node, entered_order
 
 logger = logging.getLogger("mnnkit")
 
+#: Where each method writes by default: ``.layers``/``.uns["mnn"]`` (classic); ``.obsm``/``.varm``/``.uns``
+#: ``["X_mnn"]`` (fast, named as scanpy's embeddings are).
+DEFAULT_KEY_ADDED = {"classic": "mnn", "fast": "X_mnn"}
+
 
 def warn_batch_problems(batches: Batches, batch_key: str, k: int, *, single_output: str) -> None:
     """Warn (as batchelor does) when ``k`` exceeds the smallest batch, and when there is one batch only.

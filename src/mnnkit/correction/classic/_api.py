@@ -28,7 +28,7 @@ from mnnkit._validation import (
     check_real,
     is_int,
 )
-from mnnkit.correction._front import merge_uns, output_dtype, step_reporter, warn_batch_problems
+from mnnkit.correction._front import DEFAULT_KEY_ADDED, merge_uns, output_dtype, step_reporter, warn_batch_problems
 from mnnkit.correction._inputs import (
     check_norms,
     cosine_scale,
@@ -65,7 +65,7 @@ def correct(
     neighbors: Literal["exact", "pynndescent"] = "exact",
     kernel_neighbors: int | None = None,
     var_adj_sample: int | None = None,
-    key_added: str = "mnn",
+    key_added: str | None = None,
     copy: bool = False,
     rng: RngLike = 0,
     n_jobs: int | None = None,
@@ -147,7 +147,9 @@ def correct(
         Number of cells per side over which var.adj takes its quantiles. Default: all cells, or 2000
         with ``approximate=True``.
     key_added
-        Name of the output layer and ``.uns`` entry.
+        The key the outputs are written under: ``.layers[key_added]`` and ``.uns[key_added]``.
+        Default: ``DEFAULT_KEY_ADDED["classic"]`` (``"mnn"``); with ``method="fast"``,
+        ``DEFAULT_KEY_ADDED["fast"]`` (``"X_mnn"``, see :func:`mnnkit.fast_mnn`).
     copy
         Return a corrected copy instead of writing into ``adata``.
     rng
@@ -205,7 +207,8 @@ def correct(
             adata, batch_key, classic_only, fast_options,
             shared={
                 "layer": layer, "subset": subset, "k": k, "prop_k": prop_k, "merge_order": merge_order,
-                "neighbors": neighbors, "key_added": key_added, "copy": copy, "rng": rng, "progress": progress,
+                "neighbors": neighbors, "key_added": key_added or DEFAULT_KEY_ADDED["fast"], "copy": copy,
+                "rng": rng, "progress": progress,
                 "n_jobs": n_jobs,
             },
         )  # fmt: skip
@@ -218,6 +221,7 @@ def correct(
         )
         raise TypeError(msg)
     adata = check_adata(adata, "mnnkit.correct")
+    key_added = DEFAULT_KEY_ADDED["classic"] if key_added is None else key_added
     params = _check_params(
         k=k, prop_k=prop_k, sigma=sigma, svd_dim=svd_dim, approximate=approximate, neighbors=neighbors,
         kernel_neighbors=kernel_neighbors, var_adj_sample=var_adj_sample, key_added=key_added, rng=rng,

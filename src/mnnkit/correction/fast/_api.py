@@ -43,7 +43,7 @@ def fast_mnn(
     min_batch_skip: float = 0.0,
     svd_solver: Literal["randomized", "exact"] = "randomized",
     neighbors: Literal["exact", "pynndescent"] = "exact",
-    key_added: str = "mnn",
+    key_added: str = "X_mnn",
     reconstruct: Literal["factors", "layer"] | None = None,
     copy: bool = False,
     rng: RngLike = 0,
@@ -104,10 +104,10 @@ def fast_mnn(
         ``"exact"`` (default; brute force, exact ties) or ``"pynndescent"`` (one pynndescent graph per
         batch, then graph searches on the current data: for hundreds of thousands of cells and more).
     key_added
-        Outputs go to ``.obsm["X_<key_added>"]``, ``.varm["<key_added>_rotation"]``,
-        ``.layers[key_added]`` (if asked) and ``.uns[key_added]``.
+        The key every output is written under, as in ``sc.pp.pca(key_added=...)``: ``.obsm[key_added]``,
+        ``.varm[key_added]``, ``.uns[key_added]`` and, if asked, ``.layers[key_added]``.
     reconstruct
-        The corrected gene-level values, ``X_<key> @ rotation.T`` (deviations from ``uns[key]["center"]``
+        The corrected gene-level values, ``obsm[key] @ varm[key].T`` (deviations from ``uns[key]["center"]``
         in cosine-normalised expression, as batchelor's ``reconstructed`` assay). ``None``: only the PCA
         genes have rotation rows (NaN for the others). ``"factors"``: the rotation is extended to every
         gene (batchelor's ``correct.all=TRUE``), so the product above covers all genes without being
@@ -133,9 +133,9 @@ def fast_mnn(
     -------
     ``None`` (or the corrected copy with ``copy=True``). Writes
 
-    ``.obsm["X_<key_added>"]``
+    ``.obsm[key_added]``
         The corrected embedding (cells in the original order), float32 for float32 input, else float64.
-    ``.varm["<key_added>_rotation"]``
+    ``.varm[key_added]``
         The rotation (genes x d; not with ``use_rep``).
     ``.layers[key_added]``
         With ``reconstruct="layer"`` only.

@@ -9,8 +9,8 @@ from anndata import AnnData
 
 
 def output_keys(key_added: str) -> dict[str, str]:
-    """Where each output goes: ``.obsm["X_<key>"]``, ``.varm["<key>_rotation"]``, ``.layers[key]``, ``.uns[key]``."""
-    return {"obsm": f"X_{key_added}", "varm": f"{key_added}_rotation", "layers": key_added, "uns": key_added}
+    """Where each output goes: every slot under ``key_added`` itself, as scanpy's ``key_added`` parameters do."""
+    return {"obsm": key_added, "varm": key_added, "layers": key_added, "uns": key_added}
 
 
 def write_results(
