@@ -90,6 +90,40 @@ def _check_distinct_names(labels: list, names: list[str], batch_key: str) -> Non
         seen[name] = label
 
 
+def resolve_restrict(adata: AnnData, restrict: object, batches: Batches) -> np.ndarray | None:
+    """The cells a correction is computed from (batchelor's ``restrict``), as a boolean mask; None for all.
+
+    ``restrict`` is None, the name of a boolean ``.obs`` column, or a boolean mask over the cells. Every
+    batch needs at least one such cell (its correction is computed from them; all its cells are then
+    corrected).
+    """
+    if restrict is None:
+        return None
+    if isinstance(restrict, str):
+        if restrict not in adata.obs.columns:
+            available = ", ".join(str(c) for c in adata.obs.columns if adata.obs[c].dtype == bool) or "(none)"
+            msg = f"restrict {restrict!r} is not a column of adata.obs (boolean columns available: {available})"
+            raise ValueError(msg)
+        column = adata.obs[restrict]
+        if column.dtype != bool:
+            msg = f"restrict column adata.obs[{restrict!r}] must be boolean, got dtype {column.dtype}"
+            raise TypeError(msg)
+        mask = column.to_numpy(dtype=bool)
+    else:
+        mask = np.asarray(restrict)
+        if mask.dtype != bool:
+            msg = f"restrict must be None, a boolean .obs column name or a boolean mask, got dtype {mask.dtype}"
+            raise TypeError(msg)
+        if mask.shape != (adata.n_obs,):
+            msg = f"a boolean restrict mask must have one entry per cell ({adata.n_obs}), got shape {mask.shape}"
+            raise ValueError(msg)
+    empty = [name for name, rows in zip(batches.names, batches.members, strict=True) if not mask[rows].any()]
+    if empty:
+        msg = f"restrict selects no cell of batch(es) {', '.join(map(repr, empty))}; each batch needs at least one"
+        raise ValueError(msg)
+    return mask
+
+
 def get_matrix(adata: AnnData, layer: str | None):
     """The expression matrix (``.X`` or a layer), checked to be numeric and finite."""
     if layer is None:
