@@ -93,7 +93,7 @@ def test_copy_and_generator(blobs_adata):
 @pytest.mark.parametrize(
     ("kwargs", "exc", "match"),
     [
-        ({"use_rep": "X_umap"}, ValueError, "use_rep.*available keys: 'X_mnn'"),
+        ({"use_rep": "X_umap"}, ValueError, "use_rep 'X_umap' not in adata.obsm; available: X_mnn"),
         ({"criterion": "icl"}, ValueError, "criterion"),
         ({"n_components": 801}, ValueError, "exceeds the number of cells"),
         ({"n_components": 0}, ValueError, "n_components"),

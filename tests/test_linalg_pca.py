@@ -153,7 +153,7 @@ def test_reproducible_bitwise():
     [
         ({"n_comps": 60}, ValueError, r"n_comps.*smaller than min\(n_obs, n_genes\)"),
         ({"n_comps": 0}, ValueError, "n_comps"),
-        ({"layer": "counts"}, ValueError, "layer.*available layers: 'scaled'"),
+        ({"layer": "counts"}, ValueError, "layer 'counts' not in adata.layers; available: scaled"),
         ({"subset": "hvg"}, ValueError, "subset.*boolean columns: \\['highly_variable'\\]"),
         ({"subset": np.ones(3, bool)}, ValueError, "subset.*length"),
         ({"subset": np.zeros(60, bool)}, ValueError, "selects no genes"),

@@ -11,7 +11,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from mnnkit._random import RngLike
-from mnnkit._validation import check_choice, check_key_added
+from mnnkit._validation import check_choice, check_key, check_key_added
 from mnnkit.cluster._gmm import GaussianMixture, check_random_state
 
 if TYPE_CHECKING:
@@ -106,10 +106,7 @@ def gmm(
     if not isinstance(adata, AnnData):
         msg = f"adata must be an AnnData object, got {type(adata).__name__}"
         raise TypeError(msg)
-    if not isinstance(use_rep, str) or use_rep not in adata.obsm:
-        available = ", ".join(map(repr, adata.obsm.keys())) or "(none)"
-        msg = f"use_rep={use_rep!r} is not in adata.obsm; available keys: {available}"
-        raise ValueError(msg)
+    check_key(adata, use_rep, "use_rep", "obsm")
     check_choice(criterion, "criterion", ("bic", "aic"))
     check_key_added(key_added)
     rep = adata.obsm[use_rep]
@@ -123,18 +120,11 @@ def gmm(
     grid = _component_grid(n_components, adata.n_obs)
     check_random_state(rng, "rng", allow_random_state=False)
 
+    # the mixture's settings, also recorded in .uns
+    mixture = {"covariance_type": covariance_type, "n_init": n_init, "reg_covar": reg_covar, "init_params": init_params}
     fits: list[tuple[int, GaussianMixture, float]] = []
     for k in grid:
-        model = GaussianMixture(
-            n_components=k,
-            covariance_type=covariance_type,
-            n_init=n_init,
-            max_iter=max_iter,
-            tol=tol,
-            reg_covar=reg_covar,
-            init_params=init_params,
-            random_state=rng,
-        ).fit(X)
+        model = GaussianMixture(n_components=k, max_iter=max_iter, tol=tol, random_state=rng, **mixture).fit(X)
         value = model.bic(X) if criterion == "bic" else model.aic(X)
         logger.info("gmm: n_components=%d %s=%.6g", k, criterion, value)
         fits.append((k, model, value))
@@ -146,14 +136,7 @@ def gmm(
     target.obs[key_added] = pd.Categorical(labels.astype(str), categories=[str(i) for i in range(best_k)])
     target.obsm[f"{key_added}_proba"] = proba
     uns: dict[str, Any] = {
-        "params": {
-            "use_rep": use_rep,
-            "criterion": criterion,
-            "covariance_type": covariance_type,
-            "n_init": n_init,
-            "reg_covar": reg_covar,
-            "init_params": init_params,
-        },
+        "params": {"use_rep": use_rep, "criterion": criterion, **mixture},
         "n_components": best_k,
         "lower_bound": best.lower_bound_,
         "converged": bool(best.converged_),

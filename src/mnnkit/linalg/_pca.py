@@ -10,7 +10,7 @@ import scipy.sparse as sp
 from anndata import AnnData
 
 from mnnkit._random import RngLike
-from mnnkit._validation import check_int, check_key_added
+from mnnkit._validation import check_int, check_key, check_key_added
 from mnnkit.linalg._stats import mean_var
 from mnnkit.linalg._svd import _exact, _prepare, _right_singular, blas_single_thread_if_sparse
 
@@ -33,11 +33,7 @@ def _get_matrix(adata: AnnData, layer: str | None) -> Any:
             )
             raise ValueError(msg)
         return adata.X
-    if not isinstance(layer, str) or layer not in adata.layers:
-        available = ", ".join(map(repr, adata.layers.keys())) or "(none)"
-        msg = f"layer={layer!r} is not in adata.layers; available layers: {available}"
-        raise ValueError(msg)
-    return adata.layers[layer]
+    return adata.layers[check_key(adata, layer, "layer", "layers")]
 
 
 def _resolve_subset(adata: AnnData, subset: Any) -> np.ndarray | None:

@@ -175,9 +175,7 @@ def fit_zip(x: Any, *, tol: float = 1e-10, max_iter: int = 1000) -> FitResult:
     Parameters
     ----------
     x
-        1-D array-like of non-negative integer counts, not all zero. Any numeric dtype (list, NumPy array,
-        pandas Series). Copied to float64 and reduced to a histogram of its distinct values
-        (``O(n)`` memory); the input is not modified.
+        1-D array-like of non-negative integer counts, not all zero, as for :func:`fit_nb`.
     tol
         Convergence tolerance on the relative parameter change of the final Newton steps.
     max_iter
@@ -211,9 +209,7 @@ def fit_zinb(x: Any, *, tol: float = 1e-10, max_iter: int = 1000) -> FitResult:
     Parameters
     ----------
     x
-        1-D array-like of non-negative integer counts, not all zero. Any numeric dtype (list, NumPy array,
-        pandas Series). Copied to float64 and reduced to a histogram of its distinct values
-        (``O(n)`` memory); the input is not modified.
+        1-D array-like of non-negative integer counts, not all zero, as for :func:`fit_nb`.
     tol
         Convergence tolerance on the relative parameter change.
     max_iter
