@@ -32,6 +32,18 @@ def reference_bundle(name: str) -> Path:
     return path
 
 
+#: batchelor 1.14.1 outputs for merge trees, restrict, weights, correct.all, clusterMNN and the linear methods.
+REFERENCE_MORE = REFERENCE / "batchelor_more"
+
+
+def reference_more_bundle(name: str) -> Path:
+    """Path of a bundle of ``reference/batchelor_more`` (README there), or skip the test with the reason."""
+    path = REFERENCE_MORE / f"{name}.h5ad"
+    if not path.is_file():
+        pytest.skip(f"batchelor reference bundle {path} not available (../shared is absent in a fresh clone)")
+    return path
+
+
 def shared_data(name: str) -> Path:
     """Path of a shared data set (GPL-3 ones are only read from ../shared), or skip."""
     path = DATA / f"{name}.h5ad"
