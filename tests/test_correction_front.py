@@ -154,3 +154,44 @@ def test_n_jobs_none_follows_scanpy_settings_once_set(adata, monkeypatch) -> Non
         assert set(seen) == {1}
     finally:
         sc.settings.n_jobs = configured
+
+
+def test_merge_tree_steps_follow_batchelor() -> None:
+    from mnnkit.correction._plan import resolve_merge_plan
+
+    names = ["a", "b", "c", "d", "e", "f"]
+    plan = resolve_merge_plan([["a", "b", "c"], ["d", "e", "f"]], names)
+    # batchelor: 4 <- 5, (4,5) <- 6, 1 <- 2, (1,2) <- 3, (1,2,3) <- (4,5,6)
+    assert plan.steps == (((3,), (4,)), ((3, 4), (5,)), ((0,), (1,)), ((0, 1), (2,)), ((0, 1, 2), (3, 4, 5)))
+    assert plan.source == "tree" and plan.tree == [["a", "b", "c"], ["d", "e", "f"]]
+    deep = resolve_merge_plan([["f", ["b", "a"]], "c", [4, 3]], names)  # positions work too
+    # the root's second child [e, d] first, then inside the first child its second child [b, a] first
+    assert deep.steps == (((4,), (3,)), ((1,), (0,)), ((5,), (1, 0)), ((5, 1, 0), (2,)), ((5, 1, 0, 2), (4, 3)))
+    flat = resolve_merge_plan(["c", "a", "b", "d", "e", "f"], names)
+    assert flat.source == "given" and flat.steps[0] == ((2,), (0,))
+
+
+@pytest.mark.parametrize(
+    ("tree", "message"),
+    [
+        ([["a", "b"], ["c", "a"]], "more than once: a"),
+        ([["a", "b"], ["c"]], "missing: d"),
+        ([["a", "b"], []], "empty list"),
+        ([["a", "x"], ["c", "d"]], "'x' is not a batch"),
+    ],
+)
+def test_bad_merge_trees(tree, message) -> None:
+    from mnnkit.correction._plan import resolve_merge_plan
+
+    with pytest.raises(ValueError, match=message):
+        resolve_merge_plan(tree, ["a", "b", "c", "d"])
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_tree_of_one_group_equals_the_progressive_order(method, adata) -> None:
+    flat = run(method, adata, merge_order=["b2", "b0", "b1"], copy=True)
+    tree = run(method, adata, merge_order=[["b2", "b0", "b1"]], copy=True)
+    key = KEY[method]
+    out = (lambda a: a.layers[key]) if method == "classic" else (lambda a: a.obsm[key])
+    np.testing.assert_array_equal(out(flat), out(tree))
+    assert list(tree.uns[key]["merge_order"]) == ["b2", "b0", "b1"]

@@ -9,6 +9,7 @@ the engines themselves see plain arrays only.
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -122,7 +123,9 @@ def merge_uns(
     """The merge information for ``.uns[key_added]``, in the one schema both methods write.
 
     ``method``; ``params`` (``None`` values left out, plus ``merge_order``: how the plan was given);
-    ``batches``; ``merge_order`` (batch names in the order they entered); ``steps``: per step
+    ``batches``; ``merge_order`` (batch names in the row order of the final merged node: for a
+    progressive plan, the order they entered); ``merge_tree`` (a tree plan only: the tree as JSON
+    text, nested lists of batch names); ``steps``: per step
     ``left``/``right`` batch names, ``n_pairs``, ``pairs`` (cell positions, column 0 the reference
     side), ``left_names``/``right_names`` (obs names of the pairs), ``seconds`` and the method's own
     fields (:meth:`StepRecord.uns_fields`).
@@ -142,10 +145,13 @@ def merge_uns(
             "seconds": float(record.seconds),
             **record.uns_fields(batch_names),
         }
-    return {
+    uns = {
         "method": method,
         "params": {key: value for key, value in {**params, "merge_order": plan.source}.items() if value is not None},
         "batches": np.array(batch_names, dtype=object),
         "merge_order": np.array([batch_names[b] for b in entered_order(records)], dtype=object),
         "steps": steps,
     }
+    if plan.tree is not None:
+        uns["merge_tree"] = json.dumps(plan.tree)  # nested lists of batch names (h5ad stores no ragged lists)
+    return uns

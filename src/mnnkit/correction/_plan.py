@@ -9,9 +9,12 @@ An engine runs a plan with :func:`run_plan`, giving it its own merge step and pa
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
+
+import numpy as np
 
 Node = tuple[int, ...]
 
@@ -24,12 +27,15 @@ class MergePlan:
     ----------
     steps
         The merge steps ``(left node, right node)`` in the order they run; ``None`` with ``auto``.
-        Any binary tree of nodes can be written this way, not only the progressive orders.
+        Any binary tree of nodes can be written this way (a merged node's rows are its left node's
+        rows followed by its right node's).
     auto
         Choose each step from the data (batchelor's ``auto.merge``).
     source
         How the plan was given, recorded in the output's parameters: ``"default"`` (batch order),
-        ``"given"`` (an explicit ``merge_order``) or ``"auto"``.
+        ``"given"`` (a list of batches), ``"tree"`` (nested lists) or ``"auto"``.
+    tree
+        For ``source="tree"``: the tree as given, with batch names (nested lists), else ``None``.
 
     Per-step choices that batchelor makes from the plan (which cells of a node may form pairs, how
     its batches weigh in a node's mean) belong in this type as fields, so that every engine reads
@@ -38,11 +44,17 @@ class MergePlan:
 
     steps: tuple[tuple[Node, Node], ...] | None
     auto: bool
-    source: Literal["default", "given", "auto"]
+    source: Literal["default", "given", "tree", "auto"]
+    tree: list | None = None
 
 
 def resolve_merge_plan(merge_order: object, batch_names: Sequence[str]) -> MergePlan:
-    """Check a ``merge_order`` argument (``None``, ``"auto"`` or every batch once) and return its plan.
+    """Check a ``merge_order`` argument and return its plan.
+
+    ``merge_order`` is ``None`` (batch order), ``"auto"``, a list naming every batch once (a
+    progressive order), or nested lists of batch names, any depth (a tree, batchelor's hierarchical
+    ``merge.order``): each inner list is merged first, in its order, then the merged nodes in the
+    outer order. Batches may be given by name or by position.
 
     Raises
     ------
@@ -56,9 +68,72 @@ def resolve_merge_plan(merge_order: object, batch_names: Sequence[str]) -> Merge
             return MergePlan(steps=None, auto=True, source="auto")
         msg = f"merge_order must be None, 'auto' or a list of batch names; got {merge_order!r}"
         raise ValueError(msg)
+    if merge_order is not None and _is_list(merge_order) and any(_is_list(entry) for entry in merge_order):
+        return _tree_plan(merge_order, batch_names)
     order = resolve_order(merge_order, batch_names)
     source = "default" if merge_order is None else "given"
     return MergePlan(steps=tuple(progressive_plan(order)), auto=False, source=source)
+
+
+def _is_list(value: object) -> bool:
+    return isinstance(value, Sequence | np.ndarray) and not isinstance(value, str | bytes)
+
+
+def _tree_plan(tree: Sequence, batch_names: Sequence[str]) -> MergePlan:
+    """The steps of a nested ``merge_order``, in batchelor's order.
+
+    A node with more than two children is a progressive merge of them (``[a, b, c]`` is
+    ``[[a, b], c]``). The next step is found from the root: descend into the second child while it
+    is unmerged, else into the first; merge a node whose two children are merged (first = left). So
+    ``[[1, 2, 3], [4, 5, 6]]`` merges 4 <- 5, (4, 5) <- 6, 1 <- 2, (1, 2) <- 3, (1, 2, 3) <- (4, 5, 6).
+    """
+    leaves: list[object] = []
+
+    def collect(node: object) -> None:
+        if _is_list(node):
+            if len(node) == 0:
+                msg = "merge_order contains an empty list"
+                raise ValueError(msg)
+            for child in node:
+                collect(child)
+        else:
+            leaves.append(node)
+
+    collect(tree)
+    positions = resolve_order(leaves, batch_names)  # every batch once, by name or position
+    leaf_position = iter(positions)
+    steps: list[tuple[Node, Node]] = []
+
+    def build(node: object) -> object:
+        """The node with leaves as positions and every list binary (left-folded)."""
+        if not _is_list(node):
+            return next(leaf_position)
+        children = [build(child) for child in node]
+        folded = children[0]
+        for child in children[1:]:
+            folded = (folded, child)
+        return folded
+
+    def visit(node: object) -> Node:
+        if not isinstance(node, tuple):
+            return (int(node),)
+        right = visit(node[1])  # batchelor descends into the second child first
+        left = visit(node[0])
+        steps.append((left, right))
+        return (*left, *right)
+
+    visit(build(tree))
+    named = _names_of(tree, batch_names)
+    return MergePlan(steps=tuple(steps), auto=False, source="tree", tree=named)
+
+
+def _names_of(tree: object, batch_names: Sequence[str]) -> object:
+    """The tree with every leaf given as the batch's name."""
+    if _is_list(tree):
+        return [_names_of(child, batch_names) for child in tree]
+    if isinstance(tree, numbers.Integral) and not isinstance(tree, bool):
+        return str(batch_names[int(tree)])
+    return str(tree)
 
 
 def run_plan(
@@ -189,13 +264,13 @@ def auto_merge(
 
 
 def entered_order(records: Sequence) -> list[int]:
-    """Batch positions in the order they entered the merge, from the merge steps' ``left``/``right`` nodes."""
+    """Batch positions in the row order of the final merged node.
+
+    For a progressive plan this is the order in which they entered the merge.
+    """
     if not records:  # a single batch: nothing was merged
         return [0]
-    entered = [*records[0].left, *records[0].right]
-    for record in records[1:]:
-        entered.extend(record.right)
-    return entered
+    return [*records[-1].left, *records[-1].right]
 
 
 def _best(nodes: list[Node], counts: dict[tuple[Node, Node], int]) -> tuple[Node, Node]:

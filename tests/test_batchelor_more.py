@@ -1,0 +1,96 @@
+"""Fidelity to batchelor 1.14.1's hierarchical merge.order, restrict and weights, on the bundles of
+../shared/reference/batchelor_more (README there: index conventions, tolerances, the restrict quirk).
+
+Every run is reproduced with the same arguments: layers within 1e-6, fastMNN embeddings and rotations
+within 1e-6 after per-component sign alignment, MNN pairs identical in R's order, the merge steps'
+sides in the merged node's row order.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+
+import anndata as ad
+import numpy as np
+import pytest
+from threadpoolctl import threadpool_limits
+
+import mnnkit
+from tests._shared import reference_more_bundle
+
+MORE_BUNDLES = ["canek_simbatches", "cider_pancreas_human_mouse", "kang_pbmc_ifnb_harmony", "synth_nested"]
+
+
+@pytest.fixture(autouse=True)
+def _single_blas_thread():
+    with threadpool_limits(limits=1, user_api="blas"):
+        yield
+
+
+def _bundle(name: str) -> ad.AnnData:
+    return ad.read_h5ad(reference_more_bundle(name))
+
+
+def _r_list(expression: str, names: list[str]) -> list:
+    """``list(list(1,2), 3)`` (R, 1-based batch indices) as nested Python lists of batch names."""
+    tree = ast.literal_eval(expression.replace("list(", "[").replace(")", "]"))
+
+    def named(node):
+        return [named(child) for child in node] if isinstance(node, list) else names[int(node) - 1]
+
+    return named(tree)
+
+
+def _check_steps(info: dict, run: dict) -> None:
+    assert sorted(info["steps"]) == sorted(run["pairs"])
+    for step, ref_pairs in run["pairs"].items():
+        mine, ref = info["steps"][step], run["merge_steps"][step]
+        assert list(mine["left"]) == list(np.atleast_1d(ref["left"])), step
+        assert list(mine["right"]) == list(np.atleast_1d(ref["right"])), step
+        assert mine["n_pairs"] == int(ref["npairs"]), step
+        np.testing.assert_array_equal(mine["pairs"], np.asarray(ref_pairs))  # R's order
+
+
+def _aligned(bundle: ad.AnnData, run_name: str, key: str, genes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    ref_rotation = bundle.varm[f"{run_name}_rotation"][genes].astype(np.float64)
+    rotation = bundle.varm[key][genes].astype(np.float64)
+    signs = np.sign(np.sum(ref_rotation * rotation, axis=0))
+    assert np.all(signs != 0)
+    np.testing.assert_allclose(rotation * signs, ref_rotation, rtol=0, atol=1e-6)
+    return bundle.obsm[key].astype(np.float64) * signs, signs
+
+
+@pytest.mark.parametrize("run_name", ["mnnCorrect_nested", "mnnCorrect_nested_reordered"])
+def test_classic_merge_tree(run_name: str) -> None:
+    bundle = _bundle("synth_nested")
+    run = bundle.uns["runs"][run_name]
+    names = list(run["batch_input_order"])
+    tree = _r_list(str(run["params"]["merge.order"]), names)
+    mnnkit.correct(bundle, "batch", subset="highly_variable", merge_order=tree, key_added="mine")
+    hvg = bundle.var["highly_variable"].to_numpy()
+    ref = bundle.layers[run_name][:, hvg]
+    ok = np.isfinite(ref)
+    np.testing.assert_allclose(bundle.layers["mine"][:, hvg][ok], ref[ok], rtol=0, atol=1e-6)
+    info = bundle.uns["mine"]
+    _check_steps(info, run)
+    assert json.loads(info["merge_tree"]) == tree  # R: run["merge_tree"], the same tree with names
+    assert info["params"]["merge_order"] == "tree"
+
+
+@pytest.mark.parametrize("run_name", ["fastMNN_nested", "fastMNN_nested_reordered"])
+def test_fast_merge_tree(run_name: str) -> None:
+    bundle = _bundle("synth_nested")
+    run = bundle.uns["runs"][run_name]
+    names = list(run["batch_input_order"])
+    tree = _r_list(str(run["params"]["merge.order"]), names)
+    hvg = bundle.var["highly_variable"].to_numpy()
+    mnnkit.fast_mnn(bundle, "batch", subset="highly_variable", d=int(run["d"]), merge_order=tree, svd_solver="exact",
+                    key_added="mine")  # fmt: skip
+    corrected, _ = _aligned(bundle, run_name, "mine", hvg)
+    np.testing.assert_allclose(corrected, bundle.obsm[run_name], rtol=0, atol=1e-6)
+    _check_steps(bundle.uns["mine"], run)
+    for step, ref in run["merge_steps"].items():
+        mine = bundle.uns["mine"]["steps"][step]
+        np.testing.assert_allclose(mine["batch_size"], float(ref["batch_size"]), rtol=1e-9)
+        assert bool(mine["skipped"]) == bool(ref["skipped"])
