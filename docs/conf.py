@@ -80,6 +80,8 @@ html_static_path: list[str] = []
 API_MODULES = [
     ("mnnkit.datasets", "Example data", None),
     ("mnnkit.correction", "Batch correction: classic and fast MNN", None),
+    ("mnnkit.correction.normalization", "Normalisation across batches (multiBatchNorm)", None),
+    ("mnnkit.correction.linear", "Linear batch corrections: rescale and regress", None),
     ("mnnkit.compat", "Drop-ins for other packages (mnnpy)", None),
     ("mnnkit.metrics", "Integration metrics", None),
     ("mnnkit.neighbors", "Nearest neighbours", None),

@@ -19,6 +19,9 @@ _install_logging()
 _LAZY_ATTRS = {
     "correct": "mnnkit.correction",
     "fast_mnn": "mnnkit.correction",
+    "multi_batch_norm": "mnnkit.correction.normalization",
+    "rescale_batches": "mnnkit.correction.linear",
+    "regress_batches": "mnnkit.correction.linear",
     "pca": "mnnkit.linalg",
     "randomized_svd": "mnnkit.linalg",
     "GaussianMixture": "mnnkit.cluster",
