@@ -94,3 +94,38 @@ def test_fast_merge_tree(run_name: str) -> None:
         mine = bundle.uns["mine"]["steps"][step]
         np.testing.assert_allclose(mine["batch_size"], float(ref["batch_size"]), rtol=1e-9)
         assert bool(mine["skipped"]) == bool(ref["skipped"])
+
+
+@pytest.mark.parametrize("bundle_name", MORE_BUNDLES)
+def test_fast_restrict(bundle_name: str) -> None:
+    bundle = _bundle(bundle_name)
+    run = bundle.uns["runs"]["fastMNN_restrict"]
+    hvg = bundle.var["highly_variable"].to_numpy()
+    before = np.asarray(bundle.obs["restrict"]).copy()
+    mnnkit.fast_mnn(bundle, "batch", subset="highly_variable", d=int(run["d"]), restrict="restrict", svd_solver="exact",
+                    key_added="mine")  # fmt: skip
+    corrected, _ = _aligned(bundle, "fastMNN_restrict", "mine", hvg)
+    np.testing.assert_allclose(corrected, bundle.obsm["fastMNN_restrict"], rtol=0, atol=1e-6)
+    _check_steps(bundle.uns["mine"], run)
+    restricted = bundle.obs["restrict"].to_numpy()
+    for step in bundle.uns["mine"]["steps"].values():
+        assert restricted[step["pairs"]].all()  # every paired cell is a restricted one
+    np.testing.assert_array_equal(bundle.obs["restrict"].to_numpy(), before)
+    assert bundle.uns["mine"]["params"]["restrict"] == "restrict"
+
+
+@pytest.mark.parametrize("bundle_name", MORE_BUNDLES)
+@pytest.mark.parametrize("front", ["correct", "correct_mask"])
+def test_classic_restrict(bundle_name: str, front: str) -> None:
+    bundle = _bundle(bundle_name)
+    run = bundle.uns["runs"]["mnnCorrect_restrict"]
+    hvg = bundle.var["highly_variable"].to_numpy()
+    restrict = "restrict" if front == "correct" else bundle.obs["restrict"].to_numpy()
+    mnnkit.correct(bundle, "batch", subset="highly_variable", restrict=restrict, key_added="mine")
+    ref = bundle.layers["mnnCorrect_restrict"][:, hvg]
+    ok = np.isfinite(ref)
+    np.testing.assert_allclose(bundle.layers["mine"][:, hvg][ok], ref[ok], rtol=0, atol=1e-6)
+    _check_steps(bundle.uns["mine"], run)
+    restricted = bundle.obs["restrict"].to_numpy()
+    for step in bundle.uns["mine"]["steps"].values():
+        assert restricted[step["pairs"]].all()

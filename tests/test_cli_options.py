@@ -45,13 +45,13 @@ def test_every_option_forwards_to_its_parameter():
         "--layer", "L", "--subset", "hv", "--correct-all", "-k", "15,25", "--prop-k", "0.2", "--sigma", "0.5",
         "--no-cos-norm-in", "--cos-norm-out", "--no-var-adj", "--svd-dim", "2", "--merge-order", "b, a",
         "--approximate", "--neighbors", "pynndescent", "--kernel-neighbors", "7", "--var-adj-sample", "100",
-        "--key-added", "corr", "--seed", "3", "--n-jobs", "-1",
+        "--key-added", "corr", "--seed", "3", "--n-jobs", "-1", "--restrict", "ctrl",
     )  # fmt: skip
     assert options.correct_kwargs(args) == {
         "layer": "L", "subset": "hv", "correct_all": True, "k": (15, 25), "prop_k": 0.2, "sigma": 0.5,
         "cos_norm_in": False, "cos_norm_out": True, "var_adj": False, "svd_dim": 2, "merge_order": ["b", "a"],
         "approximate": True, "neighbors": "pynndescent", "kernel_neighbors": 7, "var_adj_sample": 100,
-        "key_added": "corr", "rng": 3, "n_jobs": -1,
+        "key_added": "corr", "rng": 3, "n_jobs": -1, "restrict": "ctrl",
     }  # fmt: skip
     assert options.correct_kwargs(_parse("-k", "9", "--merge-order", "auto")) == {
         "k": 9,

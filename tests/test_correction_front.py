@@ -4,6 +4,7 @@ clear errors or R's answer (issue 17, items 1-5), the same for ``correct`` and `
 from __future__ import annotations
 
 import os
+import re
 
 import anndata as ad
 import numpy as np
@@ -195,3 +196,75 @@ def test_tree_of_one_group_equals_the_progressive_order(method, adata) -> None:
     out = (lambda a: a.layers[key]) if method == "classic" else (lambda a: a.obsm[key])
     np.testing.assert_array_equal(out(flat), out(tree))
     assert list(tree.uns[key]["merge_order"]) == ["b2", "b0", "b1"]
+
+
+def test_float16_input_is_computed_in_float64(adata) -> None:
+    half = adata.copy()
+    half.X = half.X.astype(np.float16)
+    same_values = adata.copy()
+    same_values.X = half.X.astype(np.float64)
+    mnnkit.correct(half, "batch", k=5)
+    mnnkit.correct(same_values, "batch", k=5)
+    assert half.layers["mnn"].dtype == np.float64
+    np.testing.assert_array_equal(half.layers["mnn"], same_values.layers["mnn"])
+
+
+@pytest.mark.parametrize("mode", ["r", "r+"])
+def test_backed_message_names_the_mode(adata, tmp_path, mode) -> None:
+    path = tmp_path / "a.h5ad"
+    adata.write_h5ad(path)
+    backed = ad.read_h5ad(path, backed=mode)
+    try:
+        with pytest.raises(ValueError, match=rf"backed mode \(read with backed='{re.escape(mode)}'\)"):
+            mnnkit.fast_mnn(backed, "batch")
+    finally:
+        backed.file.close()
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_restrict_every_cell_equals_no_restrict(method, adata) -> None:
+    plain = run(method, adata, copy=True)
+    everyone = run(method, adata, restrict=np.ones(adata.n_obs, dtype=bool), copy=True)
+    key = KEY[method]
+    out = (lambda a: a.layers[key]) if method == "classic" else (lambda a: a.obsm[key])
+    np.testing.assert_allclose(out(everyone), out(plain), rtol=0, atol=1e-12)
+    for step in plain.uns[key]["steps"]:
+        np.testing.assert_array_equal(everyone.uns[key]["steps"][step]["pairs"], plain.uns[key]["steps"][step]["pairs"])
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_restrict_pairs_only_restricted_cells_and_corrects_all(method, adata) -> None:
+    adata.obs["ctrl"] = np.arange(adata.n_obs) % 3 == 0
+    before = adata.obs["ctrl"].copy()
+    out = run(method, adata, restrict="ctrl", copy=True)
+    key = KEY[method]
+    for step in out.uns[key]["steps"].values():
+        assert adata.obs["ctrl"].to_numpy()[step["pairs"]].all()
+    corrected = out.layers[key] if method == "classic" else out.obsm[key]
+    assert np.isfinite(corrected).all()
+    pd.testing.assert_series_equal(adata.obs["ctrl"], before)
+    assert out.uns[key]["params"]["restrict"] == "ctrl"
+
+
+@pytest.mark.parametrize(
+    ("restrict", "kwargs", "error", "message"),
+    [
+        ("nope", {}, ValueError, "restrict 'nope' is not a column of adata.obs"),
+        ("batch", {}, TypeError, "must be boolean"),
+        (np.zeros(3, dtype=bool), {}, ValueError, "one entry per cell"),
+        ("ctrl_b0_only", {}, ValueError, "restrict selects no cell of batch"),
+    ],
+)
+@pytest.mark.parametrize("method", METHODS)
+def test_bad_restrict(method, adata, restrict, kwargs, error, message) -> None:
+    adata.obs["ctrl_b0_only"] = (adata.obs["batch"] == "b0").to_numpy()
+    with pytest.raises(error, match=message):
+        run(method, adata, restrict=restrict, **kwargs)
+
+
+def test_restrict_limits(adata) -> None:
+    adata.obs["ctrl"] = np.arange(adata.n_obs) % 2 == 0
+    with pytest.raises(ValueError, match="restrict cannot be combined with approximate=True"):
+        mnnkit.correct(adata, "batch", k=5, restrict="ctrl", approximate=True)
+    with pytest.raises(ValueError, match="restrict needs neighbors='exact'"):
+        mnnkit.fast_mnn(adata, "batch", k=5, d=3, restrict="ctrl", neighbors="pynndescent")

@@ -35,6 +35,7 @@ API_DEFAULTS: dict[str, Any] = {
     "var_adj": True,
     "svd_dim": 0,
     "merge_order": None,
+    "restrict": None,
     "approximate": False,
     "neighbors": "exact",
     "kernel_neighbors": None,
@@ -165,6 +166,8 @@ def add_options_parser(commands: Any, **kwargs: Any) -> argparse.ArgumentParser:
     _api_option(g, "--kernel-neighbors", type=int_at_least(1), metavar="N", help=kernel_help)
     sample_help = "cells per side for var.adj quantiles (default: all; 2000 with --approximate)"
     _api_option(g, "--var-adj-sample", type=int_at_least(2), metavar="N", help=sample_help)
+    restrict_help = "boolean .obs column of the cells the corrections are computed from (default: all)"
+    _api_option(g, "--restrict", metavar="COLUMN", help=restrict_help)
     key_help = "key the outputs are written under (default: mnn; X_mnn with --method fast)"
     _api_option(g, "--key-added", metavar="KEY", help=key_help)
     seed_help = f"seed of the approximate searches ({_fmt_default('rng')})"

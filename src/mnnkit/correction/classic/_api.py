@@ -35,6 +35,7 @@ from mnnkit.correction._inputs import (
     dense_columns,
     get_matrix,
     resolve_batches,
+    resolve_restrict,
     resolve_subset,
     subset_l2_norms,
 )
@@ -61,6 +62,7 @@ def correct(
     var_adj: bool = True,
     svd_dim: int = 0,
     merge_order: Sequence[str] | Literal["auto"] | None = None,
+    restrict: str | np.ndarray | None = None,
     approximate: bool = False,
     neighbors: Literal["exact", "pynndescent"] = "exact",
     kernel_neighbors: int | None = None,
@@ -91,7 +93,8 @@ def correct(
     ----------
     adata
         Cells x genes, log-normalised expression in ``.X`` or ``layer``: dense ``numpy.ndarray`` or
-        ``scipy.sparse`` CSR/CSC, float32 or float64 (integers are accepted with a warning). Backed
+        ``scipy.sparse`` CSR/CSC, float32 or float64 (float16 is accepted and computed in float64;
+        integers are accepted with a warning). Backed
         AnnData is not supported (load it with ``adata.to_memory()``).
     batch_key
         Column of ``.obs`` with the batch of each cell. Batch order is the category order (or sorted
@@ -127,8 +130,16 @@ def correct(
         Number of biological axes (from an SVD of the MNN cells of each side) removed from the
         correction vectors; 0 (default) turns it off.
     merge_order
-        ``None`` (batch order), a list of every batch name in the order to merge, or ``"auto"``
+        ``None`` (batch order), a list of every batch name in the order to merge, nested lists for a
+        hierarchical order (``[["s1_a", "s1_b"], ["s2_a", "s2_b"]]``: each inner list is merged first,
+        in its order, then the merged nodes; any depth, batchelor's step order), or ``"auto"``
         (repeatedly merge the two nodes with the most MNN pairs, batchelor's ``auto.merge``).
+    restrict
+        Compute the corrections from some cells only (batchelor's ``restrict``, e.g. control cells):
+        the name of a boolean ``.obs`` column or a boolean mask. Only those cells form MNN pairs and
+        set var.adj's quantiles (batchelor's rules, including its quirk for a cell below every
+        restricted one); every cell is smoothed and corrected. Every batch needs at least one such
+        cell. Not combined with ``approximate=True`` or ``var_adj_sample``.
     approximate
         False (default) reproduces batchelor exactly. True, for large data: var.adj takes its quantiles
         over a seeded sample of ``var_adj_sample`` cells per side, with projections in float32 (about
@@ -182,6 +193,10 @@ def correct(
 
     Notes
     -----
+    Reproducibility: the same input and ``rng`` give the same output bit for bit whatever the number
+    of numba threads; the number of BLAS threads can change the last bits (about 1e-16) of the dot
+    products behind the distances.
+
     Memory: the dense in-space data (cells x subset genes, float64), the dense output (cells x
     output genes), and per step a copy of the two sides plus chunked temporaries bounded by
     ``mnnkit._config.CHUNK_BYTES``. No cells x cells matrix is ever formed. Sparse input is densified
@@ -207,6 +222,7 @@ def correct(
             adata, batch_key, classic_only, fast_options,
             shared={
                 "layer": layer, "subset": subset, "k": k, "prop_k": prop_k, "merge_order": merge_order,
+                "restrict": restrict,
                 "neighbors": neighbors, "key_added": key_added or DEFAULT_KEY_ADDED["fast"], "copy": copy,
                 "rng": rng, "progress": progress,
                 "n_jobs": n_jobs,
@@ -229,6 +245,10 @@ def correct(
     )  # fmt: skip
     batches = resolve_batches(adata, batch_key)
     plan = resolve_merge_plan(merge_order, batches.names)
+    restricted = resolve_restrict(adata, restrict, batches)
+    if restricted is not None and params.var_adj_sample is not None:
+        msg = "restrict cannot be combined with approximate=True or var_adj_sample (var.adj takes all restricted cells)"
+        raise ValueError(msg)
     matrix = get_matrix(adata, layer)
     cols = resolve_subset(adata, subset)
     warn_batch_problems(
@@ -263,6 +283,7 @@ def correct(
             members=batches.members,
             params=params,
             out_scale_shared=cos_norm_in == cos_norm_out,
+            restricted=restricted,
         )
         with step_reporter(batches, "MNN", progress) as report:
             run_merges(state, plan, progress=report)
@@ -284,6 +305,7 @@ def correct(
                 "neighbors": params.neighbors, "kernel_neighbors": params.kernel_truncate,
                 "var_adj_sample": params.var_adj_sample, "n_subset_genes": int(data_in.shape[1]),
                 "subset_genes": None if cols is None else np.asarray(adata.var_names[cols], dtype=object),
+                "restrict": restrict if isinstance(restrict, str) else (None if restrict is None else "given"),
             },
         ),
     )  # fmt: skip

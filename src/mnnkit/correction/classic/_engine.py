@@ -68,25 +68,46 @@ class MergeState:
     params: MnnParams
     out_scale_shared: bool = True
     records: list[MergeRecord] = field(default_factory=list)
+    #: batchelor's ``restrict``: the cells (a mask over the rows) that form pairs and set var.adj's quantiles
+    restricted: np.ndarray | None = None
 
     def rows(self, node: Node) -> np.ndarray:
         """Global rows of a node: its batches' cells, in node order."""
         return np.concatenate([self.members[b] for b in node])
 
+    def pairs(self, left_rows: np.ndarray, right_rows: np.ndarray, gram: np.ndarray | None) -> np.ndarray:
+        """MNN pairs (side positions) between two sides of the in data, among their restricted cells if any.
+
+        ``gram`` is ``right @ left.T`` of the two sides if kept.
+        """
+        p = self.params
+        left_in, right_in = self.data_in[left_rows], self.data_in[right_rows]
+        if self.restricted is None:
+            left_pos = right_pos = None
+        else:
+            left_pos, right_pos = (
+                np.flatnonzero(self.restricted[left_rows]),
+                np.flatnonzero(self.restricted[right_rows]),
+            )
+            left_in, right_in = left_in[left_pos], right_in[right_pos]
+            gram = None if gram is None else np.ascontiguousarray(gram[np.ix_(right_pos, left_pos)])
+        pairs = find_mutual_pairs(
+            left_in,
+            right_in,
+            k_left=side_k(p.k_left, p.prop_k, left_in.shape[0]),
+            k_right=side_k(p.k_right, p.prop_k, right_in.shape[0]),
+            neighbors=p.neighbors,
+            rng=p.rng,
+            right_left=gram,
+        )
+        if left_pos is not None:
+            pairs = np.column_stack([left_pos[pairs[:, 0]], right_pos[pairs[:, 1]]]).astype(np.int64)
+        return pairs
+
 
 def count_node_pairs(state: MergeState, left: Node, right: Node) -> int:
     """Number of MNN pairs between two nodes on the current in-space data."""
-    left_rows, right_rows = state.rows(left), state.rows(right)
-    p = state.params
-    pairs = find_mutual_pairs(
-        state.data_in[left_rows],
-        state.data_in[right_rows],
-        k_left=side_k(p.k_left, p.prop_k, left_rows.size),
-        k_right=side_k(p.k_right, p.prop_k, right_rows.size),
-        neighbors=p.neighbors,
-        rng=p.rng,
-    )
-    return int(pairs.shape[0])
+    return int(state.pairs(state.rows(left), state.rows(right), None).shape[0])
 
 
 def merge_step(state: MergeState, left: Node, right: Node) -> MergeRecord:
@@ -98,15 +119,7 @@ def merge_step(state: MergeState, left: Node, right: Node) -> MergeRecord:
     exact_var_adj = p.var_adj and p.var_adj_sample is None and p.var_adj_dtype == np.float64
     # dot products shared by the search, the smoothing and var.adj (kept only when they fit the budget)
     gram = step_gram(left_in, right_in) if (p.neighbors == "exact" or exact_var_adj) else None
-    pairs = find_mutual_pairs(
-        left_in,
-        right_in,
-        k_left=side_k(p.k_left, p.prop_k, left_rows.size),
-        k_right=side_k(p.k_right, p.prop_k, right_rows.size),
-        neighbors=p.neighbors,
-        rng=p.rng,
-        right_left=None if gram is None else gram.right_left,
-    )
+    pairs = state.pairs(left_rows, right_rows, None if gram is None else gram.right_left)
     # never empty: the closest pair of cells across the two sides is always mutual, for any k >= 1
 
     mnn_cells, averages_in = gene_space_averages(left_in, right_in, pairs)
@@ -135,6 +148,9 @@ def merge_step(state: MergeState, left: Node, right: Node) -> MergeRecord:
                 basis = biological_basis(side_cells[side_rows], p.svd_dim, cols)
                 remove_subspace(corrections[1], basis, cols)
 
+    restricted = None
+    if state.restricted is not None:
+        restricted = np.flatnonzero(state.restricted[left_rows]), np.flatnonzero(state.restricted[right_rows])
     if p.var_adj:
         scales = variance_adjustment_scales(
             left_in,
@@ -145,6 +161,7 @@ def merge_step(state: MergeState, left: Node, right: Node) -> MergeRecord:
             sample=p.var_adj_sample,
             seed=p.rng,
             gram=gram,
+            restricted=restricted,
         )
         del gram
         corrections[0] *= scales[:, None]
@@ -161,6 +178,7 @@ def merge_step(state: MergeState, left: Node, right: Node) -> MergeRecord:
                     dtype=p.var_adj_dtype,
                     sample=p.var_adj_sample,
                     seed=p.rng,
+                    restricted=restricted,
                 )
             corrections[1] *= scales[:, None]
 

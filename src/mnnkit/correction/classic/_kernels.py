@@ -235,6 +235,7 @@ def variance_scales(
     own_slot: np.ndarray,
     own_pos: np.ndarray,
     own_log_weight: float,
+    empty_numerator_is_one: bool,
     correction_norm: np.ndarray,
     sigma: float,
     scales: np.ndarray,
@@ -246,7 +247,10 @@ def variance_scales(
     arrays; ``right_proj`` / ``right_dot`` likewise for the right population); ``left_sq`` /
     ``right_sq`` / ``own_sq`` are squared norms. ``own_pos[c]`` is ``j``'s own projection and
     ``own_slot[c]`` its column in the right population, or -1 if the population (a sample) does not
-    contain it: then ``j`` enters the own-batch sums with log-weight ``own_log_weight``.
+    contain it: then ``j`` enters the own-batch sums with log-weight ``own_log_weight`` (``-inf``: not at
+    all, as for an unrestricted cell with batchelor's ``restrict``). ``empty_numerator_is_one``
+    reproduces batchelor's ``restrict`` quirk: when no cell of the population lies at or below ``j``,
+    R keeps its initial log-numerator 0, a numerator weight of 1 (not 0).
 
     The weight of a cell ``y`` is ``exp(-delta^2 / sigma)`` with ``delta`` its distance to the line
     through ``j`` along ``g``. The quantile ``F`` of ``j`` among its own batch is matched with the
@@ -280,10 +284,15 @@ def variance_scales(
         if j < 0:
             den = np.exp(own_log_weight - peak)
             num = den
+        below = 0
         for s in range(n_right):
             w = np.exp(right_lw[s] - peak)
             den += w
-            num += w if (s == j or right_proj[c, s] <= p) else 0.0  # a select, not a branch
+            at_or_below = s == j or right_proj[c, s] <= p
+            num += w if at_or_below else 0.0  # a select, not a branch
+            below += 1 if at_or_below else 0
+        if empty_numerator_is_one and below == 0:
+            num = np.exp(-peak)
         # left batch: weights relative to their peak
         weight = np.empty(n_left)
         left_peak = -np.inf
@@ -310,6 +319,8 @@ def variance_scales(
                 log_den = _log_add(log_den, right_lw[s])
                 if s == j or right_proj[c, s] <= p:
                     log_num = _log_add(log_num, right_lw[s])
+            if empty_numerator_is_one and log_num == -np.inf:
+                log_num = 0.0
             quantile = _bucketed_crossing(left_proj[c], weight, np.exp(log_num - log_den) * total)[0]
         scale = (quantile - p) / correction_norm[c]
         scales[c] = scale if scale > 1.0 else 1.0

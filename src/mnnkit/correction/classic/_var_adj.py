@@ -32,6 +32,7 @@ def variance_adjustment_scales(
     sample: int | None = None,
     seed: int = 0,
     gram: StepGram | None = None,
+    restricted: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> np.ndarray:
     """Scale factor ``>= 1`` for each right cell's correction vector.
 
@@ -56,6 +57,12 @@ def variance_adjustment_scales(
         The step's dot products of right cells with all cells, if kept (:mod:`mnnkit.correction.classic._gram`; used in
         exact mode, when ``left`` and ``right`` are the data they were computed from): then only the
         projections on the correction directions are computed here, half the BLAS work.
+    restricted
+        batchelor's ``restrict``: positions of the restricted cells of each side (left, right). The
+        left quantile is then taken over the restricted left cells and the own-batch quantile over the
+        restricted right cells (a right cell counts itself only if it is restricted), with batchelor's
+        quirk for an unrestricted cell below every restricted one (see the kernel). Not combined with
+        ``sample``.
 
     Returns
     -------
@@ -68,16 +75,22 @@ def variance_adjustment_scales(
     moving = np.flatnonzero(norms > 0)
     if moving.size == 0:
         return scales
-    rng = np.random.default_rng(seed)
-    left_rows = _population(left.shape[0], sample, rng)
-    right_rows = _population(n_right, sample, rng)
+    if restricted is not None:
+        left_rows, right_rows = (np.asarray(r, dtype=np.int64) for r in restricted)
+    else:
+        rng = np.random.default_rng(seed)
+        left_rows = _population(left.shape[0], sample, rng)
+        right_rows = _population(n_right, sample, rng)
     left_pop = np.asarray(left if left_rows is None else left[left_rows], dtype=dtype)
     right_pop = np.asarray(right if right_rows is None else right[right_rows], dtype=dtype)
     # column of each right cell in the right population, -1 where a sample left it out
     slot = np.arange(n_right) if right_rows is None else np.full(n_right, -1)
     if right_rows is not None:
         slot[right_rows] = np.arange(right_rows.size)
-    own_log_weight = 0.0 if right_rows is None else float(np.log(right_rows.size / n_right))
+    if restricted is not None:
+        own_log_weight = -np.inf  # an unrestricted cell is not part of its own batch's quantile
+    else:
+        own_log_weight = 0.0 if right_rows is None else float(np.log(right_rows.size / n_right))
 
     use_gram = gram is not None and left_rows is None and right_rows is None and dtype == np.float64
     left_sq = row_sq_norms(left_pop)
@@ -98,17 +111,27 @@ def variance_adjustment_scales(
             query = np.empty((2 * b, right.shape[1]), dtype=dtype)
             query[:b] = directions
             query[b:] = own
-            left_prod, right_prod = query @ left_pop.T, query @ right_pop.T
+            left_prod = query @ left_pop.T
+            if restricted is None:
+                right_prod = query @ right_pop.T
+            else:
+                # every right cell's position from one product (then the population's columns): a cell
+                # and its duplicates in the batch get the same position, so their ties compare as in R
+                every_right = query[:b] @ right.T
+                own_all_pos = every_right[np.arange(b), cells]
+                right_prod = np.concatenate([every_right[:, right_rows], query[b:] @ right_pop.T])
             left_proj, left_dot, right_proj, right_dot = left_prod[:b], left_prod[b:], right_prod[:b], right_prod[b:]
         own_slot = slot[cells]
         if right_rows is None:
             own_pos = right_proj[np.arange(b), own_slot]
+        elif restricted is not None:
+            own_pos = own_all_pos
         else:
             own_pos = np.einsum("ij,ij->i", query[:b], own)
         out = np.empty(b)
         variance_scales(
             left_proj, left_dot, left_sq, right_proj, right_dot, right_pop_sq, own_sq, own_slot, own_pos,
-            own_log_weight, norms[cells], sigma, out,
+            own_log_weight, restricted is not None, norms[cells], sigma, out,
         )  # fmt: skip
         scales[cells] = out
     return scales

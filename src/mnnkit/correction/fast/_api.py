@@ -15,12 +15,12 @@ from mnnkit._random import RngLike
 from mnnkit._threads import job_threads
 from mnnkit._validation import check_adata
 from mnnkit.correction._front import merge_uns, output_dtype, step_reporter, warn_batch_problems
-from mnnkit.correction._inputs import check_has_genes, get_matrix, resolve_batches, resolve_subset
+from mnnkit.correction._inputs import check_has_genes, get_matrix, resolve_batches, resolve_restrict, resolve_subset
 from mnnkit.correction._plan import resolve_merge_plan
 from mnnkit.correction.fast._dask import dask_embedding, is_dask_array, lazy_reconstruction
 from mnnkit.correction.fast._engine import FastMergeState, run_merges
 from mnnkit.correction.fast._params import check_params
-from mnnkit.correction.fast._prepare import from_genes, from_rep, resolve_d
+from mnnkit.correction.fast._prepare import PcaSpec, from_genes, from_rep, resolve_d
 from mnnkit.correction.fast._results import write_results
 from mnnkit.correction.fast._search import ExactSearch, GraphSearch
 
@@ -40,6 +40,7 @@ def fast_mnn(
     layer: str | None = None,
     use_rep: str | None = None,
     merge_order: Sequence[str] | Literal["auto"] | None = None,
+    restrict: str | np.ndarray | None = None,
     min_batch_skip: float = 0.0,
     svd_solver: Literal["randomized", "exact"] = "randomized",
     neighbors: Literal["exact", "pynndescent"] = "exact",
@@ -64,9 +65,9 @@ def fast_mnn(
     Parameters
     ----------
     adata
-        Cells x genes, log-normalised expression in ``.X`` or ``layer``: dense ``numpy.ndarray``,
-        ``scipy.sparse`` CSR/CSC (never densified), or a ``dask.array.Array`` chunked along cells
-        (numpy or sparse chunks; see Notes). Or any AnnData with an embedding in ``.obsm[use_rep]``.
+        Cells x genes, log-normalised expression in ``.X`` or ``layer`` (float16 is computed in float64):
+        dense ``numpy.ndarray``, ``scipy.sparse`` CSR/CSC (never densified), or a ``dask.array.Array``
+        chunked along cells (numpy or sparse chunks; see Notes). Or any AnnData with an embedding in ``.obsm[use_rep]``.
     batch_key
         Column of ``.obs`` with the batch of each cell. Batch order is the category order (or sorted
         values), which is also the default merge order. A single batch gives the PCs, with a warning.
@@ -92,8 +93,15 @@ def fast_mnn(
         Correct the embedding ``adata.obsm[use_rep]`` (e.g. ``"X_pca"``) instead of computing PCs.
         Cannot be combined with ``layer``, ``subset`` or ``reconstruct``.
     merge_order
-        ``None`` (batch order), a list of every batch name in the order to merge, or ``"auto"``
+        ``None`` (batch order), a list of every batch name in the order to merge, nested lists for a
+        hierarchical order (``[["s1_a", "s1_b"], ["s2_a", "s2_b"]]``: each inner list is merged first,
+        in its order, then the merged nodes; any depth, batchelor's step order), or ``"auto"``
         (repeatedly merge the two nodes with the most MNN pairs, batchelor's ``auto.merge``).
+    restrict
+        Compute the corrections from some cells only (batchelor's ``restrict``, e.g. control cells):
+        the name of a boolean ``.obs`` column or a boolean mask. Only those cells form MNN pairs and
+        give the centres of the orthogonalisations; the PCA uses every cell and every cell is
+        corrected. Every batch needs at least one such cell. Needs ``neighbors="exact"``.
     min_batch_skip
         A merge step whose ``batch_size`` (length of the average correction over the root mean square
         length of the per-cell ones) is below this is skipped: no orthogonalisation, no correction.
@@ -122,10 +130,7 @@ def fast_mnn(
         both is drawn from it) or None (fresh entropy from the operating system: a different result on
         every call). The seed used is recorded in ``.uns[key_added]["params"]["seed"]``.
     n_jobs
-        Threads for numba and BLAS during the call: an int (negative counts back from the cores, as in
-        joblib), or ``None`` to follow ``scanpy.settings.n_jobs`` once it is set (see
-        :func:`mnnkit._threads.job_threads`; otherwise the threads stay as they are). The result does
-        not depend on it, up to the last bits of BLAS sums.
+        Threads for numba and BLAS during the call, as in :func:`mnnkit.correct`.
     progress
         Show a progress bar over merge steps.
 
@@ -162,7 +167,8 @@ def fast_mnn(
     Reproducibility: the same input and ``rng`` give the same output bit for bit, whatever the number
     of threads you give numba (pynndescent is seeded and always runs on 2 threads, on which its
     output depends, not on their scheduling; 1 where numba has a single thread, which gives
-    different graphs; the numba kernels give each output row to one thread).
+    different graphs; the numba kernels give each output row to one thread). The number of BLAS
+    threads can change the last bits (about 1e-16) of the PCA's products.
 
     Examples
     --------
@@ -181,6 +187,10 @@ def fast_mnn(
     )  # fmt: skip
     batches = resolve_batches(adata, batch_key)
     plan = resolve_merge_plan(merge_order, batches.names)
+    restricted = resolve_restrict(adata, restrict, batches)
+    if restricted is not None and options.neighbors != "exact":
+        msg = f"restrict needs neighbors='exact' (the graph search covers every cell), got {options.neighbors!r}"
+        raise ValueError(msg)
     if use_rep is not None:
         for name, value in (("layer", layer), ("subset", subset), ("reconstruct", reconstruct)):
             if value is not None:
@@ -200,7 +210,9 @@ def fast_mnn(
 
         search = GraphSearch(options.seed) if options.neighbors == "pynndescent" else ExactSearch()
         search.prepare(embedding.data, batches.members)
-        state = FastMergeState(data=embedding.data, members=batches.members, params=params, search=search)
+        state = FastMergeState(
+            data=embedding.data, members=batches.members, params=params, search=search, restricted=restricted
+        )
         with step_reporter(batches, "fastMNN", progress) as report:
             run_merges(state, plan, progress=report)
 
@@ -228,6 +240,7 @@ def fast_mnn(
                 "subset": subset if isinstance(subset, str) else (None if subset is None else "given"),
                 "use_rep": use_rep, "min_batch_skip": params.min_batch_skip, "svd_solver": options.svd_solver,
                 "neighbors": options.neighbors, "reconstruct": options.reconstruct, "seed": options.seed,
+                "restrict": restrict if isinstance(restrict, str) else (None if restrict is None else "given"),
             },
         ),
     )  # fmt: skip
@@ -250,18 +263,17 @@ def _embedding(adata: AnnData, batches, *, use_rep, layer, subset, options):
     cols = resolve_subset(adata, subset)
     n_used = adata.n_vars if cols is None else cols.size
     where = "adata.X" if layer is None else f"adata.layers[{layer!r}]"
-    if matrix is not None and is_dask_array(matrix):
+    dask = matrix is not None and is_dask_array(matrix)
+    if dask:
         check_has_genes(matrix.shape, where)
-        d = resolve_d(options.d, adata.n_obs, n_used, "genes used")
-        emb = dask_embedding(
-            matrix, cols, batches.members, d=d, cos_norm=cos_norm, solver=options.svd_solver, seed=options.seed,
-            all_genes=options.reconstruct is not None, where=where,
-        )  # fmt: skip
-        return emb, output_dtype(matrix.dtype), matrix
-    matrix = get_matrix(adata, layer)
-    d = resolve_d(options.d, adata.n_obs, n_used, "genes used")
-    emb = from_genes(
-        matrix, cols, batches.members, d=d, cos_norm=cos_norm, solver=options.svd_solver, seed=options.seed,
-        all_genes=options.reconstruct is not None,
+    else:
+        matrix = get_matrix(adata, layer)
+    spec = PcaSpec(
+        d=resolve_d(options.d, adata.n_obs, n_used, "genes used"), cos_norm=cos_norm, solver=options.svd_solver,
+        seed=options.seed, all_genes=options.reconstruct is not None,
     )  # fmt: skip
+    if dask:
+        emb = dask_embedding(matrix, cols, batches.members, spec, where)
+    else:
+        emb = from_genes(matrix, cols, batches.members, spec)
     return emb, output_dtype(matrix.dtype), matrix

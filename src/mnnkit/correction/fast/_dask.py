@@ -25,7 +25,7 @@ import scipy.sparse as sp
 from mnnkit.correction._inputs import cosine_scale
 from mnnkit.correction.fast import _dask_kernels
 from mnnkit.correction.fast._pca import batch_codes, row_weights, svd_options
-from mnnkit.correction.fast._prepare import Embedding
+from mnnkit.correction.fast._prepare import Embedding, PcaSpec
 from mnnkit.linalg import DaskCenteredScaledMatrix, check_dask_matrix, dask_randomized_svd, is_dask_array
 
 __all__ = ["dask_embedding", "is_dask_array", "lazy_reconstruction"]
@@ -108,18 +108,7 @@ def _batch_means(X, scale, codes, n_groups) -> np.ndarray:
     return sums / np.bincount(codes, minlength=n_groups)[:, None]
 
 
-def dask_embedding(
-    X: Any,
-    cols: np.ndarray | None,
-    members: list[np.ndarray],
-    *,
-    d: int,
-    cos_norm: bool,
-    solver: str,
-    seed: int,
-    all_genes: bool,
-    where: str,
-) -> Embedding:
+def dask_embedding(X: Any, cols: np.ndarray | None, members: list[np.ndarray], spec: PcaSpec, where: str) -> Embedding:
     """Multi-batch PCA of a dask matrix (cells x genes); returns the collected scores and the rotation.
 
     Same result as the in-memory path up to floating-point summation order. Memory on the driver:
@@ -127,6 +116,7 @@ def dask_embedding(
     plus ``O(genes x d)``.
     """
     X = check_dask_matrix(X, where)
+    d, cos_norm, all_genes = spec.d, spec.cos_norm, spec.all_genes
     n, n_vars = (int(s) for s in X.shape)
     codes = batch_codes(members, n)
     sub = X if cols is None else X[:, cols]
@@ -137,7 +127,9 @@ def dask_embedding(
     x = _cosine_matrix(X, cols, scale)
     center = _batch_means(sub, scale, codes, len(members)).mean(axis=0)
     weights = row_weights(members, n)
-    U, S, Vt = dask_randomized_svd(x, d, center=center, row_weights=weights, method=solver, rng=seed, **svd_options(d))
+    U, S, Vt = dask_randomized_svd(
+        x, d, center=center, row_weights=weights, method=spec.solver, rng=spec.seed, **svd_options(d)
+    )
     rotation_sub = np.ascontiguousarray(Vt.T)
     scores = np.empty((n, d))
     DaskCenteredScaledMatrix(x, center=center).matmat_blocks(rotation_sub, scores)

@@ -69,6 +69,8 @@ class FastMergeState:
     records: list[FastStepRecord] = field(default_factory=list)
     #: per batch, its variance as last measured, while its rows have not changed since
     variance: dict[int, float] = field(default_factory=dict)
+    #: batchelor's ``restrict``: the cells (a mask over the rows) that form pairs and give the centres
+    restricted: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         self.sizes = [int(m.size) for m in self.members]
@@ -86,6 +88,23 @@ class FastMergeState:
         p = self.params
         return side_k(p.k, p.prop_k, n_left), side_k(p.k, p.prop_k, n_right)
 
+    def restricted_positions(self, rows: np.ndarray) -> np.ndarray | None:
+        """Positions (in a side's rows) of the restricted cells; None without ``restrict``."""
+        return None if self.restricted is None else np.flatnonzero(self.restricted[rows])
+
+    def pairs(
+        self, left: Node, right: Node, left_data: np.ndarray, right_data: np.ndarray, restricted: tuple
+    ) -> np.ndarray:
+        """MNN pairs (side positions) between the two sides, among their restricted cells if any."""
+        left_pos, right_pos = restricted
+        if left_pos is None:
+            k_left, k_right = self.side_ks(left_data.shape[0], right_data.shape[0])
+            return self.search.mnn_pairs(left_data, right_data, self.parts(left), self.parts(right), k_left, k_right)
+        # restrict is only offered with the exact search, which needs no parts
+        k_left, k_right = self.side_ks(left_pos.size, right_pos.size)
+        found = self.search.mnn_pairs(left_data[left_pos], right_data[right_pos], None, None, k_left, k_right)
+        return np.column_stack([left_pos[found[:, 0]], right_pos[found[:, 1]]]).astype(np.int64)
+
 
 def count_row(state: FastMergeState, left: Node, rights: Sequence[Node]) -> list[int]:
     """MNN pair counts of ``left`` against each of ``rights``, as batchelor's fastMNN auto-merge counts them.
@@ -94,15 +113,17 @@ def count_row(state: FastMergeState, left: Node, rights: Sequence[Node]) -> list
     orthogonalised against each right node's vectors *cumulatively* across the candidates (a copy
     carried from one candidate to the next), as in batchelor. The stored data are not changed.
     """
-    left_data = state.data[state.rows(left)]
+    left_rows = state.rows(left)
+    left_data = state.data[left_rows]
+    left_pos = state.restricted_positions(left_rows)
     counts = []
     for right in rights:
-        right_data = state.data[state.rows(right)]
-        orthogonalize(right_data, state.extras[left])
-        orthogonalize(left_data, state.extras[right])
-        k_left, k_right = state.side_ks(left_data.shape[0], right_data.shape[0])
-        pairs = state.search.mnn_pairs(left_data, right_data, state.parts(left), state.parts(right), k_left, k_right)
-        counts.append(int(pairs.shape[0]))
+        right_rows = state.rows(right)
+        right_data = state.data[right_rows]
+        restricted = (left_pos, state.restricted_positions(right_rows))
+        orthogonalize(right_data, state.extras[left], restricted[1])
+        orthogonalize(left_data, state.extras[right], left_pos)
+        counts.append(int(state.pairs(left, right, left_data, right_data, restricted).shape[0]))
     return counts
 
 
@@ -124,10 +145,10 @@ def merge_step(state: FastMergeState, left: Node, right: Node) -> FastStepRecord
     bounds = [(q.start, q.stop) for q in left_parts], [(q.start, q.stop) for q in right_parts]
     before = _side_variance(state, left_data, left_parts), _side_variance(state, right_data, right_parts)
 
-    orthogonalize(right_data, state.extras[left])
-    orthogonalize(left_data, state.extras[right])
-    k_left, k_right = state.side_ks(left_data.shape[0], right_data.shape[0])
-    pairs = state.search.mnn_pairs(left_data, right_data, left_parts, right_parts, k_left, k_right)
+    restricted = state.restricted_positions(left_rows), state.restricted_positions(right_rows)
+    orthogonalize(right_data, state.extras[left], restricted[1])
+    orthogonalize(left_data, state.extras[right], restricted[0])
+    pairs = state.pairs(left, right, left_data, right_data, restricted)
 
     reason = ""
     overall = np.zeros(state.data.shape[1])
@@ -142,8 +163,8 @@ def merge_step(state: FastMergeState, left: Node, right: Node) -> FastStepRecord
             reason = f"batch_size {size:.3g} < min_batch_skip {p.min_batch_skip:g}"
     new_extras = [*state.extras[left], *state.extras[right]]
     if not skipped:
-        center_along(left_data, overall)
-        center_along(right_data, overall)
+        center_along(left_data, overall, restricted[0])
+        center_along(right_data, overall, restricted[1])
         _, averages = pc_space_averages(left_data, right_data, pairs)
         k_mnn = min(side_k(p.k, p.prop_k, right_data.shape[0]), cells.size)
         indices, distances = state.search.nearest_of(right_data, right_parts, cells, k_mnn)

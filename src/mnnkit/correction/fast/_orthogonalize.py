@@ -15,11 +15,13 @@ import numpy as np
 from mnnkit.correction.fast import _pc_kernels
 
 
-def center_along(data: np.ndarray, vector: np.ndarray) -> None:
+def center_along(data: np.ndarray, vector: np.ndarray, mean_rows: np.ndarray | None = None) -> None:
     """In place: remove the variation of ``data``'s rows along ``vector``.
 
     Each row ``x`` becomes ``x + (mean_t - t) * u`` with ``u = vector / ||vector||``, ``t = <x, u>``
-    and ``mean_t`` the mean of ``t`` over all rows. A zero vector leaves the data unchanged.
+    and ``mean_t`` the mean of ``t`` over all rows, or over the rows ``mean_rows`` (batchelor's
+    ``restrict``: the centre is taken over the restricted cells, every row is moved). A zero vector
+    leaves the data unchanged.
 
     Parameters
     ----------
@@ -38,13 +40,14 @@ def center_along(data: np.ndarray, vector: np.ndarray) -> None:
     unit = np.ascontiguousarray(vector / norm, dtype=np.float64)
     positions = np.empty(data.shape[0])
     _pc_kernels.project_rows(data, unit, positions)
-    _pc_kernels.shift_along(data, unit, positions, float(positions.mean()))
+    centre = positions.mean() if mean_rows is None else positions[mean_rows].mean()
+    _pc_kernels.shift_along(data, unit, positions, float(centre))
 
 
-def orthogonalize(data: np.ndarray, vectors: Sequence[np.ndarray]) -> None:
+def orthogonalize(data: np.ndarray, vectors: Sequence[np.ndarray], mean_rows: np.ndarray | None = None) -> None:
     """In place: :func:`center_along` each vector of ``vectors`` in turn (the order matters)."""
     for vector in vectors:
-        center_along(data, vector)
+        center_along(data, vector, mean_rows)
 
 
 def perbatch_variance(data: np.ndarray, bounds: Sequence[tuple[int, int]]) -> np.ndarray:

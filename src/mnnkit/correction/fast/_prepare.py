@@ -13,6 +13,22 @@ from mnnkit.correction.fast._params import DEFAULT_D
 from mnnkit.correction.fast._pca import PcaResult, cosine_columns, extend_rotation, multi_batch_pca
 
 
+@dataclass(frozen=True)
+class PcaSpec:
+    """What the multi-batch PCA of the genes computes; the in-memory and the dask paths read the same one.
+
+    ``d`` components; ``cos_norm``: cosine-normalise the cells first (norms from the PCA genes);
+    ``solver``: ``"randomized"`` or ``"exact"``; ``seed`` of the randomized SVD; ``all_genes``: give every
+    gene a rotation row and a centre (batchelor's ``correct.all``), not only the PCA genes.
+    """
+
+    d: int
+    cos_norm: bool
+    solver: str
+    seed: int
+    all_genes: bool
+
+
 @dataclass
 class Embedding:
     """The data to correct (cells x d, float64, input order) and, in gene space, the PCA's outputs."""
@@ -75,17 +91,7 @@ def from_rep(adata: AnnData, use_rep: str, d: int | None, cos_norm: bool | None)
     return Embedding(data=data)
 
 
-def from_genes(
-    matrix: Any,
-    cols: np.ndarray | None,
-    members: list[np.ndarray],
-    *,
-    d: int,
-    cos_norm: bool,
-    solver: str,
-    seed: int,
-    all_genes: bool,
-) -> Embedding:
+def from_genes(matrix: Any, cols: np.ndarray | None, members: list[np.ndarray], spec: PcaSpec) -> Embedding:
     """Multi-batch PCA of an in-memory matrix (dense, CSR or CSC), on the genes ``cols``.
 
     With ``all_genes``, the rotation and centre of the other genes are computed too (batchelor's
@@ -94,15 +100,16 @@ def from_genes(
     scores and the SVD's ``U`` (cells x d each).
     """
     n_vars = matrix.shape[1]
+    d, cos_norm = spec.d, spec.cos_norm
     x = cosine_columns(matrix, cols, cols, cos_norm)
-    pca: PcaResult = multi_batch_pca(x, members, d, solver=solver, rng=seed)
+    pca: PcaResult = multi_batch_pca(x, members, d, solver=spec.solver, rng=spec.seed)
     del x
     genes = np.arange(n_vars) if cols is None else cols
     rotation = np.full((n_vars, d), np.nan)
     center = np.full(n_vars, np.nan)
     rotation[genes] = pca.rotation
     center[genes] = pca.center
-    if all_genes and genes.size < n_vars:
+    if spec.all_genes and genes.size < n_vars:
         other = np.setdiff1d(np.arange(n_vars), genes)
         x_other = cosine_columns(matrix, other, cols, cos_norm)
         rotation[other], center[other] = extend_rotation(x_other, members, pca)
