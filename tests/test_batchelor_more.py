@@ -129,3 +129,32 @@ def test_classic_restrict(bundle_name: str, front: str) -> None:
     restricted = bundle.obs["restrict"].to_numpy()
     for step in bundle.uns["mine"]["steps"].values():
         assert restricted[step["pairs"]].all()
+
+
+def _r_weights(expression: str, names: list[str]):
+    """batchelor's ``weights`` argument as mnnkit's: ``c(1,3)`` -> a dict, ``list(...)`` -> a tree of names."""
+    if expression.startswith("c("):
+        values = [float(v) for v in expression[2:-1].split(",")]
+        return dict(zip(names, values, strict=True))
+    return _r_list(expression, names)
+
+
+@pytest.mark.parametrize(
+    ("bundle_name", "run_name"),
+    [(name, "fastMNN_weights") for name in MORE_BUNDLES] + [("synth_nested", "fastMNN_weights_tree")],
+)
+def test_fast_weights(bundle_name: str, run_name: str) -> None:
+    bundle = _bundle(bundle_name)
+    run = bundle.uns["runs"][run_name]
+    names = list(run["batch_input_order"])
+    weights = _r_weights(str(run["params"]["weights"]), names)
+    hvg = bundle.var["highly_variable"].to_numpy()
+    mnnkit.fast_mnn(bundle, "batch", subset="highly_variable", d=int(run["d"]), weights=weights, svd_solver="exact",
+                    key_added="mine")  # fmt: skip
+    corrected, _ = _aligned(bundle, run_name, "mine", hvg)
+    np.testing.assert_allclose(corrected, bundle.obsm[run_name], rtol=0, atol=1e-6)
+    np.testing.assert_allclose(bundle.uns["mine"]["center"][hvg], run["pca_centers"], rtol=0, atol=1e-12)
+    _check_steps(bundle.uns["mine"], run)
+    recorded = bundle.uns["mine"]["params"]["batch_weights"]
+    ratio = {name: recorded[name] / float(run["weights_per_batch"][name]) for name in names}
+    np.testing.assert_allclose(list(ratio.values()), ratio[names[0]], rtol=1e-12)  # same weights up to scale

@@ -124,6 +124,61 @@ def resolve_restrict(adata: AnnData, restrict: object, batches: Batches) -> np.n
     return mask
 
 
+def resolve_batch_weights(weights: object, batches: Batches) -> np.ndarray | None:
+    """Each batch's weight in a multi-batch PCA (batchelor's ``weights``), in batch order; None for equal.
+
+    ``weights`` is None, a dict batch name -> positive number (every batch), or nested lists of batch
+    names or positions naming every batch once: a tree in which each node's children share its
+    weight equally (``[["a", "b", "c"], [["d", "e"], "f"]]`` gives 1/6, 1/6, 1/6, 1/8, 1/8, 1/4).
+    Only ratios matter.
+    """
+    if weights is None:
+        return None
+    names = batches.names
+    if isinstance(weights, dict):
+        keys = {str(key): value for key, value in weights.items()}
+        unknown = sorted(set(keys) - set(names))
+        missing = [name for name in names if name not in keys]
+        if unknown or missing:
+            what = f"unknown batches {unknown}" if unknown else f"no weight for {missing}"
+            msg = f"weights must give every batch a weight: {what}"
+            raise ValueError(msg)
+        out = np.array([keys[name] for name in names], dtype=object)
+        if not all(isinstance(v, numbers.Real) and not isinstance(v, bool) and np.isfinite(v) and v > 0 for v in out):
+            msg = f"weights must be positive finite numbers, got {weights!r}"
+            raise ValueError(msg)
+        return out.astype(np.float64)
+    if isinstance(weights, str) or not isinstance(weights, list | tuple):
+        msg = f"weights must be None, a dict batch -> weight or nested lists of batch names, got {weights!r}"
+        raise TypeError(msg)
+    out = np.full(len(names), np.nan)
+    lookup = {name: b for b, name in enumerate(names)}
+
+    def share(node: object, weight: float) -> None:
+        if isinstance(node, list | tuple):
+            if not node:
+                msg = "weights contains an empty list"
+                raise ValueError(msg)
+            for child in node:
+                share(child, weight / len(node))
+            return
+        b = int(node) if isinstance(node, numbers.Integral) and not isinstance(node, bool) else lookup.get(str(node))
+        if b is None or not 0 <= b < len(names):
+            msg = f"weights names {node!r}, which is not a batch; batches: {', '.join(names)}"
+            raise ValueError(msg)
+        if not np.isnan(out[b]):
+            msg = f"weights names batch {names[b]!r} more than once"
+            raise ValueError(msg)
+        out[b] = weight
+
+    share(weights, 1.0)
+    missing = [name for name, w in zip(names, out, strict=True) if np.isnan(w)]
+    if missing:
+        msg = f"weights must name every batch once; missing: {', '.join(missing)}"
+        raise ValueError(msg)
+    return out
+
+
 def get_matrix(adata: AnnData, layer: str | None):
     """The expression matrix (``.X`` or a layer), checked to be numeric and finite."""
     if layer is None:

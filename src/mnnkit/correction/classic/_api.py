@@ -84,9 +84,10 @@ def correct(
 
     ``method="fast"`` runs :func:`mnnkit.fast_mnn` instead (batchelor's ``fastMNN``: the correction in
     the space of a multi-batch PCA; the choice for large data, see the README): the shared parameters
-    (``batch_key``, ``layer``, ``subset``, ``k``, ``prop_k``, ``merge_order``, ``neighbors``, ``key_added``,
-    ``copy``, ``rng``, ``progress``) are passed on, and so are fast-only ones given as keywords (``d``,
-    ``ndist``, ``cos_norm``, ``use_rep``, ``min_batch_skip``, ``svd_solver``, ``reconstruct``). Classic-only
+    (``batch_key``, ``layer``, ``subset``, ``k``, ``prop_k``, ``merge_order``, ``restrict``, ``neighbors``,
+    ``key_added``, ``copy``, ``rng``, ``n_jobs``, ``progress``) are passed on, and so are fast-only ones
+    given as keywords (``d``, ``ndist``, ``cos_norm``, ``use_rep``, ``weights``, ``min_batch_skip``,
+    ``svd_solver``, ``reconstruct``). Classic-only
     parameters must keep their defaults then.
 
     Parameters
@@ -314,7 +315,7 @@ def correct(
 
 
 #: Keywords that only ``method="fast"`` takes (see :func:`mnnkit.fast_mnn`).
-FAST_ONLY = ("d", "ndist", "cos_norm", "use_rep", "min_batch_skip", "svd_solver", "reconstruct")
+FAST_ONLY = ("d", "ndist", "cos_norm", "use_rep", "weights", "min_batch_skip", "svd_solver", "reconstruct")
 
 
 def _correct_fast(adata, batch_key, classic_only: dict, fast_options: dict, shared: dict):

@@ -15,7 +15,14 @@ from mnnkit._random import RngLike
 from mnnkit._threads import job_threads
 from mnnkit._validation import check_adata
 from mnnkit.correction._front import merge_uns, output_dtype, step_reporter, warn_batch_problems
-from mnnkit.correction._inputs import check_has_genes, get_matrix, resolve_batches, resolve_restrict, resolve_subset
+from mnnkit.correction._inputs import (
+    check_has_genes,
+    get_matrix,
+    resolve_batch_weights,
+    resolve_batches,
+    resolve_restrict,
+    resolve_subset,
+)
 from mnnkit.correction._plan import resolve_merge_plan
 from mnnkit.correction.fast._dask import dask_embedding, is_dask_array, lazy_reconstruction
 from mnnkit.correction.fast._engine import FastMergeState, run_merges
@@ -41,6 +48,7 @@ def fast_mnn(
     use_rep: str | None = None,
     merge_order: Sequence[str] | Literal["auto"] | None = None,
     restrict: str | np.ndarray | None = None,
+    weights: dict[str, float] | Sequence | None = None,
     min_batch_skip: float = 0.0,
     svd_solver: Literal["randomized", "exact"] = "randomized",
     neighbors: Literal["exact", "pynndescent"] = "exact",
@@ -102,6 +110,12 @@ def fast_mnn(
         the name of a boolean ``.obs`` column or a boolean mask. Only those cells form MNN pairs and
         give the centres of the orthogonalisations; the PCA uses every cell and every cell is
         corrected. Every batch needs at least one such cell. Needs ``neighbors="exact"``.
+    weights
+        Each batch's weight in the PCA (batchelor's ``weights``): a dict batch name -> positive number,
+        or nested lists of batch names, a tree whose nodes share their weight equally among their
+        children (``[["s1_a", "s1_b"], ["s2_a"]]`` gives 1/4, 1/4, 1/2). The weights enter the PCA's
+        centre (a weighted mean of the batch means) and its SVD (a batch of ``n_b`` cells weighs
+        ``w_b``, not ``n_b``). Default: equal weights. Not with ``use_rep``.
     min_batch_skip
         A merge step whose ``batch_size`` (length of the average correction over the root mean square
         length of the per-cell ones) is below this is skipped: no orthogonalisation, no correction.
@@ -188,11 +202,13 @@ def fast_mnn(
     batches = resolve_batches(adata, batch_key)
     plan = resolve_merge_plan(merge_order, batches.names)
     restricted = resolve_restrict(adata, restrict, batches)
+    batch_weights = resolve_batch_weights(weights, batches)
+    weight_record = None if batch_weights is None else dict(zip(batches.names, batch_weights.tolist(), strict=True))
     if restricted is not None and options.neighbors != "exact":
         msg = f"restrict needs neighbors='exact' (the graph search covers every cell), got {options.neighbors!r}"
         raise ValueError(msg)
     if use_rep is not None:
-        for name, value in (("layer", layer), ("subset", subset), ("reconstruct", reconstruct)):
+        for name, value in (("layer", layer), ("subset", subset), ("reconstruct", reconstruct), ("weights", weights)):
             if value is not None:
                 msg = f"{name} cannot be combined with use_rep (the embedding {use_rep!r} is corrected as it is)"
                 raise ValueError(msg)
@@ -203,7 +219,7 @@ def fast_mnn(
         started = time.perf_counter()
         logger.info("computing fastMNN correction of %d batches: %s", len(batches.names), ", ".join(batches.names))
         embedding, dtype, matrix = _embedding(
-            adata, batches, use_rep=use_rep, layer=layer, subset=subset, options=options
+            adata, batches, use_rep=use_rep, layer=layer, subset=subset, options=options, batch_weights=batch_weights
         )
         logger.info("embedding ready: %d cells x %d dimensions (%.2f s)", *embedding.data.shape,
                     time.perf_counter() - started)  # fmt: skip
@@ -241,6 +257,7 @@ def fast_mnn(
                 "use_rep": use_rep, "min_batch_skip": params.min_batch_skip, "svd_solver": options.svd_solver,
                 "neighbors": options.neighbors, "reconstruct": options.reconstruct, "seed": options.seed,
                 "restrict": restrict if isinstance(restrict, str) else (None if restrict is None else "given"),
+                "batch_weights": weight_record,
             },
         ),
     )  # fmt: skip
@@ -252,7 +269,7 @@ def _effective_cos_norm(cos_norm: bool | None, use_rep: str | None) -> bool:
     return (use_rep is None) if cos_norm is None else cos_norm
 
 
-def _embedding(adata: AnnData, batches, *, use_rep, layer, subset, options):
+def _embedding(adata: AnnData, batches, *, use_rep, layer, subset, options, batch_weights):
     """The embedding to correct, the output dtype, and the gene matrix (None with ``use_rep``)."""
     cos_norm = _effective_cos_norm(options.cos_norm, use_rep)
     if use_rep is not None:
@@ -270,7 +287,7 @@ def _embedding(adata: AnnData, batches, *, use_rep, layer, subset, options):
         matrix = get_matrix(adata, layer)
     spec = PcaSpec(
         d=resolve_d(options.d, adata.n_obs, n_used, "genes used"), cos_norm=cos_norm, solver=options.svd_solver,
-        seed=options.seed, all_genes=options.reconstruct is not None,
+        seed=options.seed, all_genes=options.reconstruct is not None, batch_weights=batch_weights,
     )  # fmt: skip
     if dask:
         emb = dask_embedding(matrix, cols, batches.members, spec, where)

@@ -24,7 +24,7 @@ import scipy.sparse as sp
 
 from mnnkit.correction._inputs import cosine_scale
 from mnnkit.correction.fast import _dask_kernels
-from mnnkit.correction.fast._pca import batch_codes, row_weights, svd_options
+from mnnkit.correction.fast._pca import batch_codes, grand_center, row_weights, svd_options
 from mnnkit.correction.fast._prepare import Embedding, PcaSpec
 from mnnkit.linalg import DaskCenteredScaledMatrix, check_dask_matrix, dask_randomized_svd, is_dask_array
 
@@ -125,8 +125,8 @@ def dask_embedding(X: Any, cols: np.ndarray | None, members: list[np.ndarray], s
     _check_finite(sumsq, where, "the PCA genes")
     scale = cosine_scale(np.sqrt(sumsq)) if cos_norm else None
     x = _cosine_matrix(X, cols, scale)
-    center = _batch_means(sub, scale, codes, len(members)).mean(axis=0)
-    weights = row_weights(members, n)
+    center = grand_center(_batch_means(sub, scale, codes, len(members)), spec.batch_weights)
+    weights = row_weights(members, n, spec.batch_weights)
     U, S, Vt = dask_randomized_svd(
         x, d, center=center, row_weights=weights, method=spec.solver, rng=spec.seed, **svd_options(d)
     )
@@ -143,7 +143,7 @@ def dask_embedding(X: Any, cols: np.ndarray | None, members: list[np.ndarray], s
         other = np.setdiff1d(np.arange(n_vars), genes)
         x_other_raw = X[:, other]
         _check_finite(np.concatenate(_blocks_compute(_row_sumsq, x_other_raw, lambda lo, hi: ())), where, "genes")
-        center_other = _batch_means(x_other_raw, scale, codes, len(members)).mean(axis=0)
+        center_other = grand_center(_batch_means(x_other_raw, scale, codes, len(members)), spec.batch_weights)
         x_other = _cosine_matrix(X, other, scale)
         parts = _blocks_compute(_rmatmat_part, x_other, lambda lo, hi: (weights[lo:hi], U[lo:hi]))
         total = np.sum(parts, axis=0)

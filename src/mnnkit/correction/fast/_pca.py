@@ -35,6 +35,7 @@ class PcaResult:
     singular_values: np.ndarray
     left_vectors: np.ndarray
     row_weights: np.ndarray
+    batch_weights: np.ndarray | None = None
 
 
 def batch_codes(members: list[np.ndarray], n_cells: int) -> np.ndarray:
@@ -45,12 +46,22 @@ def batch_codes(members: list[np.ndarray], n_cells: int) -> np.ndarray:
     return codes
 
 
-def row_weights(members: list[np.ndarray], n_cells: int) -> np.ndarray:
-    """``1/sqrt(n_b)`` for every cell of batch ``b``."""
+def row_weights(members: list[np.ndarray], n_cells: int, batch_weights: np.ndarray | None = None) -> np.ndarray:
+    """``1/sqrt(n_b / w_b)`` for every cell of batch ``b`` (``w_b = 1`` without ``batch_weights``).
+
+    Every batch then weighs ``w_b`` in the SVD whatever its size (batchelor's ``multiBatchPCA``).
+    """
     weights = np.empty(n_cells)
-    for rows in members:
-        weights[rows] = 1.0 / np.sqrt(rows.size)
+    for b, rows in enumerate(members):
+        weights[rows] = 1.0 / np.sqrt(rows.size) if batch_weights is None else np.sqrt(batch_weights[b] / rows.size)
     return weights
+
+
+def grand_center(means: np.ndarray, batch_weights: np.ndarray | None = None) -> np.ndarray:
+    """The PCA's centre: the mean of the batch means, weighted by ``batch_weights`` if given."""
+    if batch_weights is None:
+        return means.mean(axis=0)
+    return (batch_weights[:, None] * means).sum(axis=0) / batch_weights.sum()
 
 
 def cosine_columns(matrix: Any, cols: np.ndarray | None, scale_cols: np.ndarray | None, cos_norm: bool) -> Any:
@@ -98,7 +109,9 @@ def batch_means(x: Any, members: list[np.ndarray]) -> np.ndarray:
     return sums / np.array([m.size for m in members], dtype=np.float64)[:, None]
 
 
-def multi_batch_pca(x: Any, members: list[np.ndarray], d: int, *, solver: str, rng: int) -> PcaResult:
+def multi_batch_pca(
+    x: Any, members: list[np.ndarray], d: int, *, solver: str, rng: int, batch_weights: np.ndarray | None = None
+) -> PcaResult:
     """Multi-batch PCA of cosine-normalised data ``x`` (float64 dense, CSR or CSC; cells x PCA genes).
 
     Parameters
@@ -113,6 +126,8 @@ def multi_batch_pca(x: Any, members: list[np.ndarray], d: int, *, solver: str, r
         ``"exact"`` (dense LAPACK SVD: O(cells x genes) memory) or ``"randomized"``.
     rng
         Seed of the randomized SVD.
+    batch_weights
+        Weight of each batch in the centre and the SVD (batchelor's ``weights``); ``None``: equal.
 
     Returns
     -------
@@ -122,13 +137,13 @@ def multi_batch_pca(x: Any, members: list[np.ndarray], d: int, *, solver: str, r
     -----
     Memory (randomized): the scores and ``U`` (cells x d each) plus the SVD's ``O((cells + genes) d)``.
     """
-    center = batch_means(x, members).mean(axis=0)
-    weights = row_weights(members, x.shape[0])
+    center = grand_center(batch_means(x, members), batch_weights)
+    weights = row_weights(members, x.shape[0], batch_weights)
     U, S, Vt = randomized_svd(x, d, center=center, row_weights=weights, method=solver, rng=rng, **svd_options(d))
     rotation = np.ascontiguousarray(Vt.T)
     scores = np.empty((x.shape[0], d))
     CenteredScaledMatrix(x, center=center).matmat_blocks(rotation, scores)
-    return PcaResult(scores, rotation, center, S, U, weights)
+    return PcaResult(scores, rotation, center, S, U, weights, batch_weights)
 
 
 def extend_rotation(x_other: Any, members: list[np.ndarray], pca: PcaResult) -> tuple[np.ndarray, np.ndarray]:
@@ -138,7 +153,7 @@ def extend_rotation(x_other: Any, members: list[np.ndarray], pca: PcaResult) -> 
     means and scaled per batch like the PCA input; its rotation rows are ``Z_other^T U / S``. The PCs
     do not change. Memory: ``O(other genes x d)`` plus ``x_other`` itself.
     """
-    center = batch_means(x_other, members).mean(axis=0)
+    center = grand_center(batch_means(x_other, members), pca.batch_weights)
     op = CenteredScaledMatrix(x_other, center=center, row_weights=pca.row_weights)
     tiny = np.finfo(np.float64).eps * max(x_other.shape) * (pca.singular_values[0] if pca.singular_values.size else 0)
     safe = np.where(pca.singular_values > tiny, pca.singular_values, np.inf)

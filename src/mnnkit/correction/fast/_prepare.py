@@ -19,7 +19,8 @@ class PcaSpec:
 
     ``d`` components; ``cos_norm``: cosine-normalise the cells first (norms from the PCA genes);
     ``solver``: ``"randomized"`` or ``"exact"``; ``seed`` of the randomized SVD; ``all_genes``: give every
-    gene a rotation row and a centre (batchelor's ``correct.all``), not only the PCA genes.
+    gene a rotation row and a centre (batchelor's ``correct.all``), not only the PCA genes;
+    ``batch_weights``: each batch's weight in the centre and the SVD (batchelor's ``weights``), or None.
     """
 
     d: int
@@ -27,6 +28,7 @@ class PcaSpec:
     solver: str
     seed: int
     all_genes: bool
+    batch_weights: np.ndarray | None = None
 
 
 @dataclass
@@ -102,7 +104,7 @@ def from_genes(matrix: Any, cols: np.ndarray | None, members: list[np.ndarray], 
     n_vars = matrix.shape[1]
     d, cos_norm = spec.d, spec.cos_norm
     x = cosine_columns(matrix, cols, cols, cos_norm)
-    pca: PcaResult = multi_batch_pca(x, members, d, solver=spec.solver, rng=spec.seed)
+    pca: PcaResult = multi_batch_pca(x, members, d, solver=spec.solver, rng=spec.seed, batch_weights=spec.batch_weights)
     del x
     genes = np.arange(n_vars) if cols is None else cols
     rotation = np.full((n_vars, d), np.nan)
