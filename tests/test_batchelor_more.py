@@ -158,3 +158,21 @@ def test_fast_weights(bundle_name: str, run_name: str) -> None:
     recorded = bundle.uns["mine"]["params"]["batch_weights"]
     ratio = {name: recorded[name] / float(run["weights_per_batch"][name]) for name in names}
     np.testing.assert_allclose(list(ratio.values()), ratio[names[0]], rtol=1e-12)  # same weights up to scale
+
+
+@pytest.mark.parametrize("bundle_name", MORE_BUNDLES)
+def test_fast_correct_all(bundle_name: str) -> None:
+    bundle = _bundle(bundle_name)
+    run = bundle.uns["runs"]["fastMNN_correct_all"]
+    subset = str(run["params"]["subset_row_var"])
+    reconstruct = "layer" if "fastMNN_correct_all_reconstructed" in bundle.layers else "factors"
+    mnnkit.fast_mnn(bundle, "batch", subset=subset, d=int(run["d"]), svd_solver="exact", reconstruct=reconstruct,
+                    key_added="mine")  # fmt: skip
+    every_gene = np.ones(bundle.n_vars, dtype=bool)
+    corrected, signs = _aligned(bundle, "fastMNN_correct_all", "mine", every_gene)  # rotation rows for all genes
+    np.testing.assert_allclose(corrected, bundle.obsm["fastMNN_correct_all"], rtol=0, atol=1e-6)
+    np.testing.assert_allclose(bundle.uns["mine"]["center"], run["pca_centers"], rtol=0, atol=1e-12)
+    _check_steps(bundle.uns["mine"], run)
+    if reconstruct == "layer":
+        ref = bundle.layers["fastMNN_correct_all_reconstructed"]
+        np.testing.assert_allclose(np.asarray(bundle.layers["mine"]), ref, rtol=0, atol=1e-6)
