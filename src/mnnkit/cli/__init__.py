@@ -1,9 +1,10 @@
 """The ``mnnkit`` command line: batch correction, metrics and file inspection on .h5ad files.
 
 ``mnnkit correct`` corrects one file (batches in an ``.obs`` column) or several (one batch per file) and
-writes a new file; ``mnnkit evaluate`` scores a correction; ``mnnkit info`` shows what a file holds. The
-entry point is :func:`main` (``mnnkit`` on the path, or ``python -m mnnkit``). Heavy imports happen only
-inside the commands, so ``mnnkit --help`` is instant.
+writes a new file; ``mnnkit normalize`` normalises raw counts across batches (batchelor's multiBatchNorm);
+``mnnkit evaluate`` scores a correction; ``mnnkit info`` shows what a file holds. The entry point is
+:func:`main` (``mnnkit`` on the path, or ``python -m mnnkit``). Heavy imports happen only inside the
+commands, so ``mnnkit --help`` is instant.
 """
 
 from __future__ import annotations
@@ -36,9 +37,10 @@ __all__ = ["EXIT_DATA", "EXIT_OK", "EXIT_USAGE", "CliError", "DataError", "Usage
 PROG = "mnnkit"
 
 _DESCRIPTION = """\
-Mutual-nearest-neighbour (MNN) batch correction of .h5ad files (AnnData), with integration metrics
-and diagnostic plots. Input files are never modified; outputs are written to a temporary file and
-published only when complete, never over an existing file unless --force.
+Mutual-nearest-neighbour (MNN) batch correction of .h5ad files (AnnData), batchelor's linear
+corrections and normalisation across batches, with integration metrics and diagnostic plots. Input
+files are never modified; outputs are written to a temporary file and published only when complete,
+never over an existing file unless --force.
 Run 'mnnkit COMMAND --help' for a command's options."""
 
 _EPILOG = f"""\
@@ -78,13 +80,13 @@ def common_options() -> argparse.ArgumentParser:
 def build_parser() -> argparse.ArgumentParser:
     """The ``mnnkit`` argument parser with its subcommands."""
     from mnnkit import __version__
-    from mnnkit.cli import _correct, _data, _evaluate, _info
+    from mnnkit.cli import _correct, _data, _evaluate, _info, _normalize
 
     parser = _Parser(prog=PROG, description=_DESCRIPTION, epilog=_EPILOG, formatter_class=_Formatter)
     parser.add_argument("--version", action="version", version=f"mnnkit {__version__}")
     commands = parser.add_subparsers(title="commands", dest="command", metavar="COMMAND", parser_class=_Parser)
     parent = common_options()
-    for module in (_correct, _evaluate, _info, _data):
+    for module in (_correct, _normalize, _evaluate, _info, _data):
         module.add_parser(commands, parents=[parent], formatter_class=_Formatter, epilog=EXIT_CODES_HELP)
     parser.set_defaults(_commands=commands.choices)
     return parser
@@ -116,7 +118,7 @@ def _diagnostics(*, debug: bool) -> Iterator[None]:
     def show(message, category, filename, lineno, file=None, line=None):
         where = f" ({category.__name__} at {filename}:{lineno})" if debug else ""
         text = one_line(str(message))
-        if category.__name__ == "InputDataWarning" and "counts" in text:
+        if category.__name__ == "InputDataWarning" and "looks like raw integer counts" in text:
             text += "; on the command line, pass --normalize"
         emit(f"mnnkit: warning: {text}{where}", file=sys.stderr)
 
@@ -155,7 +157,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _exit_status(exc)
     if args.command is None:
         parser.print_help(sys.stderr)
-        print(f"{PROG}: error: a command is required (correct, evaluate, info or data)", file=sys.stderr)
+        print(f"{PROG}: error: a command is required (correct, normalize, evaluate, info or data)", file=sys.stderr)
         return EXIT_USAGE
     args.argv = argv
     prefix = f"{PROG} {args.command}"

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import math
 import shlex
 import sys
 import time
-from pathlib import Path
 from typing import Any
 
 from mnnkit.cli._correct_options import (
+    LINEAR_METHODS,
     NORMALIZED_LAYER,
     PLOT_FILES,
     add_options_parser,
@@ -17,7 +18,7 @@ from mnnkit.cli._correct_options import (
     correct_kwargs,
 )
 from mnnkit.cli._errors import DataError
-from mnnkit.cli._io import batch_names_for, check_input, join_files, read_h5ad
+from mnnkit.cli._io import batch_names_for, check_input, join_files, read_gene_list, read_h5ad
 from mnnkit.cli._memory import check_before_reading
 from mnnkit.cli._options import check_plot_dir, clean_leftovers, note, obs_column_check
 from mnnkit.cli._plots import make_plots
@@ -31,23 +32,6 @@ def add_parser(commands: Any, **kwargs: Any) -> argparse.ArgumentParser:
     parser = add_options_parser(commands, **kwargs)
     parser.set_defaults(run=run)
     return parser
-
-
-def _read_gene_list(path: str) -> list[str]:
-    file = Path(path)
-    if not file.exists() or file.is_dir():  # a FIFO or /dev/fd/N (process substitution) is fine
-        msg = f"--subset-genes file not found: {file}" if not file.exists() else f"--subset-genes {file} is a directory"
-        raise DataError(msg)
-    try:
-        names = [line.strip() for line in file.read_text().splitlines()]
-    except (OSError, UnicodeDecodeError) as err:
-        msg = f"cannot read --subset-genes file {file}: {err}"
-        raise DataError(msg) from err
-    names = [n for n in names if n and not n.startswith("#")]
-    if not names:
-        msg = f"--subset-genes file {file} lists no gene names"
-        raise DataError(msg)
-    return names
 
 
 def _looks_like_counts(matrix: Any) -> bool:
@@ -102,10 +86,11 @@ def run(args: argparse.Namespace) -> int:
     output = check_output(args.output, inputs=inputs, force=args.force)
     plot_dir = check_plot_dir(args.plot, list(PLOT_FILES.values()), force=args.force) if args.plot else None
     clean_leftovers(args, [output] + ([plot_dir / name for name in PLOT_FILES.values()] if plot_dir else []))
-    gene_level = kwargs.get("method", "classic") == "classic" or kwargs.get("reconstruct") == "layer"
+    method = kwargs.get("method", "classic")
+    gene_level = method in ("classic", *LINEAR_METHODS) or kwargs.get("reconstruct") == "layer"
     check_before_reading(inputs, args.max_memory, output_per_value=4 if gene_level else 0)  # a float32 layer
     if args.subset_genes is not None:
-        kwargs["subset"] = _read_gene_list(args.subset_genes)
+        kwargs["subset"] = read_gene_list(args.subset_genes)
 
     note(args, f"reading {', '.join(map(str, inputs))}")
     joined = None
@@ -141,15 +126,12 @@ def run(args: argparse.Namespace) -> int:
             raise DataError(msg)
         sc.pp.highly_variable_genes(adata, n_top_genes=args.n_top_genes, flavor="seurat", layer=layer)
         kwargs["subset"] = "highly_variable"
-    kwargs["progress"] = not args.quiet
+    if method == "rescale" and args.normalize and "log_base" not in kwargs:
+        kwargs["log_base"] = math.e  # --normalize wrote log1p values: natural log
     prepared = time.perf_counter()
 
-    from mnnkit.correction import DEFAULT_KEY_ADDED, correct
-
-    correct(adata, batch_key=args.batch_key, **kwargs)
+    key = _run_method(adata, args, kwargs)
     corrected = time.perf_counter()
-
-    key = kwargs.get("key_added") or DEFAULT_KEY_ADDED[kwargs.get("method", "classic")]
     record = adata.uns[key]
     subset = kwargs.get("subset")
     record["cli"] = {
@@ -177,6 +159,7 @@ def run(args: argparse.Namespace) -> int:
     finished = time.perf_counter() if plot_dir is not None else wrote  # the parts add up to the total
 
     summary = _summary(args, adata, record, inputs=inputs, output=output, joined=joined, key=key, layer=layer)
+    summary["method"] = method if method in LINEAR_METHODS else summary["method"]
     summary["written"] = written
     summary["plots"] = plots
     summary["seconds"] = {
@@ -189,6 +172,23 @@ def run(args: argparse.Namespace) -> int:
     }
     emit(dumps(summary) if args.json else format_correct(summary))
     return 0
+
+
+def _run_method(adata: Any, args: argparse.Namespace, kwargs: dict[str, Any]) -> str:
+    """Run the correction ``kwargs["method"]`` names; return the key its outputs were written under."""
+    method = kwargs.get("method", "classic")
+    if method in LINEAR_METHODS:
+        import mnnkit
+
+        function = getattr(mnnkit, LINEAR_METHODS[method])
+        options = {name: value for name, value in kwargs.items() if name != "method"}
+        function(adata, batch_key=args.batch_key, **options)
+        return kwargs.get("key_added") or LINEAR_METHODS[method]
+
+    from mnnkit.correction import DEFAULT_KEY_ADDED, correct
+
+    correct(adata, batch_key=args.batch_key, **kwargs, progress=not args.quiet)
+    return kwargs.get("key_added") or DEFAULT_KEY_ADDED[method]
 
 
 def _version() -> str:

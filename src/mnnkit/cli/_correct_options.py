@@ -12,6 +12,7 @@ from mnnkit.cli._options import (
     fraction,
     int_at_least,
     k_value,
+    log_base,
     merge_order,
     n_jobs,
     names,
@@ -48,13 +49,22 @@ API_DEFAULTS: dict[str, Any] = {
 FORWARDED = [name for name in API_DEFAULTS if name != "batch_key"] + ["method"]
 #: Options of the fast (PCA-space) method only; forwarded when given with ``--method fast``.
 FAST_ONLY = ["d", "ndist", "cos_norm", "use_rep", "min_batch_skip", "svd_solver", "reconstruct"]
+#: ``--method`` values that run batchelor's per-gene linear corrections instead of :func:`mnnkit.correct`:
+#: :func:`mnnkit.rescale_batches` and :func:`mnnkit.regress_batches`.
+LINEAR_METHODS = {"rescale": "rescale_batches", "regress": "regress_batches"}
+#: Defaults of the parameters of :func:`mnnkit.rescale_batches` that :func:`mnnkit.correct` does not have
+#: (``tests/test_cli_linear.py`` checks them against the signature).
+RESCALE_DEFAULTS: dict[str, Any] = {"log_base": 2, "pseudo_count": 1}
+#: Options forwarded to the linear methods when given (the others belong to the MNN methods).
+LINEAR_FORWARDED = ["layer", "subset", "restrict", "key_added"]
 #: Layer that ``--normalize`` writes the log-normalised values to.
 NORMALIZED_LAYER = "lognorm"
 #: File names written under ``--plot DIR``.
 PLOT_FILES = {"umap": "umap.png", "mnn_pairs": "mnn_pairs.png"}
 
 _DESCRIPTION = """\
-Correct batch effects with mutual nearest neighbours and write a new .h5ad file.
+Correct batch effects with mutual nearest neighbours (or, with --method rescale|regress, batchelor's
+linear rescaleBatches/regressBatches) and write a new .h5ad file.
 
 One input: the batches are the values of the .obs column --batch-key. Several inputs: each file is one
 batch (named after the file, or --batch-names), the files are joined on the genes they share (the number
@@ -66,7 +76,10 @@ The input must be log-normalised expression (in .X or --layer). For raw counts p
 
 Output: the input data plus layers[KEY] (corrected values; NaN for genes outside --subset unless
 --correct-all) and uns[KEY] (parameters, merge order, MNN pairs per step, and the command line), KEY being
---key-added (default mnn; with --method fast, obsm/varm/uns[KEY] with default X_mnn).
+--key-added (default mnn; with --method fast, obsm/varm/uns[KEY] with default X_mnn). --method rescale and
+regress write layers[KEY] (NaN for genes outside --subset) and uns[KEY] (parameters, command line), with
+default keys rescale_batches and regress_batches; they take --layer, --subset, --restrict, --key-added
+(and rescale --log-base, --pseudo-count), not the MNN options.
 
 The first run after installing compiles mnnkit's numba kernels (about 10-20 s); later runs reuse them."""
 
@@ -78,6 +91,8 @@ examples:
   mnnkit correct data.h5ad -o out.h5ad --batch-key sample --subset highly_variable --merge-order auto
   # one batch per file:
   mnnkit correct a.h5ad b.h5ad c.h5ad -o out.h5ad --batch-names A,B,C
+  # batchelor's linear baseline on multiBatchNorm output (mnnkit normalize), means from control cells:
+  mnnkit correct normalized.h5ad -o out.h5ad --method rescale --layer multi_batch_norm --restrict control
 """
 
 
@@ -145,8 +160,11 @@ def add_options_parser(commands: Any, **kwargs: Any) -> argparse.ArgumentParser:
     _api_option(g, "--correct-all", action="store_true", help=correct_all_help)
 
     g = p.add_argument_group("correction (defaults are those of mnnkit.correct)")
-    method_help = "classic MNN in gene space (default) or fast MNN in PCA space"
-    _api_option(g, "--method", choices=["classic", "fast"], help=method_help)
+    method_help = (
+        "classic MNN in gene space (default), fast MNN in PCA space, or batchelor's linear rescaleBatches "
+        "(rescale) or regressBatches (regress)"
+    )
+    _api_option(g, "--method", choices=["classic", "fast", *LINEAR_METHODS], help=method_help)
     k_help = f"nearest neighbours per side, or K_LEFT,K_RIGHT ({_fmt_default('k')})"
     _api_option(g, "-k", "--k", type=k_value, metavar="K", help=k_help)
     _api_option(g, "--prop-k", type=fraction, metavar="P", help="k per side = max(k, P x batch size) (default: off)")
@@ -168,7 +186,10 @@ def add_options_parser(commands: Any, **kwargs: Any) -> argparse.ArgumentParser:
     _api_option(g, "--var-adj-sample", type=int_at_least(2), metavar="N", help=sample_help)
     restrict_help = "boolean .obs column of the cells the corrections are computed from (default: all)"
     _api_option(g, "--restrict", metavar="COLUMN", help=restrict_help)
-    key_help = "key the outputs are written under (default: mnn; X_mnn with --method fast)"
+    key_help = (
+        "key the outputs are written under (default: mnn; X_mnn with --method fast; rescale_batches, "
+        "regress_batches with --method rescale, regress)"
+    )
     _api_option(g, "--key-added", metavar="KEY", help=key_help)
     seed_help = f"seed of the approximate searches ({_fmt_default('rng')})"
     _api_option(g, "--seed", dest="rng", type=int_at_least(0), metavar="N", help=seed_help)
@@ -188,6 +209,15 @@ def add_options_parser(commands: Any, **kwargs: Any) -> argparse.ArgumentParser:
     reconstruct_help = "gene-level output: rotation for all genes, or also layers[KEY]"
     _api_option(g, "--reconstruct", choices=["factors", "layer"], help=reconstruct_help)
 
+    g = p.add_argument_group("rescale method only (--method rescale; defaults are mnnkit.rescale_batches')")
+    log_base_help = (
+        f"base of the input's logarithm (default: {RESCALE_DEFAULTS['log_base']}, batchelor's; e with --normalize, "
+        "whose log1p is natural)"
+    )
+    _api_option(g, "--log-base", type=log_base, metavar="B", help=log_base_help)
+    pseudo_help = f"pseudo-count of the input's logarithm (default: {RESCALE_DEFAULTS['pseudo_count']})"
+    _api_option(g, "--pseudo-count", type=positive_float, metavar="X", help=pseudo_help)
+
     g = p.add_argument_group("plots")
     g.add_argument(
         "--plot",
@@ -198,17 +228,38 @@ def add_options_parser(commands: Any, **kwargs: Any) -> argparse.ArgumentParser:
     return p
 
 
+def _only(names: list[str], where: str) -> UsageError:
+    options = ", ".join(flag(name) for name in names)
+    return UsageError(f"{options} only appl{'y' if len(names) > 1 else 'ies'} to {where}")
+
+
 def correct_kwargs(args: argparse.Namespace) -> dict[str, Any]:
     """The keyword arguments of :func:`mnnkit.correct` that the command line sets (only those given).
 
-    Raises :class:`UsageError` when an option of the fast method is given without ``--method fast``.
+    With ``--method rescale|regress``: those of :func:`mnnkit.rescale_batches` or :func:`mnnkit.regress_batches`,
+    plus ``method``. Raises :class:`UsageError` when an option of another method is given.
     """
+    method = getattr(args, "method", "classic")
+    rescale_given = [name for name in RESCALE_DEFAULTS if hasattr(args, name)]
+    if method in LINEAR_METHODS:
+        mnn_given = [
+            name
+            for name in [*FORWARDED, *FAST_ONLY]
+            if hasattr(args, name) and name not in [*LINEAR_FORWARDED, "method"]
+        ]
+        if mnn_given:
+            raise _only(mnn_given, "--method classic or fast (MNN)")
+        if rescale_given and method != "rescale":
+            raise _only(rescale_given, "--method rescale")
+        return {
+            name: getattr(args, name) for name in [*LINEAR_FORWARDED, *rescale_given, "method"] if hasattr(args, name)
+        }
+    if rescale_given:
+        raise _only(rescale_given, "--method rescale")
     kwargs = {name: getattr(args, name) for name in FORWARDED if hasattr(args, name)}
     fast_given = [name for name in FAST_ONLY if hasattr(args, name)]
     if fast_given and kwargs.get("method") != "fast":
-        options = ", ".join(flag(name) for name in fast_given)
-        msg = f"{options} only appl{'y' if len(fast_given) > 1 else 'ies'} to --method fast"
-        raise UsageError(msg)
+        raise _only(fast_given, "--method fast")
     kwargs.update({name: getattr(args, name) for name in fast_given})
     return kwargs
 
@@ -220,6 +271,9 @@ def check_usage(args: argparse.Namespace) -> None:
         raise UsageError(msg)
     if hasattr(args, "subset") and args.subset_genes is not None:
         msg = "give either --subset or --subset-genes, not both"
+        raise UsageError(msg)
+    if getattr(args, "method", "classic") in LINEAR_METHODS and args.plot is not None:
+        msg = f"--plot draws the MNN pairs and corrections of --method classic or fast, not --method {args.method}"
         raise UsageError(msg)
     if args.n_top_genes is not None and (
         args.subset_genes is not None or getattr(args, "subset", "highly_variable") != "highly_variable"

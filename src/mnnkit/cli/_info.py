@@ -69,6 +69,21 @@ def _group(f: Any, name: str) -> dict[str, dict[str, Any]]:
     return {str(key): _element(f[name][key]) for key in f[name]}
 
 
+#: ``method`` of the records that the per-gene functions write (no merge steps): linear corrections, normalisation.
+_PER_GENE_METHODS = ("rescale_batches", "regress_batches", "multi_batch_norm")
+
+
+def _is_record(node: Any) -> bool:
+    """Whether an ``.uns`` group holds an mnnkit record: an MNN correction, or a per-gene method's record."""
+    keys = set(node.keys())
+    if {"method", "params", "steps"} <= keys:
+        return True
+    if not {"method", "params", "batches"} <= keys:
+        return False
+    method = node["method"][()]
+    return (method.decode() if isinstance(method, bytes) else str(method)) in _PER_GENE_METHODS
+
+
 def _correction(record: Any) -> dict[str, Any]:
     cli = record.get("cli", {})
     return {
@@ -106,7 +121,7 @@ def inspect_file(path: Path) -> dict[str, Any]:
             }
             for key in info["uns"]:
                 node = f["uns"][key]
-                if isinstance(node, h5py.Group) and {"method", "params", "steps"} <= set(node.keys()):
+                if isinstance(node, h5py.Group) and _is_record(node):
                     info["corrections"][key] = _correction(read_elem(node))
     except MemoryError:
         raise
@@ -155,9 +170,11 @@ def format_info(info: dict[str, Any]) -> str:
     if not info["corrections"]:
         lines.append("  mnnkit corrections: none recorded")
     for key, corr in info["corrections"].items():
+        kind = "normalisation" if corr["method"] == "multi_batch_norm" else "correction"
+        order = corr["merge_order"]
         lines.append(
-            f"  mnnkit correction uns['{label(key)}']: {corr['method']} method, {len(corr['batches'])} batches, "
-            f"merge order {name_list(corr['merge_order'], sep=' <- ', limit=MAX_NAMES * 2)}"
+            f"  mnnkit {kind} uns['{label(key)}']: {corr['method']} method, {len(corr['batches'])} batches"
+            + (f", merge order {name_list(order, sep=' <- ', limit=MAX_NAMES * 2)}" if order else "")
         )
         params = ", ".join(f"{label(k)}={value_text(v)}" for k, v in corr["params"].items())
         lines.append(f"    params: {params}")

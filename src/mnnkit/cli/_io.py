@@ -46,6 +46,24 @@ def check_input(path: str | os.PathLike) -> Path:
     return path
 
 
+def read_gene_list(path: str) -> list[str]:
+    """The gene names of a ``--subset-genes`` file: one per line, blank lines and ``#`` comments skipped."""
+    file = Path(path)
+    if not file.exists() or file.is_dir():  # a FIFO or /dev/fd/N (process substitution) is fine
+        msg = f"--subset-genes file not found: {file}" if not file.exists() else f"--subset-genes {file} is a directory"
+        raise DataError(msg)
+    try:
+        names = [line.strip() for line in file.read_text().splitlines()]
+    except (OSError, UnicodeDecodeError) as err:
+        msg = f"cannot read --subset-genes file {file}: {err}"
+        raise DataError(msg) from err
+    names = [n for n in names if n and not n.startswith("#")]
+    if not names:
+        msg = f"--subset-genes file {file} lists no gene names"
+        raise DataError(msg)
+    return names
+
+
 def read_h5ad(path: str | os.PathLike) -> AnnData:
     """Read a whole .h5ad file into memory, turning every failure into a one-line :class:`DataError`."""
     import anndata as ad

@@ -64,6 +64,18 @@ positive_float = float_above(0.0, inclusive=False, what="positive")
 non_negative_float = float_above(0.0, inclusive=True, what="non-negative")
 
 
+def log_base(text: str) -> float:
+    """The base of a logarithm: a positive number other than 1 (``e`` for the natural log)."""
+    if text.strip().lower() == "e":
+        import math
+
+        return math.e
+    value = positive_float(text)
+    if value == 1:
+        raise argparse.ArgumentTypeError("must be a positive number other than 1 (or e), got 1")
+    return value
+
+
 def fraction(text: str) -> float:
     value = positive_float(text)
     if value > 1:

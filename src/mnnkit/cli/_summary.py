@@ -13,6 +13,8 @@ from mnnkit.cli._text import MAX_NAMES, label, name_list
 
 #: Merge steps listed in text output (the first ones and the last one; --json lists all).
 MAX_STEPS = 12
+#: ``mnnkit correct --method`` values that run a per-gene linear correction (no merge steps, no MNN pairs).
+LINEAR_METHODS = ("rescale", "regress")
 
 
 def jsonable(value: Any) -> Any:
@@ -112,7 +114,8 @@ def format_correct(summary: Mapping) -> str:
         lines.append(f"  highly variable genes: {summary['n_top_genes']} (var['highly_variable'])")
     subset = label(summary.get("subset") or "all genes", 200)
     n_sub = summary.get("n_subset_genes")
-    lines.append(f"  genes for distances: {subset}" + (f" ({n_sub})" if n_sub is not None else ""))
+    genes_are = "genes corrected" if summary.get("method") in LINEAR_METHODS else "genes for distances"
+    lines.append(f"  {genes_are}: {subset}" + (f" ({n_sub})" if n_sub is not None else ""))
     order = summary.get("merge_order") or []
     if order:
         lines.append(f"  merge order: {name_list(order, sep=' <- ', limit=MAX_NAMES * 2)}")
@@ -126,6 +129,34 @@ def format_correct(summary: Mapping) -> str:
         f"write {t['write']:.1f} s"
         + (f", plots {t['plots']:.1f} s" if "plots" in t else "")
         + f"; total {t['total']:.1f} s"
+    )
+    return "\n".join(lines)
+
+
+def format_normalize(summary: Mapping) -> str:
+    """The one-screen text summary of ``mnnkit normalize`` (labels shortened, long lists cut)."""
+    lines = [f"mnnkit normalize: {summary['n_cells']} cells x {summary['n_genes']} genes, multiBatchNorm"]
+    lines.append(f"  input: {label(summary['inputs'][0], 200)} (counts in {label(summary['layer'])})")
+    lines.append(f"  batches ({len(summary['batches'])}, column '{label(summary['batch_key'])}'), size factors:")
+    shown = list(summary["batches"].items())
+    for name, n in shown[: MAX_NAMES * 2]:
+        sf, divisor = summary["size_factors"][name], summary["rescaling_divisor"][name]
+        reference = " (reference: lowest coverage)" if name == summary["reference_batch"] else ""
+        lines.append(
+            f"    {label(name)} ({n} cells): divided by {divisor:.4g}{reference}; "
+            f"min {sf['min']:.3g}, median {sf['median']:.3g}, max {sf['max']:.3g}"
+        )
+    if len(shown) > MAX_NAMES * 2:
+        lines.append(f"    ... ({len(shown) - MAX_NAMES * 2} more batches; --json lists all)")
+    subset = label(summary.get("subset") or "all genes", 200)
+    n_sub = summary.get("n_subset_genes")
+    lines.append(f"  genes for size factors: {subset}" + (f" ({n_sub})" if n_sub is not None else ""))
+    lines.append(f"  log2 normalised counts: {summary['values']}")
+    lines.append(f"  output: {summary['output']} ({', '.join(summary['written'])})")
+    t = summary["seconds"]
+    lines.append(
+        f"  time: read {t['read']:.1f} s, normalize {t['normalize']:.1f} s, write {t['write']:.1f} s; "
+        f"total {t['total']:.1f} s"
     )
     return "\n".join(lines)
 
