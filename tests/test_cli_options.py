@@ -139,3 +139,45 @@ def test_evaluate_defaults_equal_the_metrics_api():
         ("seed", "rng"),
     ]:
         assert getattr(args, option) == params[name].default, option
+
+
+def test_trees_and_weights_parse_into_the_api_forms():
+    args = _parse("--method", "fast", "--merge-order", "[[b, c], a]", "--weights", "a=1,b=3, c=2")
+    assert options.correct_kwargs(args) == {
+        "method": "fast", "merge_order": [["b", "c"], "a"], "weights": {"a": 1.0, "b": 3.0, "c": 2.0}
+    }  # fmt: skip
+    args = _parse("--merge-order", "[[s1_a,s1_b],[s2_a,[s2_b,s2_c]]]")
+    assert options.correct_kwargs(args) == {"merge_order": [["s1_a", "s1_b"], ["s2_a", ["s2_b", "s2_c"]]]}
+    assert options.correct_kwargs(_parse("--method", "fast", "--weights", "[[a,b],c]"))["weights"] == [["a", "b"], "c"]
+    with pytest.raises(options.UsageError, match="--weights only applies to --method fast"):
+        options.correct_kwargs(_parse("--weights", "a=1"))
+
+
+@pytest.mark.parametrize(
+    ("argv", "fragment"),
+    [
+        (["--merge-order", "[[a,b],c"], "--merge-order: expected a bracketed tree of names"),
+        (["--merge-order", "[a,,b]"], "--merge-order: expected a bracketed tree of names"),
+        (["--weights", "a=1,b"], "--weights: expected NAME=WEIGHT,... or a tree"),
+        (["--weights", "a=0"], "--weights: must be a positive number"),
+    ],
+)
+def test_bad_trees_and_weights_are_usage_errors(argv, fragment, capsys):
+    assert main(["correct", "in.h5ad", "-o", "out.h5ad", "--method", "fast", *argv]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and fragment in err[0], err
+
+
+def test_tree_and_weights_reach_fast_mnn(tmp_path, capsys):
+    rng = np.random.default_rng(0)
+    x = np.clip(rng.normal(2, 1, size=(90, 12)) + np.repeat(rng.normal(0, 1, size=(3, 12)), 30, axis=0), 0, None)
+    obs = pd.DataFrame({"batch": pd.Categorical(np.repeat(["a", "b", "c"], 30))}, index=[f"c{i}" for i in range(90)])
+    source = tmp_path / "in.h5ad"
+    ad.AnnData(x.astype(np.float32), obs=obs).write_h5ad(source)
+    argv = ["--method", "fast", "--d", "5", "-k", "5", "--merge-order", "[[b,c],a]", "--weights", "a=1,b=2,c=2"]
+    assert main(["correct", str(source), "-o", str(tmp_path / "out.h5ad"), "-q", *argv]) == 0
+    capsys.readouterr()
+    expected = ad.read_h5ad(source)
+    mnnkit.fast_mnn(expected, d=5, k=5, merge_order=[["b", "c"], "a"], weights={"a": 1.0, "b": 2.0, "c": 2.0})
+    got = ad.read_h5ad(tmp_path / "out.h5ad")
+    np.testing.assert_array_equal(got.obsm["X_mnn"], expected.obsm["X_mnn"])

@@ -8,6 +8,7 @@ from typing import Any
 from mnnkit.cli._errors import UsageError
 from mnnkit.cli._options import (
     add_memory_option,
+    batch_weights,
     flag,
     fraction,
     int_at_least,
@@ -48,7 +49,7 @@ API_DEFAULTS: dict[str, Any] = {
 #: Options forwarded to ``mnnkit.correct`` exactly when given (argparse ``dest`` = API parameter name).
 FORWARDED = [name for name in API_DEFAULTS if name != "batch_key"] + ["method"]
 #: Options of the fast (PCA-space) method only; forwarded when given with ``--method fast``.
-FAST_ONLY = ["d", "ndist", "cos_norm", "use_rep", "min_batch_skip", "svd_solver", "reconstruct"]
+FAST_ONLY = ["d", "ndist", "cos_norm", "use_rep", "min_batch_skip", "svd_solver", "reconstruct", "weights"]
 #: ``--method`` values that run batchelor's per-gene linear corrections instead of :func:`mnnkit.correct`:
 #: :func:`mnnkit.rescale_batches` and :func:`mnnkit.regress_batches`.
 LINEAR_METHODS = {"rescale": "rescale_batches", "regress": "regress_batches"}
@@ -174,7 +175,10 @@ def add_options_parser(commands: Any, **kwargs: Any) -> argparse.ArgumentParser:
     _api_option(g, "--var-adj", action=_ON_OFF, help="variance adjustment of the corrections (default: on)")
     svd_dim_help = f"biological axes removed from the corrections ({_fmt_default('svd_dim')})"
     _api_option(g, "--svd-dim", type=int_at_least(0), metavar="N", help=svd_dim_help)
-    merge_order_help = "'auto' (most MNN pairs first) or batch names in order (default: batch order)"
+    merge_order_help = (
+        "'auto' (most MNN pairs first), batch names in order, or a tree such as [[A,B],[C,D]] (each inner list "
+        "merged first; quote it in the shell) (default: batch order)"
+    )
     _api_option(g, "--merge-order", type=merge_order, metavar="auto|A,B,..", help=merge_order_help)
     approximate_help = "faster approximate var.adj (sampled, float32) for large data (default: exact)"
     _api_option(g, "--approximate", action="store_true", help=approximate_help)
@@ -208,6 +212,8 @@ def add_options_parser(commands: Any, **kwargs: Any) -> argparse.ArgumentParser:
     _api_option(g, "--svd-solver", choices=["randomized", "exact"], help="PCA solver")
     reconstruct_help = "gene-level output: rotation for all genes, or also layers[KEY]"
     _api_option(g, "--reconstruct", choices=["factors", "layer"], help=reconstruct_help)
+    weights_help = "batch weights in the PCA: A=1,B=3, or a tree such as [[A,B],C] (children share a node's weight)"
+    _api_option(g, "--weights", type=batch_weights, metavar="A=W,..", help=weights_help)
 
     g = p.add_argument_group("rescale method only (--method rescale; defaults are mnnkit.rescale_batches')")
     log_base_help = (

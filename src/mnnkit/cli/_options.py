@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import math
 import os
+import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -98,8 +99,62 @@ def names(text: str) -> list[str]:
     return names
 
 
-def merge_order(text: str) -> str | list[str]:
-    return "auto" if text.strip() == "auto" else names(text)
+def _tree(text: str) -> list:
+    """A tree of names written with brackets, ``[[A,B],[C,D]]`` (names unquoted, no brackets or commas in them)."""
+    tokens = [t.strip() for t in re.split(r"([\[\],])", text) if t.strip()]
+    position = 0
+
+    def node() -> list:
+        nonlocal position
+        if position >= len(tokens) or tokens[position] != "[":
+            raise ValueError
+        position += 1
+        children: list = []
+        while True:
+            if position < len(tokens) and tokens[position] == "[":
+                children.append(node())
+            elif position < len(tokens) and tokens[position] not in "[],":
+                children.append(tokens[position])
+                position += 1
+            else:
+                raise ValueError
+            if position < len(tokens) and tokens[position] == ",":
+                position += 1
+            elif position < len(tokens) and tokens[position] == "]":
+                position += 1
+                return children
+            else:
+                raise ValueError
+
+    try:
+        tree = node()
+        if position != len(tokens):
+            raise ValueError
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected a bracketed tree of names such as [[A,B],[C,D]], got {text!r}"
+        ) from None
+    return tree
+
+
+def merge_order(text: str) -> str | list:
+    """``auto``, batch names ``A,B,C``, or a tree ``[[A,B],[C,D]]`` (each inner list merged first)."""
+    if text.strip() == "auto":
+        return "auto"
+    return _tree(text) if text.strip().startswith("[") else names(text)
+
+
+def batch_weights(text: str) -> dict[str, float] | list:
+    """``A=1,B=3`` (a weight per batch) or a tree ``[[A,B],C]`` (each node's children share its weight)."""
+    if text.strip().startswith("["):
+        return _tree(text)
+    weights: dict[str, float] = {}
+    for part in text.split(","):
+        name, sep, value = part.partition("=")
+        if not sep or not name.strip():
+            raise argparse.ArgumentTypeError(f"expected NAME=WEIGHT,... or a tree such as [[A,B],C], got {text!r}")
+        weights[name.strip()] = positive_float(value.strip())
+    return weights
 
 
 def flag(name: str) -> str:
