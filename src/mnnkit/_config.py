@@ -107,6 +107,9 @@ KNN_REVERSE_SLACK = 16
 #: Data rows handled together by the reverse-direction kernel of the exact search (compiled in): one
 #: 64-byte cache line of a row of float64 dot products.
 KNN_REVERSE_TILE = 8
+#: Query rows of the exact search that share one set of scratch arrays (one ``prange`` iteration):
+#: allocating them per row dominated searches of many rows against few cells.
+SELECT_BLOCK_ROWS = 64
 
 #: Rows per parallel task of the Gaussian mixture's E-step (one tile of responsibilities).
 GMM_ESTEP_ROWS = 128

@@ -8,7 +8,7 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-from mnnkit._config import KNN_REVERSE_TILE
+from mnnkit._config import KNN_REVERSE_TILE, SELECT_BLOCK_ROWS
 
 
 @numba.njit(cache=True)
@@ -82,49 +82,66 @@ def select_exact(gram, query_sqnorm, data_sqnorm, query, data, err_scale, k, sel
     n_rows, n_data = gram.shape
     data_norm = np.sqrt(data_sqnorm)
     max_norm = data_norm.max() if n_data > 0 else 0.0
-    for i in numba.prange(n_rows):  # rows are independent: parallel, same result as serial
+    # rows are independent (parallel, same result as serial); a block of rows shares its scratch arrays,
+    # which would otherwise be allocated once per row (the main cost of many small searches)
+    n_blocks = (n_rows + SELECT_BLOCK_ROWS - 1) // SELECT_BLOCK_ROWS
+    for block in numba.prange(n_blocks):
         heap = np.empty(k)
         heap_idx = np.empty(k, dtype=np.int64)
         seen = np.empty(n_data, dtype=np.int64)
         seen_approx = np.empty(n_data)
         cand = np.empty(n_data, dtype=np.int64)
         cand_d2 = np.empty(n_data)
-        q_sq = query_sqnorm[i]
-        q_norm = np.sqrt(q_sq)
-        widest = q_norm + max_norm
-        slack = 2.0 * err_scale * widest * widest
-        skip = self_offset + i if self_offset >= 0 else -1
-        size = 0
-        n_seen = 0
-        record_below = np.inf  # heap top + slack once the heap is full
-        for j in range(n_data):
-            approx = q_sq - 2.0 * gram[i, j] + data_sqnorm[j]
-            if approx <= record_below and j != skip:  # the common case (far) without a call
-                seen[n_seen] = j
-                seen_approx[n_seen] = approx
-                n_seen += 1
-                if size < k or approx < heap[0]:
-                    size = _heap_offer(heap, heap_idx, size, approx, j)
-                    if size == k:
-                        record_below = heap[0] + slack
-        upper = -np.inf
-        for t in range(k):
-            s = q_norm + data_norm[heap_idx[t]]
-            bound = heap[t] + err_scale * s * s
-            if bound > upper:
-                upper = bound
-        n_cand = 0
-        for c in range(n_seen):
-            j = seen[c]
-            s = q_norm + data_norm[j]
-            if seen_approx[c] - err_scale * s * s <= upper:
-                cand[n_cand] = j
-                cand_d2[n_cand] = _squared_distance(query[i], data[j])
-                n_cand += 1
-        order = np.argsort(cand_d2[:n_cand], kind="mergesort")
-        for r in range(k):
-            out_idx[i, r] = cand[order[r]]
-            out_dist[i, r] = np.sqrt(cand_d2[order[r]])
+        for i in range(block * SELECT_BLOCK_ROWS, min((block + 1) * SELECT_BLOCK_ROWS, n_rows)):
+            _select_row(
+                gram, query_sqnorm, data_sqnorm, data_norm, max_norm, query, data, err_scale, k, self_offset, i,
+                heap, heap_idx, seen, seen_approx, cand, cand_d2, out_idx, out_dist,
+            )  # fmt: skip
+
+
+@numba.njit(cache=True, inline="always")
+def _select_row(
+    gram, query_sqnorm, data_sqnorm, data_norm, max_norm, query, data, err_scale, k, self_offset, i,
+    heap, heap_idx, seen, seen_approx, cand, cand_d2, out_idx, out_dist,
+):  # fmt: skip
+    """Row ``i`` of :func:`select_exact`, with the block's scratch arrays."""
+    n_data = gram.shape[1]
+    q_sq = query_sqnorm[i]
+    q_norm = np.sqrt(q_sq)
+    widest = q_norm + max_norm
+    slack = 2.0 * err_scale * widest * widest
+    skip = self_offset + i if self_offset >= 0 else -1
+    size = 0
+    n_seen = 0
+    record_below = np.inf  # heap top + slack once the heap is full
+    for j in range(n_data):
+        approx = q_sq - 2.0 * gram[i, j] + data_sqnorm[j]
+        if approx <= record_below and j != skip:  # the common case (far) without a call
+            seen[n_seen] = j
+            seen_approx[n_seen] = approx
+            n_seen += 1
+            if size < k or approx < heap[0]:
+                size = _heap_offer(heap, heap_idx, size, approx, j)
+                if size == k:
+                    record_below = heap[0] + slack
+    upper = -np.inf
+    for t in range(k):
+        s = q_norm + data_norm[heap_idx[t]]
+        bound = heap[t] + err_scale * s * s
+        if bound > upper:
+            upper = bound
+    n_cand = 0
+    for c in range(n_seen):
+        j = seen[c]
+        s = q_norm + data_norm[j]
+        if seen_approx[c] - err_scale * s * s <= upper:
+            cand[n_cand] = j
+            cand_d2[n_cand] = _squared_distance(query[i], data[j])
+            n_cand += 1
+    order = np.argsort(cand_d2[:n_cand], kind="mergesort")
+    for r in range(k):
+        out_idx[i, r] = cand[order[r]]
+        out_dist[i, r] = np.sqrt(cand_d2[order[r]])
 
 
 @numba.njit(cache=True, parallel=True)
