@@ -268,3 +268,27 @@ def test_restrict_limits(adata) -> None:
         mnnkit.correct(adata, "batch", k=5, restrict="ctrl", approximate=True)
     with pytest.raises(ValueError, match="restrict needs neighbors='exact'"):
         mnnkit.fast_mnn(adata, "batch", k=5, d=3, restrict="ctrl", neighbors="pynndescent")
+
+
+def test_cluster_mnn_moves_paired_centroids_onto_their_partners(adata) -> None:
+    adata.obs["cl"] = np.where(np.asarray(adata.X)[:, 0] > np.median(np.asarray(adata.X)[:, 0]), 1, 2)
+    out = mnnkit.cluster_mnn(adata, "batch", clusters="cl", copy=True)
+    info = out.uns["X_cluster_mnn"]
+    table = info["clusters"]
+    assert list(table["batch"]) == ["b0", "b0", "b1", "b1", "b2", "b2"]
+    assert table["pcs"].shape == (6, 5) and out.obsm["X_cluster_mnn"].shape == (adata.n_obs, 5)
+    for step in info["steps"].values():  # with k=1 a right centroid of a pair lands on its left partner
+        for left, right in step["pairs"]:
+            np.testing.assert_allclose(table["corrected"][right], table["corrected"][left], atol=1e-12)
+    # meta-clusters: connected components of the pairs, numbered from 1 by first centroid
+    assert table["meta"][0] == 1 and set(table["meta"]) == set(range(1, table["meta"].max() + 1))
+
+
+def test_cluster_mnn_clusters_none_runs_kmeans(adata) -> None:
+    out = mnnkit.cluster_mnn(adata, "batch", clusters=None, n_clusters=3, rng=1, copy=True)
+    labels = out.obs["X_cluster_mnn_cluster"]
+    assert labels.nunique() == 3 and np.isfinite(out.obsm["X_cluster_mnn"]).all()
+    again = mnnkit.cluster_mnn(adata, "batch", clusters=None, n_clusters=3, rng=1, copy=True)
+    np.testing.assert_array_equal(again.obsm["X_cluster_mnn"], out.obsm["X_cluster_mnn"])
+    with pytest.raises(ValueError, match="clusters must be None or a column of adata.obs"):
+        mnnkit.cluster_mnn(adata, "batch", clusters="nope")

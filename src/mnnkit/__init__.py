@@ -19,6 +19,7 @@ _install_logging()
 _LAZY_ATTRS = {
     "correct": "mnnkit.correction",
     "fast_mnn": "mnnkit.correction",
+    "cluster_mnn": "mnnkit.correction",
     "multi_batch_norm": "mnnkit.correction.normalization",
     "rescale_batches": "mnnkit.correction.linear",
     "regress_batches": "mnnkit.correction.linear",

@@ -19,6 +19,7 @@ How a cell travels from input to output (both methods):
 
 from mnnkit.correction._front import DEFAULT_KEY_ADDED
 from mnnkit.correction.classic import correct
+from mnnkit.correction.cluster import cluster_mnn
 from mnnkit.correction.fast import fast_mnn
 
-__all__ = ["DEFAULT_KEY_ADDED", "correct", "fast_mnn"]
+__all__ = ["DEFAULT_KEY_ADDED", "cluster_mnn", "correct", "fast_mnn"]
