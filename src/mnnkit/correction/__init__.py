@@ -17,9 +17,8 @@ How a cell travels from input to output (both methods):
    ``.varm``, ``.layers``) and the one ``.uns`` schema of the merge information (``_front.merge_uns``).
 """
 
-from mnnkit.correction._front import DEFAULT_KEY_ADDED
+from mnnkit.correction._front import DEFAULT_KEY_ADDED as DEFAULT_KEY_ADDED
 from mnnkit.correction.classic import correct
-from mnnkit.correction.cluster import cluster_mnn
-from mnnkit.correction.fast import fast_mnn
+from mnnkit.correction.fast import cluster_mnn, fast_mnn
 
-__all__ = ["DEFAULT_KEY_ADDED", "cluster_mnn", "correct", "fast_mnn"]
+__all__ = ["cluster_mnn", "correct", "fast_mnn"]  # and DEFAULT_KEY_ADDED (data, not in the API pages)
