@@ -174,6 +174,10 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+#: Where ``--method cluster`` writes by default (:func:`mnnkit.cluster_mnn`'s ``key_added``).
+CLUSTER_KEY_ADDED = "X_cluster_mnn"
+
+
 def _run_method(adata: Any, args: argparse.Namespace, kwargs: dict[str, Any]) -> str:
     """Run the correction ``kwargs["method"]`` names; return the key its outputs were written under."""
     method = kwargs.get("method", "classic")
@@ -184,6 +188,14 @@ def _run_method(adata: Any, args: argparse.Namespace, kwargs: dict[str, Any]) ->
         options = {name: value for name, value in kwargs.items() if name != "method"}
         function(adata, batch_key=args.batch_key, **options)
         return kwargs.get("key_added") or LINEAR_METHODS[method]
+
+    if method == "cluster":
+        from mnnkit import cluster_mnn
+
+        options = {name: value for name, value in kwargs.items() if name != "method"}
+        options.setdefault("clusters", None)
+        cluster_mnn(adata, batch_key=args.batch_key, **options, progress=not args.quiet)
+        return kwargs.get("key_added") or CLUSTER_KEY_ADDED
 
     from mnnkit.correction import DEFAULT_KEY_ADDED, correct
 

@@ -58,6 +58,10 @@ LINEAR_METHODS = {"rescale": "rescale_batches", "regress": "regress_batches"}
 RESCALE_DEFAULTS: dict[str, Any] = {"log_base": 2, "pseudo_count": 1}
 #: Options forwarded to the linear methods when given (the others belong to the MNN methods).
 LINEAR_FORWARDED = ["layer", "subset", "restrict", "key_added"]
+#: ``--method cluster`` runs :func:`mnnkit.cluster_mnn` (batchelor's clusterMNN); the options it takes.
+CLUSTER_FORWARDED = ["layer", "subset", "merge_order", "key_added", "rng", "n_jobs", "cos_norm", "min_batch_skip"]
+#: Defaults of :func:`mnnkit.cluster_mnn`'s own parameters (``tests/test_cli_cluster.py`` checks the signature).
+CLUSTER_DEFAULTS: dict[str, Any] = {"clusters": None, "n_clusters": 10}
 #: Layer that ``--normalize`` writes the log-normalised values to.
 NORMALIZED_LAYER = "lognorm"
 #: File names written under ``--plot DIR``.
@@ -80,7 +84,8 @@ Output: the input data plus layers[KEY] (corrected values; NaN for genes outside
 --key-added (default mnn; with --method fast, obsm/varm/uns[KEY] with default X_mnn). --method rescale and
 regress write layers[KEY] (NaN for genes outside --subset) and uns[KEY] (parameters, command line), with
 default keys rescale_batches and regress_batches; they take --layer, --subset, --restrict, --key-added
-(and rescale --log-base, --pseudo-count), not the MNN options.
+(and rescale --log-base, --pseudo-count), not the MNN options. --method cluster (batchelor's clusterMNN)
+writes obsm/varm/uns[KEY] (default X_cluster_mnn) from --clusters COLUMN, or a k-means per batch.
 
 The first run after installing compiles mnnkit's numba kernels (about 10-20 s); later runs reuse them."""
 
@@ -162,10 +167,10 @@ def add_options_parser(commands: Any, **kwargs: Any) -> argparse.ArgumentParser:
 
     g = p.add_argument_group("correction (defaults are those of mnnkit.correct)")
     method_help = (
-        "classic MNN in gene space (default), fast MNN in PCA space, or batchelor's linear rescaleBatches "
-        "(rescale) or regressBatches (regress)"
+        "classic MNN in gene space (default), fast MNN in PCA space, MNN between clusters (cluster, "
+        "batchelor's clusterMNN), or batchelor's linear rescaleBatches (rescale) or regressBatches (regress)"
     )
-    _api_option(g, "--method", choices=["classic", "fast", *LINEAR_METHODS], help=method_help)
+    _api_option(g, "--method", choices=["classic", "fast", "cluster", *LINEAR_METHODS], help=method_help)
     k_help = f"nearest neighbours per side, or K_LEFT,K_RIGHT ({_fmt_default('k')})"
     _api_option(g, "-k", "--k", type=k_value, metavar="K", help=k_help)
     _api_option(g, "--prop-k", type=fraction, metavar="P", help="k per side = max(k, P x batch size) (default: off)")
@@ -215,6 +220,12 @@ def add_options_parser(commands: Any, **kwargs: Any) -> argparse.ArgumentParser:
     weights_help = "batch weights in the PCA: A=1,B=3, or a tree such as [[A,B],C] (children share a node's weight)"
     _api_option(g, "--weights", type=batch_weights, metavar="A=W,..", help=weights_help)
 
+    g = p.add_argument_group("cluster method only (--method cluster; defaults are mnnkit.cluster_mnn's)")
+    clusters_help = ".obs column of each cell's cluster within its batch (default: a seeded k-means per batch)"
+    _api_option(g, "--clusters", metavar="COLUMN", help=clusters_help)
+    n_clusters_help = f"clusters per batch of that k-means (default: {CLUSTER_DEFAULTS['n_clusters']})"
+    _api_option(g, "--n-clusters", type=int_at_least(1), metavar="N", help=n_clusters_help)
+
     g = p.add_argument_group("rescale method only (--method rescale; defaults are mnnkit.rescale_batches')")
     log_base_help = (
         f"base of the input's logarithm (default: {RESCALE_DEFAULTS['log_base']}, batchelor's; e with --normalize, "
@@ -247,6 +258,17 @@ def correct_kwargs(args: argparse.Namespace) -> dict[str, Any]:
     """
     method = getattr(args, "method", "classic")
     rescale_given = [name for name in RESCALE_DEFAULTS if hasattr(args, name)]
+    cluster_given = [name for name in CLUSTER_DEFAULTS if hasattr(args, name)]
+    if method == "cluster":
+        allowed = [*CLUSTER_FORWARDED, *CLUSTER_DEFAULTS, "method"]
+        other = [
+            name for name in [*FORWARDED, *FAST_ONLY, *RESCALE_DEFAULTS] if hasattr(args, name) and name not in allowed
+        ]
+        if other:
+            raise _only(other, "--method classic, fast or rescale (not cluster)")
+        return {name: getattr(args, name) for name in allowed if hasattr(args, name)}
+    if cluster_given:
+        raise _only(cluster_given, "--method cluster")
     if method in LINEAR_METHODS:
         mnn_given = [
             name
@@ -278,7 +300,7 @@ def check_usage(args: argparse.Namespace) -> None:
     if hasattr(args, "subset") and args.subset_genes is not None:
         msg = "give either --subset or --subset-genes, not both"
         raise UsageError(msg)
-    if getattr(args, "method", "classic") in LINEAR_METHODS and args.plot is not None:
+    if getattr(args, "method", "classic") in (*LINEAR_METHODS, "cluster") and args.plot is not None:
         msg = f"--plot draws the MNN pairs and corrections of --method classic or fast, not --method {args.method}"
         raise UsageError(msg)
     if args.n_top_genes is not None and (
