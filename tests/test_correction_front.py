@@ -290,5 +290,5 @@ def test_cluster_mnn_clusters_none_runs_kmeans(adata) -> None:
     assert labels.nunique() == 3 and np.isfinite(out.obsm["X_cluster_mnn"]).all()
     again = mnnkit.cluster_mnn(adata, "batch", clusters=None, n_clusters=3, rng=1, copy=True)
     np.testing.assert_array_equal(again.obsm["X_cluster_mnn"], out.obsm["X_cluster_mnn"])
-    with pytest.raises(ValueError, match="clusters must be None or a column of adata.obs"):
+    with pytest.raises(ValueError, match="clusters .nope. not in adata.obs; available"):
         mnnkit.cluster_mnn(adata, "batch", clusters="nope")

@@ -27,20 +27,29 @@ class Batches:
     members: list[np.ndarray]
 
 
+def obs_column(adata: AnnData, key: object, name: str, what: str) -> pd.Series:
+    """``adata.obs[key]``, or a ValueError naming the parameter ``name`` (missing column, or missing values).
+
+    ``what`` says what every cell needs (e.g. ``"a batch"``).
+    """
+    if not isinstance(key, str) or key not in adata.obs.columns:
+        available = ", ".join(map(str, adata.obs.columns)) or "(none)"
+        msg = f"{name} {key!r} not in adata.obs; available: {available}"
+        raise ValueError(msg)
+    column = adata.obs[key]
+    if column.isna().any():
+        msg = f"adata.obs[{key!r}] has {int(column.isna().sum())} missing values; every cell needs {what}"
+        raise ValueError(msg)
+    return column
+
+
 def resolve_batches(adata: AnnData, batch_key: str, *, min_cells: int = 2) -> Batches:
     """Split cells by ``adata.obs[batch_key]``.
 
     The batch order is the category order of a categorical column, else the sorted unique values
     (R's ``levels(factor(batch))``). Empty categories are ignored.
     """
-    if not isinstance(batch_key, str) or batch_key not in adata.obs.columns:
-        available = ", ".join(map(str, adata.obs.columns)) or "(none)"
-        msg = f"batch_key {batch_key!r} not in adata.obs; available: {available}"
-        raise ValueError(msg)
-    column = adata.obs[batch_key]
-    if column.isna().any():
-        msg = f"adata.obs[{batch_key!r}] has {int(column.isna().sum())} missing values; every cell needs a batch"
-        raise ValueError(msg)
+    column = obs_column(adata, batch_key, "batch_key", "a batch")
     if isinstance(column.dtype, pd.CategoricalDtype):
         codes = column.cat.codes.to_numpy()
         labels = list(column.cat.categories)

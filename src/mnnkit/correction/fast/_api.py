@@ -14,15 +14,8 @@ from mnnkit._logging import finished
 from mnnkit._random import RngLike
 from mnnkit._threads import job_threads
 from mnnkit._validation import check_adata
+from mnnkit.correction import _inputs
 from mnnkit.correction._front import merge_uns, output_dtype, step_reporter, warn_batch_problems
-from mnnkit.correction._inputs import (
-    check_has_genes,
-    get_matrix,
-    resolve_batch_weights,
-    resolve_batches,
-    resolve_restrict,
-    resolve_subset,
-)
 from mnnkit.correction._plan import resolve_merge_plan
 from mnnkit.correction.fast._dask import dask_embedding, is_dask_array, lazy_reconstruction
 from mnnkit.correction.fast._engine import FastMergeState, run_merges
@@ -101,10 +94,8 @@ def fast_mnn(
         Correct the embedding ``adata.obsm[use_rep]`` (e.g. ``"X_pca"``) instead of computing PCs.
         Cannot be combined with ``layer``, ``subset`` or ``reconstruct``.
     merge_order
-        ``None`` (batch order), a list of every batch name in the order to merge, nested lists for a
-        hierarchical order (``[["s1_a", "s1_b"], ["s2_a", "s2_b"]]``: each inner list is merged first,
-        in its order, then the merged nodes; any depth, batchelor's step order), or ``"auto"``
-        (repeatedly merge the two nodes with the most MNN pairs, batchelor's ``auto.merge``).
+        As in :func:`mnnkit.correct`: ``None``, a list of batches, nested lists (a merge tree) or
+        ``"auto"``.
     restrict
         Compute the corrections from some cells only (batchelor's ``restrict``, e.g. control cells):
         the name of a boolean ``.obs`` column or a boolean mask. Only those cells form MNN pairs and
@@ -199,10 +190,10 @@ def fast_mnn(
         d=d, k=k, prop_k=prop_k, ndist=ndist, cos_norm=cos_norm, min_batch_skip=min_batch_skip,
         svd_solver=svd_solver, neighbors=neighbors, reconstruct=reconstruct, key_added=key_added, rng=rng,
     )  # fmt: skip
-    batches = resolve_batches(adata, batch_key)
+    batches = _inputs.resolve_batches(adata, batch_key)
     plan = resolve_merge_plan(merge_order, batches.names)
-    restricted = resolve_restrict(adata, restrict, batches)
-    batch_weights = resolve_batch_weights(weights, batches)
+    restricted = _inputs.resolve_restrict(adata, restrict, batches)
+    batch_weights = _inputs.resolve_batch_weights(weights, batches)
     weight_record = None if batch_weights is None else dict(zip(batches.names, batch_weights.tolist(), strict=True))
     if restricted is not None and options.neighbors != "exact":
         msg = f"restrict needs neighbors='exact' (the graph search covers every cell), got {options.neighbors!r}"
@@ -277,14 +268,14 @@ def _embedding(adata: AnnData, batches, *, use_rep, layer, subset, options, batc
         rep = adata.obsm[use_rep]
         return emb, output_dtype(getattr(rep, "dtype", np.float64)), None
     matrix = adata.X if layer is None else adata.layers[layer] if layer in adata.layers else None
-    cols = resolve_subset(adata, subset)
+    cols = _inputs.resolve_subset(adata, subset)
     n_used = adata.n_vars if cols is None else cols.size
     where = "adata.X" if layer is None else f"adata.layers[{layer!r}]"
     dask = matrix is not None and is_dask_array(matrix)
     if dask:
-        check_has_genes(matrix.shape, where)
+        _inputs.check_has_genes(matrix.shape, where)
     else:
-        matrix = get_matrix(adata, layer)
+        matrix = _inputs.get_matrix(adata, layer)
     spec = PcaSpec(
         d=resolve_d(options.d, adata.n_obs, n_used, "genes used"), cos_norm=cos_norm, solver=options.svd_solver,
         seed=options.seed, all_genes=options.reconstruct is not None, batch_weights=batch_weights,

@@ -24,7 +24,7 @@ from mnnkit._random import RngLike, as_seed
 from mnnkit._threads import job_threads
 from mnnkit._validation import check_adata, check_bool, check_int, check_key_added, check_real
 from mnnkit.correction._front import merge_uns, output_dtype, step_reporter, warn_batch_problems
-from mnnkit.correction._inputs import Batches, get_matrix, resolve_batches, resolve_subset
+from mnnkit.correction._inputs import Batches, get_matrix, obs_column, resolve_batches, resolve_subset
 from mnnkit.correction._plan import resolve_merge_plan
 from mnnkit.correction.fast._engine import FastMergeState, FastParams, run_merges
 from mnnkit.correction.fast._pca import cosine_columns, multi_batch_pca
@@ -95,10 +95,8 @@ def cluster_mnn(
     rng
         Randomness of the k-means when ``clusters=None`` (the centroid PCA is exact): an int seed >= 0,
         a :class:`numpy.random.Generator` (used as given) or None (fresh entropy).
-    n_jobs
-        Threads for numba and BLAS during the call, as in :func:`mnnkit.correct`.
-    progress
-        Show a progress bar over merge steps.
+    n_jobs, progress
+        As in :func:`mnnkit.fast_mnn`.
 
     Returns
     -------
@@ -187,15 +185,7 @@ def cluster_mnn(
 
 
 def _cluster_labels(adata: AnnData, clusters: object) -> np.ndarray:
-    if not isinstance(clusters, str) or clusters not in adata.obs.columns:
-        available = ", ".join(map(str, adata.obs.columns)) or "(none)"
-        msg = f"clusters must be None or a column of adata.obs, got {clusters!r}; available: {available}"
-        raise ValueError(msg)
-    column = adata.obs[clusters]
-    if column.isna().any():
-        msg = f"adata.obs[{clusters!r}] has {int(column.isna().sum())} missing values; every cell needs a cluster"
-        raise ValueError(msg)
-    return column.to_numpy()
+    return obs_column(adata, clusters, "clusters", "a cluster").to_numpy()
 
 
 def _centroid_table(labels: np.ndarray, batches: Batches) -> tuple[pd.DataFrame, np.ndarray]:

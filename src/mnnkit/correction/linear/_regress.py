@@ -47,10 +47,7 @@ def regress_batches(
     layer
         Layer to read instead of ``.X``.
     subset
-        Genes to correct: a boolean mask, gene names, positions, or the name of a boolean ``.var``
-        column. Every gene is corrected on its own, so the subset changes nothing for its genes; as in
-        batchelor, only they are returned, and the other columns of the layer are NaN. ``None``: all
-        genes.
+        Genes to correct, as in :func:`mnnkit.rescale_batches` (the other columns of the layer are NaN).
     restrict
         Cells from which the batch means are computed: the name of a boolean ``.obs`` column or a
         boolean mask (e.g. control cells); every cell is corrected. Every batch needs such a cell.
