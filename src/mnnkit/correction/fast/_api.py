@@ -181,8 +181,7 @@ def fast_mnn(
     >>> adata = mnnkit.datasets.pancreas()
     >>> sc.pp.normalize_total(adata)
     >>> sc.pp.log1p(adata)
-    >>> sc.pp.highly_variable_genes(adata, n_top_genes=1000)
-    >>> mnnkit.fast_mnn(adata, "batch", subset="highly_variable")
+    >>> mnnkit.fast_mnn(adata, "batch", d=30)  # every gene: sparse input stays sparse
     >>> sc.pp.neighbors(adata, use_rep="X_mnn")
     """
     adata = check_adata(adata, "mnnkit.fast_mnn")
