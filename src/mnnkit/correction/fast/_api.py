@@ -179,8 +179,7 @@ def fast_mnn(
     --------
     >>> import scanpy as sc, mnnkit
     >>> adata = mnnkit.datasets.pancreas()
-    >>> sc.pp.normalize_total(adata)
-    >>> sc.pp.log1p(adata)
+    >>> sc.pp.normalize_total(adata); sc.pp.log1p(adata)
     >>> mnnkit.fast_mnn(adata, "batch", d=30)  # every gene: sparse input stays sparse
     >>> sc.pp.neighbors(adata, use_rep="X_mnn")
     """
