@@ -22,6 +22,7 @@ from collections.abc import Callable
 import anndata as ad
 import numpy as np
 import pandas as pd
+import pytest
 
 # --- Comparisons ---------------------------------------------------------------------------------
 
@@ -116,3 +117,19 @@ def make_batches(sizes=(70, 60, 80, 50), genes=30, seed=0, shift=1.0) -> ad.AnnD
     var = pd.DataFrame(index=[f"g{g}" for g in range(genes)])
     var["hvg"] = np.arange(genes) % 3 != 0
     return ad.AnnData(np.vstack(blocks), obs=obs, var=var)
+
+
+@pytest.fixture
+def no_pairs_in_step_two(monkeypatch):
+    """Make the fast method's exact search find no MNN pairs in its second merge step (a skipped step)."""
+    from mnnkit.correction.fast._search import ExactSearch
+
+    real = ExactSearch.mnn_pairs
+    calls = []
+
+    def patched(self, *args):
+        calls.append(1)
+        pairs = real(self, *args)
+        return pairs[:0] if len(calls) == 2 else pairs
+
+    monkeypatch.setattr(ExactSearch, "mnn_pairs", patched)

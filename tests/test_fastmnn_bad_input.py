@@ -107,20 +107,9 @@ def test_correct_dispatch_rejects_classic_only_and_unknown_parameters() -> None:
     assert adata.uns["X_mnn"]["method"] == "fast"
 
 
-def test_no_mnn_pairs_skips_the_step_with_a_warning(monkeypatch) -> None:
+def test_no_mnn_pairs_skips_the_step_with_a_warning(no_pairs_in_step_two) -> None:
     """A step without MNN pairs (possible with the approximate search) is skipped, warned and recorded."""
-    from mnnkit.correction.fast._search import ExactSearch
-
     adata = small(n=(30, 40, 35))
-    real = ExactSearch.mnn_pairs
-    calls = []
-
-    def no_pairs_in_step_two(self, *args):
-        calls.append(1)
-        pairs = real(self, *args)
-        return pairs[:0] if len(calls) == 2 else pairs
-
-    monkeypatch.setattr(ExactSearch, "mnn_pairs", no_pairs_in_step_two)
     before = np.asarray(adata.X).copy()
     with pytest.warns(SkippedMergeWarning, match=r"merge step 2 found no MNN pairs"):
         mnnkit.fast_mnn(adata, "batch", d=5, k=5)

@@ -68,18 +68,7 @@ def test_the_mnnkit_logger_level_silences_it(scanpy_log) -> None:
     assert scanpy_log.getvalue() == ""
 
 
-def test_skipped_merge_warning_names_batches_and_the_callers_line(monkeypatch) -> None:
-    from mnnkit.correction.fast._search import ExactSearch
-
-    real = ExactSearch.mnn_pairs
-    calls = []
-
-    def no_pairs_in_step_two(self, *args):
-        calls.append(1)
-        pairs = real(self, *args)
-        return pairs[:0] if len(calls) == 2 else pairs
-
-    monkeypatch.setattr(ExactSearch, "mnn_pairs", no_pairs_in_step_two)
+def test_skipped_merge_warning_names_batches_and_the_callers_line(no_pairs_in_step_two) -> None:
     adata = to_adata(three_batches(n=(30, 25, 28), genes=10))
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
