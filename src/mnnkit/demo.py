@@ -89,6 +89,7 @@ def main(argv: list[str] | None = None) -> int:
         mnnkit.pl.umap_comparison(adata, label_key="cell_type", save=path)
         print(f"before/after UMAPs by batch and cell type: {path}")
     print(f"corrected values are in adata.layers['mnn'] {adata.layers['mnn'].shape}, merge info in adata.uns['mnn']")
+    print("the same correction from the command line: mnnkit correct $(mnnkit data simulated) -o corrected.h5ad")
     return 0
 
 
