@@ -10,6 +10,7 @@ import scipy.sparse as sp
 from anndata import AnnData
 
 from mnnkit._random import RngLike
+from mnnkit._threads import job_threads
 from mnnkit._validation import check_int, check_key, check_key_added
 from mnnkit.linalg._stats import mean_var
 from mnnkit.linalg._svd import _exact, _prepare, _right_singular, blas_single_thread_if_sparse
@@ -76,6 +77,7 @@ def pca(
     n_oversamples: int = 10,
     n_iter: int | Literal["auto"] = "auto",
     method: Literal["auto", "randomized", "exact"] = "auto",
+    n_jobs: int | None = None,
 ) -> AnnData | None:
     """Principal component analysis with implicit centring (sparse data are never densified).
 
@@ -111,6 +113,10 @@ def pca(
     n_oversamples, n_iter, method
         Passed to :func:`mnnkit.linalg.randomized_svd`.
 
+    n_jobs
+        Threads for numba and BLAS during the call, as in :func:`mnnkit.correct` (``None``: follow
+        ``scanpy.settings.n_jobs`` once it is set, else as they are).
+
     Returns
     -------
     ``None``, or the modified copy if ``copy=True``. Adds:
@@ -130,6 +136,7 @@ def pca(
     copy of the selected columns.
     """
     _check_adata(adata)
+    job_threads(n_jobs)  # checked before any work
     k = check_int(n_comps, "n_comps", minimum=1)
     check_key_added(key_added)
     X = _get_matrix(adata, layer)
@@ -142,28 +149,29 @@ def pca(
     if mask is not None:
         X = X[:, mask] if sp.issparse(X) else np.asarray(X)[:, mask]
     op, k, p, q, resolved, generator = _prepare(X, k, None, None, n_oversamples, n_iter, method, rng)
-    mean, var = mean_var(op.X, axis=0, ddof=1)
-    total_var = float(var.sum())
-    if not total_var > 0:
-        msg = "All genes used for the PCA are constant (total variance is zero); there is nothing to compute"
-        raise ValueError(msg)
-    if zero_center:
-        op = op.with_center(mean)
-    out_dtype = np.float32 if op.X.dtype == np.float32 else np.float64
-    logger.info("pca: %d cells x %d genes (%s), n_comps=%d, method=%s", n_obs, n_genes, op.format, k, resolved)
-    if resolved == "exact":
-        U, S, Vt = _exact(op, k)
-        scores = (U * S).astype(out_dtype, copy=False)
-    else:
-        with blas_single_thread_if_sparse(op):
-            S, Vt = _right_singular(op, k, p, q, generator)
-            scores = np.empty((n_obs, k), dtype=out_dtype)  # allocated after the iteration's blocks are freed
-            op.matmat_blocks(Vt.T, scores)
-    if zero_center:
-        variance = S**2 / (n_obs - 1)
-    else:
-        variance = np.var(scores, axis=0, ddof=1, dtype=np.float64)
-    variance_ratio = variance / total_var
+    with job_threads(n_jobs):
+        mean, var = mean_var(op.X, axis=0, ddof=1)
+        total_var = float(var.sum())
+        if not total_var > 0:
+            msg = "All genes used for the PCA are constant (total variance is zero); there is nothing to compute"
+            raise ValueError(msg)
+        if zero_center:
+            op = op.with_center(mean)
+        out_dtype = np.float32 if op.X.dtype == np.float32 else np.float64
+        logger.info("pca: %d cells x %d genes (%s), n_comps=%d, method=%s", n_obs, n_genes, op.format, k, resolved)
+        if resolved == "exact":
+            U, S, Vt = _exact(op, k)
+            scores = (U * S).astype(out_dtype, copy=False)
+        else:
+            with blas_single_thread_if_sparse(op):
+                S, Vt = _right_singular(op, k, p, q, generator)
+                scores = np.empty((n_obs, k), dtype=out_dtype)  # allocated after the iteration's blocks are freed
+                op.matmat_blocks(Vt.T, scores)
+        if zero_center:
+            variance = S**2 / (n_obs - 1)
+        else:
+            variance = np.var(scores, axis=0, ddof=1, dtype=np.float64)
+        variance_ratio = variance / total_var
 
     target = adata.copy() if copy else adata
     key_obsm, key_varm, key_uns = ("X_pca", "PCs", "pca") if key_added == "X_pca" else (key_added,) * 3

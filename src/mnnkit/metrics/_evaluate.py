@@ -10,6 +10,7 @@ import pandas as pd
 from scipy import sparse
 
 from mnnkit._random import RngLike, as_seed
+from mnnkit._threads import job_threads
 from mnnkit._validation import check_adata
 from mnnkit.metrics._clustering import ari_nmi
 from mnnkit.metrics._connectivity import graph_connectivity
@@ -89,6 +90,7 @@ def evaluate(
     n_pcs: int = 50,
     neighbors_method: str | KNeighborsLike = "exact",
     rng: RngLike = 0,
+    n_jobs: int | None = None,
 ) -> pd.DataFrame:
     """Integration metrics of an AnnData's embedding, as a table with one row per metric.
 
@@ -130,6 +132,9 @@ def evaluate(
         all): an int seed >= 0 (same seed, same result), a :class:`numpy.random.Generator` (used as given: its
         stream advances) or None (fresh entropy from the operating system: a different result on every call).
 
+    n_jobs
+        Threads for numba and BLAS during the call, as in :func:`mnnkit.correct`.
+
     Returns
     -------
     pandas.DataFrame
@@ -165,36 +170,38 @@ def evaluate(
             msg = f"adata.obs[{label_key!r}] has {label_names.size} label; the label metrics need at least 2."
             raise ValueError(msg)
     seed = as_seed(rng)
-    embedding, source = _representation(adata, rep, n_pcs, seed)
-    k_lisi = int(3 * perplexity)
-    k_max = max(k_lisi, n_neighbors, kbet_neighbors)
-    if k_max > embedding.shape[0] - 1:
-        msg = (
-            f"evaluate needs more than {k_max} cells for {k_max} neighbours (perplexity={perplexity:g}, "
-            f"n_neighbors={n_neighbors}, kbet_neighbors={kbet_neighbors}); adata has {embedding.shape[0]}."
-        )
-        raise ValueError(msg)
-    logger.info("evaluate: %d neighbours of %d cells in %s", k_max, embedding.shape[0], source)
-    nn = knn(embedding, embedding, k_max, method=neighbors_method, rng=seed, exclude_self=True)
+    job_threads(n_jobs)  # checked before any work
+    with job_threads(n_jobs):
+        embedding, source = _representation(adata, rep, n_pcs, seed)
+        k_lisi = int(3 * perplexity)
+        k_max = max(k_lisi, n_neighbors, kbet_neighbors)
+        if k_max > embedding.shape[0] - 1:
+            msg = (
+                f"evaluate needs more than {k_max} cells for {k_max} neighbours (perplexity={perplexity:g}, "
+                f"n_neighbors={n_neighbors}, kbet_neighbors={kbet_neighbors}); adata has {embedding.shape[0]}."
+            )
+            raise ValueError(msg)
+        logger.info("evaluate: %d neighbours of %d cells in %s", k_max, embedding.shape[0], source)
+        nn = knn(embedding, embedding, k_max, method=neighbors_method, rng=seed, exclude_self=True)
 
-    values: dict[str, float] = {}
-    batch_lisi = float(np.median(lisi(nn, batch_codes, perplexity=perplexity)))
-    values["ilisi"] = batch_lisi
-    values["ilisi_scaled"] = (batch_lisi - 1.0) / (batch_names.size - 1)
-    values["kbet_global_acceptance"] = kbet_global_acceptance(nn, batch_codes, n_neighbors=kbet_neighbors)
-    if labels is not None:
-        logger.info("evaluate: kBET per label")
-        values["kbet_per_label"] = kbet_per_label(
-            nn, batch_codes, label_codes, n_neighbors=kbet_neighbors, neighbors_method=neighbors_method, rng=seed
-        )
-        label_lisi = float(np.median(lisi(nn, label_codes, perplexity=perplexity)))
-        values["clisi"] = label_lisi
-        values["clisi_scaled"] = (label_names.size - label_lisi) / (label_names.size - 1)
-        logger.info("evaluate: silhouettes")
-        values["silhouette_label"] = silhouette_label(embedding, label_codes)
-        values["silhouette_batch"] = silhouette_batch(embedding, label_codes, batch_codes)
-        values.update(ari_nmi(embedding, label_codes, rng=seed))
-        values["graph_connectivity"] = graph_connectivity(nn, label_codes, n_neighbors=n_neighbors)
+        values: dict[str, float] = {}
+        batch_lisi = float(np.median(lisi(nn, batch_codes, perplexity=perplexity)))
+        values["ilisi"] = batch_lisi
+        values["ilisi_scaled"] = (batch_lisi - 1.0) / (batch_names.size - 1)
+        values["kbet_global_acceptance"] = kbet_global_acceptance(nn, batch_codes, n_neighbors=kbet_neighbors)
+        if labels is not None:
+            logger.info("evaluate: kBET per label")
+            values["kbet_per_label"] = kbet_per_label(
+                nn, batch_codes, label_codes, n_neighbors=kbet_neighbors, neighbors_method=neighbors_method, rng=seed
+            )
+            label_lisi = float(np.median(lisi(nn, label_codes, perplexity=perplexity)))
+            values["clisi"] = label_lisi
+            values["clisi_scaled"] = (label_names.size - label_lisi) / (label_names.size - 1)
+            logger.info("evaluate: silhouettes")
+            values["silhouette_label"] = silhouette_label(embedding, label_codes)
+            values["silhouette_batch"] = silhouette_batch(embedding, label_codes, batch_codes)
+            values.update(ari_nmi(embedding, label_codes, rng=seed))
+            values["graph_connectivity"] = graph_connectivity(nn, label_codes, n_neighbors=n_neighbors)
 
     table = pd.DataFrame(
         {
