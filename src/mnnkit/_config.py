@@ -107,6 +107,10 @@ KNN_REVERSE_SLACK = 16
 #: Data rows handled together by the reverse-direction kernel of the exact search (compiled in): one
 #: 64-byte cache line of a row of float64 dot products.
 KNN_REVERSE_TILE = 8
+#: Multiply-adds (query rows x data rows x dimensions) below which the exact search's kernels run on one
+#: numba thread: waking the threads costs more than such a search saves (many small searches, as in
+#: merge_order="auto" over many small batches, ran several times slower in parallel on two cores).
+KNN_PARALLEL_MIN_WORK = 2e7
 #: Query rows of the exact search that share one set of scratch arrays (one ``prange`` iteration):
 #: allocating them per row dominated searches of many rows against few cells.
 SELECT_BLOCK_ROWS = 64

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import numpy as np
 
-from mnnkit._config import CHUNK_BYTES, KNN_REVERSE_SLACK
+from mnnkit._config import CHUNK_BYTES, KNN_PARALLEL_MIN_WORK, KNN_REVERSE_SLACK
+from mnnkit._threads import thread_limits
 from mnnkit.neighbors import _kernels
 
 __all__ = ["exact_knn", "exact_knn_both_ways"]
@@ -12,6 +15,16 @@ __all__ = ["exact_knn", "exact_knn_both_ways"]
 
 def _chunk_rows(n_data: int, chunk_bytes: int) -> int:
     return max(1, chunk_bytes // (8 * max(n_data, 1)))
+
+
+def _kernel_threads(n_rows: int, n_cols: int, n_dim: int) -> contextlib.AbstractContextManager[None]:
+    """One numba thread for a small search (waking the threads costs more than it saves), else as they are.
+
+    The kernels give each output row to one thread, so the result is the same either way.
+    """
+    if n_rows * n_cols * max(n_dim, 1) < KNN_PARALLEL_MIN_WORK:
+        return thread_limits(numba=1)
+    return contextlib.nullcontext()
 
 
 def _error_scale(n_dim: int) -> float:
@@ -50,6 +63,16 @@ def exact_knn(
     data_sqnorm = np.einsum("ij,ij->i", data, data)
     step = _chunk_rows(n_data, chunk_bytes)
     gram = np.empty((min(step, n_query), n_data), dtype=np.float64)
+    with _kernel_threads(n_query, n_data, n_dim):
+        _search_chunks(
+            query, data, k, exclude_self, step, gram, query_sqnorm, data_sqnorm, err_scale, indices, distances
+        )
+    return indices, distances
+
+
+def _search_chunks(query, data, k, exclude_self, step, gram, query_sqnorm, data_sqnorm, err_scale, indices, distances):
+    """The row chunks of :func:`exact_knn`: one BLAS block and one selection each."""
+    n_query = query.shape[0]
     for start in range(0, n_query, step):
         stop = min(start + step, n_query)
         block = gram[: stop - start]
@@ -66,7 +89,6 @@ def exact_knn(
             indices[start:stop],
             distances[start:stop],
         )
-    return indices, distances
 
 
 def exact_knn_both_ways(
@@ -104,6 +126,26 @@ def exact_knn_both_ways(
     heap_n = np.zeros(n_right, dtype=np.int64)
     step = _chunk_rows(n_right, chunk_bytes)
     work = np.empty((min(step, n_left), n_right), dtype=np.float64) if gram is None else None
+    with _kernel_threads(n_left, n_right, n_dim):
+        best_idx, best_d2, unsure = _both_ways_chunks(
+            left, right, k_right, k_left, gram, work, step, left_sqnorm, right_sqnorm, err_scale,
+            left_idx, left_dist, heap_val, heap_idx, heap_n,
+        )  # fmt: skip
+    best_dist = np.sqrt(best_d2)
+    redo = np.flatnonzero(unsure)
+    if redo.size:  # many near-tied distances: search those rows directly
+        redo_right = np.ascontiguousarray(right[redo])
+        found = exact_knn(redo_right, left, k_left, exclude_self=False, chunk_bytes=chunk_bytes)
+        best_idx[redo], best_dist[redo] = found
+    return left_idx, left_dist, best_idx, best_dist
+
+
+def _both_ways_chunks(
+    left, right, k_right, k_left, gram, work, step, left_sqnorm, right_sqnorm, err_scale,
+    left_idx, left_dist, heap_val, heap_idx, heap_n,
+):  # fmt: skip
+    """The kernels of :func:`exact_knn_both_ways`: the row chunks, then the reverse direction's selection."""
+    n_left, n_right = left.shape[0], right.shape[0]
     for start in range(0, n_left, step):
         stop = min(start + step, n_left)
         if gram is None:
@@ -123,10 +165,4 @@ def exact_knn_both_ways(
         heap_val, heap_idx, heap_n, right, left, right_sqnorm, left_sqnorm, n_left, err_scale, k_left,
         best_idx, best_d2, unsure,
     )  # fmt: skip
-    best_dist = np.sqrt(best_d2)
-    redo = np.flatnonzero(unsure)
-    if redo.size:  # many near-tied distances: search those rows directly
-        redo_right = np.ascontiguousarray(right[redo])
-        found = exact_knn(redo_right, left, k_left, exclude_self=False, chunk_bytes=chunk_bytes)
-        best_idx[redo], best_dist[redo] = found
-    return left_idx, left_dist, best_idx, best_dist
+    return best_idx, best_d2, unsure
