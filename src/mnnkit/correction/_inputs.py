@@ -55,7 +55,7 @@ def resolve_batches(adata: AnnData, batch_key: str, *, min_cells: int = 2) -> Ba
         labels = list(column.cat.categories)
     else:
         # R's levels(factor(x)): sorted values, numbers in numeric order (2 before 10)
-        labels = sorted(pd.unique(column), key=_label_sort_key)
+        labels = sorted(pd.unique(column), key=label_sort_key)
         codes = pd.Categorical(column, categories=labels).codes
     categories = [str(c) for c in labels]
     _check_distinct_names(labels, categories, batch_key)
@@ -75,8 +75,8 @@ def resolve_batches(adata: AnnData, batch_key: str, *, min_cells: int = 2) -> Ba
     return Batches(names=names, members=members)
 
 
-def _label_sort_key(value: object) -> tuple:
-    """Sort key of a batch label: numbers first, in numeric order, then everything else as text."""
+def label_sort_key(value: object) -> tuple:
+    """Sort key of a label (R's factor order): numbers first, in numeric order, then everything else as text."""
     if isinstance(value, numbers.Real) and not isinstance(value, bool):
         return (0, float(value), "")
     return (1, 0.0, str(value))

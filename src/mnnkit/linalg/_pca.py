@@ -136,7 +136,7 @@ def pca(
     copy of the selected columns.
     """
     _check_adata(adata)
-    job_threads(n_jobs)  # checked before any work
+    threads = job_threads(n_jobs)  # checked before any work
     k = check_int(n_comps, "n_comps", minimum=1)
     check_key_added(key_added)
     X = _get_matrix(adata, layer)
@@ -149,7 +149,7 @@ def pca(
     if mask is not None:
         X = X[:, mask] if sp.issparse(X) else np.asarray(X)[:, mask]
     op, k, p, q, resolved, generator = _prepare(X, k, None, None, n_oversamples, n_iter, method, rng)
-    with job_threads(n_jobs):
+    with threads:
         mean, var = mean_var(op.X, axis=0, ddof=1)
         total_var = float(var.sum())
         if not total_var > 0:

@@ -170,8 +170,8 @@ def evaluate(
             msg = f"adata.obs[{label_key!r}] has {label_names.size} label; the label metrics need at least 2."
             raise ValueError(msg)
     seed = as_seed(rng)
-    job_threads(n_jobs)  # checked before any work
-    with job_threads(n_jobs):
+    threads = job_threads(n_jobs)  # checked before any work
+    with threads:
         embedding, source = _representation(adata, rep, n_pcs, seed)
         k_lisi = int(3 * perplexity)
         k_max = max(k_lisi, n_neighbors, kbet_neighbors)

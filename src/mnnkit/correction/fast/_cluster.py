@@ -24,7 +24,7 @@ from mnnkit._random import RngLike, as_seed
 from mnnkit._threads import job_threads
 from mnnkit._validation import check_adata, check_bool, check_int, check_key_added, check_real
 from mnnkit.correction._front import merge_uns, output_dtype, step_reporter, warn_batch_problems
-from mnnkit.correction._inputs import Batches, get_matrix, obs_column, resolve_batches, resolve_subset
+from mnnkit.correction._inputs import Batches, get_matrix, label_sort_key, obs_column, resolve_batches, resolve_subset
 from mnnkit.correction._plan import resolve_merge_plan
 from mnnkit.correction.fast._engine import FastMergeState, FastParams, run_merges
 from mnnkit.correction.fast._pca import cosine_columns, multi_batch_pca
@@ -193,15 +193,11 @@ def _centroid_table(labels: np.ndarray, batches: Batches) -> tuple[pd.DataFrame,
     rows, cell_centroid = [], np.empty(labels.size, dtype=np.int64)
     for b, (name, members) in enumerate(zip(batches.names, batches.members, strict=True)):
         values = labels[members]
-        ids = sorted(pd.unique(values), key=lambda v: (0, float(v), "") if _is_number(v) else (1, 0.0, str(v)))
+        ids = sorted(pd.unique(values), key=label_sort_key)
         for cluster in ids:
             cell_centroid[members[values == cluster]] = len(rows)
             rows.append((name, b, cluster))
     return pd.DataFrame(rows, columns=["batch", "batch_code", "cluster"]), cell_centroid
-
-
-def _is_number(value: object) -> bool:
-    return isinstance(value, int | float | np.integer | np.floating) and not isinstance(value, bool)
 
 
 def _centroids(x, cell_centroid: np.ndarray, n_centroids: int) -> np.ndarray:
