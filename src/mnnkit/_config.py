@@ -57,6 +57,12 @@ CROSS_NEIGHBOURS = 10
 CROSS_REVERSE = 20
 #: Sides smaller than this are searched by brute force.
 SMALL_SIDE = 1000
+#: ``neighbors="auto"`` of the fast method searches exactly while the work of an exact search of every
+#: merge, ``d`` times the number of pairs of cells from different batches (the same for every merge
+#: order), is at most this many multiply-adds; above it, on per-batch pynndescent graphs. 6e11 is about
+#: 200,000 cells in three equal batches, 50 PCs: there the exact search takes about as long as the graph
+#: path, which also pays pynndescent's compilation (tens of seconds) in every new process.
+AUTO_EXACT_MAX_WORK = 6e11
 #: Randomized SVD settings: ``d`` oversamples (a subspace of ``2d`` columns) and 10 subspace
 #: iterations. MNN pairs depend on the whole d-dimensional subspace, including its last components,
 #: whose singular values are close together; the library defaults (10 oversamples, 7 iterations)

@@ -22,7 +22,7 @@ from mnnkit.correction.fast._engine import FastMergeState, run_merges
 from mnnkit.correction.fast._params import check_params
 from mnnkit.correction.fast._prepare import PcaSpec, from_genes, from_rep, resolve_d
 from mnnkit.correction.fast._results import write_results
-from mnnkit.correction.fast._search import ExactSearch, GraphSearch
+from mnnkit.correction.fast._search import ExactSearch, GraphSearch, resolve_neighbors
 
 logger = logging.getLogger("mnnkit")
 
@@ -44,7 +44,7 @@ def fast_mnn(
     weights: dict[str, float] | Sequence | None = None,
     min_batch_skip: float = 0.0,
     svd_solver: Literal["randomized", "exact"] = "randomized",
-    neighbors: Literal["exact", "pynndescent"] = "exact",
+    neighbors: Literal["auto", "exact", "pynndescent"] = "auto",
     key_added: str = "X_mnn",
     reconstruct: Literal["factors", "layer"] | None = None,
     copy: bool = False,
@@ -114,8 +114,12 @@ def fast_mnn(
         ``"randomized"`` (default; implicit centring, seeded, never densifies) or ``"exact"`` (dense
         LAPACK SVD: cells x genes memory; for fidelity checks).
     neighbors
-        ``"exact"`` (default; brute force, exact ties) or ``"pynndescent"`` (one pynndescent graph per
-        batch, then graph searches on the current data: for hundreds of thousands of cells and more).
+        ``"auto"`` (default): ``"exact"`` up to about 200,000 cells (while ``d`` times the number of
+        pairs of cells from different batches is at most 6e11: three equal batches in 50 PCs), else
+        ``"pynndescent"``; the choice is recorded in ``.uns[key_added]["params"]["neighbors"]``.
+        ``"exact"``: brute force with BLAS, exact ties (batchelor's answers). ``"pynndescent"``: one
+        pynndescent graph per batch, then graph searches on the current data (approximate; for hundreds
+        of thousands of cells and more; pynndescent compiles for tens of seconds in each new process).
     key_added
         The key every output is written under, as in ``sc.pp.pca(key_added=...)``: ``.obsm[key_added]``,
         ``.varm[key_added]``, ``.uns[key_added]`` and, if asked, ``.layers[key_added]``.
@@ -193,7 +197,7 @@ def fast_mnn(
     restricted = _inputs.resolve_restrict(adata, restrict, batches)
     batch_weights = _inputs.resolve_batch_weights(weights, batches)
     weight_record = None if batch_weights is None else dict(zip(batches.names, batch_weights.tolist(), strict=True))
-    if restricted is not None and options.neighbors != "exact":
+    if restricted is not None and options.neighbors == "pynndescent":
         msg = f"restrict needs neighbors='exact' (the graph search covers every cell), got {options.neighbors!r}"
         raise ValueError(msg)
     if use_rep is not None:
@@ -213,7 +217,12 @@ def fast_mnn(
         logger.info("embedding ready: %d cells x %d dimensions (%.2f s)", *embedding.data.shape,
                     time.perf_counter() - started)  # fmt: skip
 
-        search = GraphSearch(options.seed) if options.neighbors == "pynndescent" else ExactSearch()
+        sizes = [m.size for m in batches.members]
+        neighbors_used = resolve_neighbors(
+            options.neighbors, sizes, embedding.data.shape[1], restricted=restricted is not None
+        )
+        logger.info("neighbour search: %s%s", neighbors_used, " (auto)" if options.neighbors == "auto" else "")
+        search = GraphSearch(options.seed) if neighbors_used == "pynndescent" else ExactSearch()
         search.prepare(embedding.data, batches.members)
         state = FastMergeState(
             data=embedding.data, members=batches.members, params=params, search=search, restricted=restricted
@@ -244,7 +253,8 @@ def fast_mnn(
                 "ndist": params.ndist, "cos_norm": _effective_cos_norm(options.cos_norm, use_rep), "layer": layer,
                 "subset": subset if isinstance(subset, str) else (None if subset is None else "given"),
                 "use_rep": use_rep, "min_batch_skip": params.min_batch_skip, "svd_solver": options.svd_solver,
-                "neighbors": options.neighbors, "reconstruct": options.reconstruct, "seed": options.seed,
+                "neighbors": neighbors_used, "neighbors_requested": options.neighbors,
+                "reconstruct": options.reconstruct, "seed": options.seed,
                 "restrict": restrict if isinstance(restrict, str) else (None if restrict is None else "given"),
                 "batch_weights": weight_record,
             },

@@ -33,7 +33,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from mnnkit._config import CROSS_NEIGHBOURS, CROSS_REVERSE, LEFT_MARGIN, N_ENTRIES, SMALL_SIDE
+from mnnkit._config import AUTO_EXACT_MAX_WORK, CROSS_NEIGHBOURS, CROSS_REVERSE, LEFT_MARGIN, N_ENTRIES, SMALL_SIDE
 from mnnkit.correction._pair_kernels import mutual_pairs_among
 from mnnkit.correction._pairs import find_mutual_pairs
 from mnnkit.correction.fast import _graph_kernels, _search_kernels
@@ -84,6 +84,29 @@ CROSS_PLAN = LandmarkPlan(ef=300, ef_factor=4, listed=100, landmark_visits=-1, n
 #: 0.98 at 2,000 cells): recall 0.96 on the 300k-cell step, and tricube corrections that differ from
 #: exact ones by 0.1 of their spread over the cells (mean).
 NEAREST_PLAN = LandmarkPlan(ef=0, ef_factor=1, listed=60, landmark_visits=2000, near_landmarks=4, margin=0, visits=30)
+
+
+def exact_search_work(sizes: Sequence[int], n_dims: int) -> float:
+    """Multiply-adds of exact searches over every merge: ``n_dims`` times the cross-batch cell pairs.
+
+    Each pair of cells from different batches meets in exactly one merge step, whatever the merge order,
+    so the sum over steps of ``n_left * n_right`` is ``(n**2 - sum(n_b**2)) / 2``.
+    """
+    sizes = np.asarray(sizes, dtype=np.float64)
+    return float(n_dims) * (sizes.sum() ** 2 - np.sum(sizes**2)) / 2.0
+
+
+def resolve_neighbors(requested: str, sizes: Sequence[int], n_dims: int, *, restricted: bool) -> str:
+    """The search a merge runs: ``requested``, or for ``"auto"`` the faster one for this size.
+
+    ``"auto"`` is ``"exact"`` while :func:`exact_search_work` is at most ``AUTO_EXACT_MAX_WORK`` (and
+    always with ``restrict``, which only the exact search supports), else ``"pynndescent"``.
+    """
+    if requested != "auto":
+        return requested
+    if restricted or exact_search_work(sizes, n_dims) <= AUTO_EXACT_MAX_WORK:
+        return "exact"
+    return "pynndescent"
 
 
 @dataclass(frozen=True)
