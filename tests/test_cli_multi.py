@@ -44,7 +44,7 @@ def test_several_files_equal_the_api_on_the_shared_genes(files):
     work, full, digests = files
     summary, stderr = _module_cli(
         "correct", "B1.h5ad", "B2.h5ad", "-o", "joined.h5ad", "--json",
-        "-k", "15,25", "--sigma", "0.2", "--merge-order", "B2,B1", "--correct-all", "--subset-genes", "genes.txt",
+        "-k", "15,25", "--sigma", "0.2", "--merge-order", "B2,B1", "--no-correct-all", "--subset-genes", "genes.txt",
         "--no-var-adj", "--key-added", "corr", cwd=work,
     )  # fmt: skip
     shared = full.var_names[10:-20]
@@ -60,13 +60,15 @@ def test_several_files_equal_the_api_on_the_shared_genes(files):
     expected = full[:, shared].copy()  # cells: B1 then B2, as in the shipped file and as the files are given
     expected.obs["batch"] = pd.Categorical(expected.obs["batch"].astype(str), categories=["B1", "B2"])
     mnnkit.correct(
-        expected, "batch", k=(15, 25), sigma=0.2, merge_order=["B2", "B1"], correct_all=True,
+        expected, "batch", k=(15, 25), sigma=0.2, merge_order=["B2", "B1"], correct_all=False,
         subset=list(full.var_names[10:300]), var_adj=False, key_added="corr",
     )  # fmt: skip
     out = ad.read_h5ad(work / "joined.h5ad")
     assert list(out.obs_names) == list(expected.obs_names) and list(out.var_names) == list(shared)
     assert list(out.obs["batch"]) == list(expected.obs["batch"])
     np.testing.assert_array_equal(out.layers["corr"], expected.layers["corr"])
+    subset = np.isin(shared, full.var_names[10:300])
+    assert np.isfinite(out.layers["corr"][:, subset]).all() and np.isnan(out.layers["corr"][:, ~subset]).all()
     assert summary["steps"][0]["n_pairs"] == expected.uns["corr"]["steps"]["step_1"]["n_pairs"]
     assert list(out.uns["corr"]["cli"]["subset_genes"]) == list(full.var_names[10:300])
     for name, digest in digests.items():

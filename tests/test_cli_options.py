@@ -57,6 +57,8 @@ def test_every_option_forwards_to_its_parameter():
         "k": 9,
         "merge_order": "auto",
     }
+    # batchelor's layout (only the subset genes, the others NaN) is one flag away from the default
+    assert options.correct_kwargs(_parse("--no-correct-all")) == {"correct_all": False}
 
 
 @pytest.mark.parametrize(

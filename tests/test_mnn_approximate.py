@@ -16,8 +16,11 @@ def test_pynndescent_pair_recall_on_shared_data(name: str) -> None:
     bundle = ad.read_h5ad(reference_bundle(name))
     bundle.X = np.asarray(bundle.X, dtype=np.float64)
     subset = "highly_variable" if name != "synth3" else None
-    exact = mnnkit.correct(bundle, "batch", subset=subset, copy=True)
-    approx = mnnkit.correct(bundle, "batch", subset=subset, neighbors="pynndescent", rng=0, copy=True)
+    # pairs come from the subset genes whatever the layout: correct_all=False spares the other genes' work
+    exact = mnnkit.correct(bundle, "batch", subset=subset, correct_all=False, copy=True)
+    approx = mnnkit.correct(
+        bundle, "batch", subset=subset, correct_all=False, neighbors="pynndescent", rng=0, copy=True
+    )
     for step, info in exact.uns["mnn"]["steps"].items():
         truth = {tuple(p) for p in info["pairs"]}
         found = {tuple(p) for p in approx.uns["mnn"]["steps"][step]["pairs"]}

@@ -28,7 +28,7 @@ API_DEFAULTS: dict[str, Any] = {
     "batch_key": "batch",
     "layer": None,
     "subset": None,
-    "correct_all": False,
+    "correct_all": True,
     "k": 20,
     "prop_k": None,
     "sigma": 0.1,
@@ -79,13 +79,14 @@ The input must be log-normalised expression (in .X or --layer). For raw counts p
 (normalize_total + log1p into layers['lognorm']; .X is kept as it is) and usually --n-top-genes 2000
 (highly variable genes, used for the MNN distances).
 
-Output: the input data plus layers[KEY] (corrected values; NaN for genes outside --subset unless
---correct-all) and uns[KEY] (parameters, merge order, MNN pairs per step, and the command line), KEY being
---key-added (default mnn; with --method fast, obsm/varm/uns[KEY] with default X_mnn). --method rescale and
-regress write layers[KEY] (NaN for genes outside --subset) and uns[KEY] (parameters, command line), with
-default keys rescale_batches and regress_batches; they take --layer, --subset, --restrict, --key-added
-(and rescale --log-base, --pseudo-count), not the MNN options. --method cluster (batchelor's clusterMNN)
-writes obsm/varm/uns[KEY] (default X_cluster_mnn) from --clusters COLUMN, or a k-means per batch.
+Output: the input data plus layers[KEY] (corrected values of every gene; with --no-correct-all,
+batchelor's default layout: the --subset genes only, NaN for the others) and uns[KEY] (parameters, merge
+order, MNN pairs per step, and the command line), KEY being --key-added (default mnn; with --method fast,
+obsm/varm/uns[KEY] with default X_mnn). --method rescale and regress write layers[KEY] (NaN for genes
+outside --subset) and uns[KEY] (parameters, command line), with default keys rescale_batches and
+regress_batches; they take --layer, --subset, --restrict, --key-added (and rescale --log-base,
+--pseudo-count), not the MNN options. --method cluster (batchelor's clusterMNN) writes obsm/varm/uns[KEY]
+(default X_cluster_mnn) from --clusters COLUMN, or a k-means per batch.
 
 The first run after installing compiles mnnkit's numba kernels (about 10-20 s); later runs reuse them."""
 
@@ -162,8 +163,11 @@ def add_options_parser(commands: Any, **kwargs: Any) -> argparse.ArgumentParser:
     subset_help = "boolean .var column of genes for distances, e.g. highly_variable (default: all genes)"
     _api_option(g, "--subset", metavar="COLUMN", help=subset_help)
     g.add_argument("--subset-genes", metavar="FILE", help="text file of gene names (one per line) for distances")
-    correct_all_help = "correct all genes, not only the subset (default: subset only, others NaN)"
-    _api_option(g, "--correct-all", action="store_true", help=correct_all_help)
+    correct_all_help = (
+        "correct every gene with the pairs found on the subset (default: on); --no-correct-all: batchelor's "
+        "default layout, only the subset genes, the others NaN"
+    )
+    _api_option(g, "--correct-all", action=_ON_OFF, help=correct_all_help)
 
     g = p.add_argument_group("correction (defaults are those of mnnkit.correct)")
     method_help = (

@@ -53,7 +53,7 @@ def correct(
     method: Literal["classic", "fast"] = "classic",
     layer: str | None = None,
     subset: str | Sequence[str] | np.ndarray | None = None,
-    correct_all: bool = False,
+    correct_all: bool = True,
     k: int | tuple[int, int] = 20,
     prop_k: float | None = None,
     sigma: float = 0.1,
@@ -109,8 +109,20 @@ def correct(
         Genes used for distances and for the cosine norm: a boolean mask, gene names, positions, or
         the name of a boolean ``.var`` column such as ``"highly_variable"``. ``None``: all genes.
     correct_all
-        If True, all genes are corrected (using pairs and weights from the subset). If False (as in
-        batchelor) only the subset genes are corrected and the other columns of the output are NaN.
+        True (default): every gene is corrected, with the MNN pairs, kernel weights and var.adj scales
+        found on the ``subset`` genes (batchelor's ``correct.all=TRUE``), so the layer has no NaN and
+        ``sc.pp.pca(adata, layer="mnn")``, ``sc.pp.neighbors`` and ``sc.tl.umap`` run on it as they are.
+        Its ``subset`` columns equal those of ``correct_all=False``. False: batchelor's default layout,
+        only the ``subset`` genes are corrected and every other column of the layer is NaN, so every
+        later step must keep to the subset genes (``sc.pp.pca`` does so by itself only when the subset
+        is ``.var["highly_variable"]``; with ``mask_var=None`` or another subset it fails on the NaN).
+        Without a ``subset`` (or with all genes in it) both give the same output. The output layer is
+        cells x all genes either way; True also holds the data of every gene in float64 during the call
+        (cells x genes x 8 bytes, plus each step's copies of its two sides): the peak memory of the call
+        grows by 2.5-3x that size and the time by the extra columns' averaging and smoothing. Measured
+        (2 cores, subset of highly variable genes): shipped pancreas data (350 cells x 12474 genes, 1000
+        in the subset) peak 19 -> 124 MiB, 0.15 -> 0.30 s; 3 batches x 3000 cells x 2000 genes (500 in
+        the subset) peak 423 -> 764 MiB, 6.4 -> 7.5 s.
     k
         Number of nearest neighbours sought on each side for the MNN search, or a pair
         ``(k_left, k_right)``: ``k_left`` nearest reference cells for each cell being merged, and
@@ -210,13 +222,15 @@ def correct(
     >>> sc.pp.normalize_total(adata)
     >>> sc.pp.log1p(adata)
     >>> sc.pp.highly_variable_genes(adata, n_top_genes=1000)
-    >>> mnnkit.correct(adata, "batch", subset="highly_variable", correct_all=True)
+    >>> mnnkit.correct(adata, "batch", subset="highly_variable")
+    >>> sc.pp.pca(adata, layer="mnn")  # every gene corrected: no NaN
+    >>> mnnkit.correct(adata, "batch", subset="highly_variable", correct_all=False, key_added="mnn_subset")
     """
     if method == "fast":
         classic_only = {
             "sigma": (sigma, 0.1), "var_adj": (var_adj, True), "svd_dim": (svd_dim, 0),
             "cos_norm_in": (cos_norm_in, True), "cos_norm_out": (cos_norm_out, True),
-            "correct_all": (correct_all, False), "approximate": (approximate, False),
+            "correct_all": (correct_all, True), "approximate": (approximate, False),
             "kernel_neighbors": (kernel_neighbors, None), "var_adj_sample": (var_adj_sample, None),
         }  # fmt: skip
         return _correct_fast(
