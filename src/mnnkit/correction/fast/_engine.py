@@ -17,7 +17,7 @@ import numpy as np
 
 from mnnkit.correction._pairs import side_k
 from mnnkit.correction._plan import MergePlan, Node, run_plan
-from mnnkit.correction.fast._orthogonalize import center_along, orthogonalize, perbatch_variance
+from mnnkit.correction.fast._orthogonalize import center_along, orthogonalize, orthogonalize_groups, perbatch_variance
 from mnnkit.correction.fast._search import Part, side_parts
 from mnnkit.correction.fast._tricube import batch_magnitude, pc_space_averages, tricube_correct
 
@@ -116,14 +116,19 @@ def count_row(state: FastMergeState, left: Node, rights: Sequence[Node]) -> list
     left_rows = state.rows(left)
     left_data = state.data[left_rows]
     left_pos = state.restricted_positions(left_rows)
+    # every right node is orthogonalised against the same vectors: all of them in one pass
+    right_rows = [state.rows(right) for right in rights]
+    right_pos = [state.restricted_positions(rows) for rows in right_rows]
+    stops = np.cumsum([rows.size for rows in right_rows])
+    bounds = list(zip(stops - [rows.size for rows in right_rows], stops, strict=True))
+    all_right = state.data[np.concatenate(right_rows)] if right_rows else state.data[:0]
+    orthogonalize_groups(all_right, state.extras[left], bounds, right_pos)
     counts = []
-    for right in rights:
-        right_rows = state.rows(right)
-        right_data = state.data[right_rows]
-        restricted = (left_pos, state.restricted_positions(right_rows))
-        orthogonalize(right_data, state.extras[left], restricted[1])
+    for right, (start, stop), restricted_right in zip(rights, bounds, right_pos, strict=True):
         orthogonalize(left_data, state.extras[right], left_pos)
-        counts.append(int(state.pairs(left, right, left_data, right_data, restricted).shape[0]))
+        right_data = all_right[start:stop]
+        pairs = state.pairs(left, right, left_data, right_data, (left_pos, restricted_right))
+        counts.append(int(pairs.shape[0]))
     return counts
 
 

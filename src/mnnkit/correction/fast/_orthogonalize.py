@@ -50,6 +50,46 @@ def orthogonalize(data: np.ndarray, vectors: Sequence[np.ndarray], mean_rows: np
         center_along(data, vector, mean_rows)
 
 
+def orthogonalize_groups(
+    data: np.ndarray,
+    vectors: Sequence[np.ndarray],
+    bounds: Sequence[tuple[int, int]],
+    mean_rows: Sequence[np.ndarray | None] | None = None,
+) -> None:
+    """In place: :func:`orthogonalize` each row range ``start:stop`` of ``data`` on its own, in one pass.
+
+    The ranges must tile the rows of ``data`` in order (the first starts at 0, each starts where the
+    previous stops, the last stops at ``len(data)``).
+
+    The same as calling ``orthogonalize(data[start:stop], vectors, mean_rows[g])`` for every range ``g``
+    (bit for bit: every row is projected and shifted by the same kernels, and each range's centre is
+    the mean of its own positions), with one kernel call per vector for all ranges together instead of
+    one per range: the auto merge orders many small nodes against the same vectors. ``mean_rows[g]``:
+    positions inside range ``g`` (``restrict``), or None for all of its rows.
+
+    Memory: ``O(n)`` for the positions.
+    """
+    if not bounds or data.shape[0] == 0:
+        return
+    lengths = np.array([stop - start for start, stop in bounds], dtype=np.int64)
+    positions = np.empty(data.shape[0])
+    centres = np.empty(len(bounds))
+    for vector in vectors:
+        norm = float(np.sqrt(np.sum(vector * vector)))
+        if norm == 0.0:
+            continue
+        unit = np.ascontiguousarray(vector / norm, dtype=np.float64)
+        _pc_kernels.project_rows(data, unit, positions)
+        for g, (start, stop) in enumerate(bounds):
+            own = positions[start:stop]
+            rows = None if mean_rows is None else mean_rows[g]
+            centres[g] = own.mean() if rows is None else own[rows].mean()
+        # fl(p - c) is exactly -fl(c - p), so shifting to centre 0 by these offsets moves every row by
+        # the same amount as shift_along(..., centre) of its own range would
+        offsets = positions - np.repeat(centres, lengths)
+        _pc_kernels.shift_along(data, unit, offsets, 0.0)
+
+
 def perbatch_variance(data: np.ndarray, bounds: Sequence[tuple[int, int]]) -> np.ndarray:
     """Total variance (sum over columns of the n-1 sample variance) of each row range ``start:stop``.
 
