@@ -348,7 +348,88 @@ def test_info_summarises_long_lists(tmp_path, capsys):
     assert main(["info", str(out)]) == 0
     text = capsys.readouterr().out
     assert max(map(len, text.splitlines())) < 400, text
-    assert "subset_genes=300 values (g0, g1, g2, g3, g4, ... (295 more))" in text
+    assert "subset_genes=300 values (g0, g1, g2, g3, g4, ... and 295 more)" in text
     assert main(["info", str(out), "--json"]) == 0  # the JSON keeps the full list
     info = json.loads(capsys.readouterr().out)
     assert info["corrections"]["mnn"]["params"]["subset_genes"] == [f"g{i}" for i in range(300)]
+
+
+def _summarised(line: str, prefix: str, sep: str, total: int) -> list[str]:
+    """The entries a summarised list shows after ``prefix``; checks that they and "... and N more" add up."""
+    assert line.startswith(prefix), (prefix, line)
+    *shown, tail = line[len(prefix) :].split(sep)
+    found = re.fullmatch(r"\.\.\. and (\d+) more\)?", tail)
+    assert found, line
+    assert len(shown) >= 1 and len(shown) + int(found.group(1)) == total, line
+    return shown
+
+
+def test_every_list_info_and_correct_print_is_summarised(tmp_path, capsys):
+    """A wide file (52 obs columns, 300 categories, 40 layers and embeddings, 62 uns keys, 30 batches with long
+    names and a fast correction with per-batch weights): every list is cut with its count, every line is bounded,
+    and --json keeps every entry."""
+    names = [f"batch_with_a_rather_long_name_{i:03d}" for i in range(30)]
+    adata = _small(batches=tuple(names), n_per_batch=12, n_genes=60)
+    rng = np.random.default_rng(0)
+    for j in range(50):
+        adata.obs[f"obs_column_{j}"] = rng.integers(0, 5, adata.n_obs)
+    adata.obs["many"] = pd.Categorical([f"category_{i}" for i in rng.integers(0, 300, adata.n_obs)])
+    n_categories = adata.obs["many"].cat.categories.size
+    adata.var["hv"] = np.arange(adata.n_vars) < 40
+    for j in range(40):
+        adata.layers[f"layer_{j}"] = adata.X
+        adata.obsm[f"emb_{j}"] = adata.X[:, :3]
+    for j in range(60):
+        adata.uns[f"key_{j}"] = j
+    path = tmp_path / "wide.h5ad"
+    adata.write_h5ad(path)
+    out = tmp_path / "out.h5ad"
+    weights = ",".join(f"{name}={1 + i % 3}" for i, name in enumerate(names))
+    assert main(["correct", str(path), "-o", str(tmp_path / "fast.h5ad"), "--method", "fast", "--d", "5",
+                 "-k", "5", "--weights", weights, "-q"]) == 0  # fmt: skip
+    capsys.readouterr()
+    assert main(["correct", str(tmp_path / "fast.h5ad"), "-o", str(out), "--subset", "hv", "-k", "5"]) == 0
+    correct_text = capsys.readouterr().out
+    assert main(["info", str(out)]) == 0
+    text = capsys.readouterr().out
+    lines = text.splitlines()
+    # lists at most 250 characters a line; the parameters (one value each, lists cut) and the command line (cut
+    # at 300 characters) up to 400
+    assert max(len(x) for x in lines if "params:" not in x and "made by:" not in x) <= 250, text
+    assert max(map(len, lines)) <= 400, text
+
+    def line(start: str) -> str:
+        [found] = [x for x in lines if x.startswith(start)]
+        return found
+
+    _summarised(line("  obs ("), "  obs (52 columns): ", "; ", 52)
+    assert line("  var (") == "  var (1 columns): hv (boolean, 40 True)"  # a short list is not cut
+    _summarised(line("  layers:"), "  layers: ", "; ", 41)  # mnn and 40 layers
+    _summarised(line("  obsm:"), "  obsm: ", "; ", 41)  # X_mnn and 40 embeddings
+    _summarised(line("  uns ("), "  uns (62 keys): ", ", ", 62)  # 60 keys, X_mnn and mnn
+    shown = _summarised(line("  mnnkit correction uns['mnn']"), "  mnnkit correction uns['mnn']: classic method, "
+                        "30 batches, merge order ", " <- ", 30)  # fmt: skip
+    assert shown == names[: len(shown)]
+    [batch] = re.findall(r"batch \(30 categories: [^)]*\)", text)
+    assert _summarised(batch, "batch (30 categories: ", ", ", 30) == names[:2]  # the names are long: two fit
+    assert "subset_genes=40 values (g0, g1, g2, g3, g4, ... and 35 more)" in text
+    weights = r"batch_weights=30 entries \(batch_with_a_rather_long_name_000: 1\.0, .*\.\.\. and \d+ more\)"
+    assert re.search(weights, text)
+    assert "--weights batch_with_a_rather_long_name_000=1," in text and "... (mnnkit " in text  # the command, cut
+    assert "... 17 more steps (--json lists all)" in text  # 29 steps: the first 11 and the last
+    assert "+... and 27 more <- batch_with_a_rather_long_name_029" in text  # the step's left side, cut
+    # the correction's own summary: batches and merge order cut the same way
+    correct_lines = correct_text.splitlines()
+    assert max(map(len, correct_lines)) <= 250, correct_text
+    [batches] = [x for x in correct_lines if x.startswith("  batches (30,")]
+    assert re.fullmatch(r"  batches \(30, column 'batch'\): (batch_with_a_rather_long_name_\d{3} \(12\), )+"
+                        r"\.\.\. and \d+ more", batches), batches  # fmt: skip
+    _summarised([x for x in correct_lines if x.startswith("  merge order:")][0], "  merge order: ", " <- ", 30)
+    # --json: every entry, exact
+    assert main(["info", str(out), "--json"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert info["obs"]["many"]["n_categories"] == n_categories and len(info["obs"]["many"]["categories"]) == 8
+    assert len(info["obs"]) == 52 and len(info["layers"]) == 41 and len(info["obsm"]) == 41 and len(info["uns"]) == 62
+    assert info["corrections"]["mnn"]["merge_order"] == names
+    assert len(info["corrections"]["mnn"]["steps"]) == 29
+    assert info["corrections"]["X_mnn"]["params"]["batch_weights"] == {n: 1.0 + i % 3 for i, n in enumerate(names)}

@@ -10,12 +10,13 @@ import numpy as np
 
 from mnnkit.cli._io import check_input, unreadable
 from mnnkit.cli._summary import correction_steps, dumps, step_lines
-from mnnkit.cli._text import MAX_NAMES, emit, label, name_list, value_text
+from mnnkit.cli._text import MAX_LABEL, bounded_list, emit, label, name_list, value_text
 
 _DESCRIPTION = """\
 Show what an .h5ad file holds: shape, .X, the .obs columns with their number of categories, .var
 columns, layers, obsm/obsp/varm entries, .uns keys, and every mnnkit correction recorded in it with its
-parameters, merge steps and the command line that made it. Matrices are not loaded."""
+parameters, merge steps and the command line that made it. Matrices are not loaded. Long lists show their
+first entries and how many more there are; --json lists everything."""
 
 
 def add_parser(commands: Any, **kwargs: Any) -> argparse.ArgumentParser:
@@ -130,6 +131,12 @@ def inspect_file(path: Path) -> dict[str, Any]:
     return info
 
 
+#: Characters of the categories shown for one categorical column (its first five at most).
+_CATEGORY_WIDTH = 80
+#: Characters of a recorded command line shown (``--json`` gives it whole).
+_COMMAND_WIDTH = MAX_LABEL * 5
+
+
 def _matrix_text(entry: dict[str, Any] | None) -> str:
     if entry is None:
         return "none"
@@ -142,7 +149,9 @@ def _matrix_text(entry: dict[str, Any] | None) -> str:
 def _column_text(name: str, entry: dict[str, Any]) -> str:
     name = label(name)
     if "n_categories" in entry:
-        shown = ", ".join(label(c) for c in entry["categories"][:5]) + (", ..." if entry["n_categories"] > 5 else "")
+        shown = bounded_list(
+            [label(c) for c in entry["categories"][:5]], total=entry["n_categories"], limit=5, width=_CATEGORY_WIDTH
+        )
         return f"{name} ({entry['n_categories']} categories: {shown})"
     if "n_unique" in entry:
         return f"{name} ({entry['n_unique']} distinct strings)"
@@ -151,9 +160,8 @@ def _column_text(name: str, entry: dict[str, Any]) -> str:
     return f"{name} ({entry['dtype']})"
 
 
-def _listing(entries: list[str], limit: int = MAX_NAMES * 4) -> str:
-    shown = entries[:limit] + ([f"... ({len(entries) - limit} more)"] if len(entries) > limit else [])
-    return "; ".join(shown) or "none"
+def _listing(entries: list[str]) -> str:
+    return bounded_list(entries, sep="; ") or "none"
 
 
 def format_info(info: dict[str, Any]) -> str:
@@ -166,7 +174,7 @@ def format_info(info: dict[str, Any]) -> str:
     for group in ("layers", "obsm", "obsp", "varm"):
         entries = [f"{label(n)} ({_matrix_text(e)})" for n, e in info[group].items()]
         lines.append(f"  {group}: {_listing(entries)}")
-    lines.append(f"  uns: {name_list(info['uns'], limit=MAX_NAMES * 4) or 'none'}")
+    lines.append(f"  uns ({len(info['uns'])} keys): {name_list(info['uns']) or 'none'}")
     if not info["corrections"]:
         lines.append("  mnnkit corrections: none recorded")
     for key, corr in info["corrections"].items():
@@ -174,13 +182,13 @@ def format_info(info: dict[str, Any]) -> str:
         order = corr["merge_order"]
         lines.append(
             f"  mnnkit {kind} uns['{label(key)}']: {corr['method']} method, {len(corr['batches'])} batches"
-            + (f", merge order {name_list(order, sep=' <- ', limit=MAX_NAMES * 2)}" if order else "")
+            + (f", merge order {name_list(order, sep=' <- ')}" if order else "")
         )
         params = ", ".join(f"{label(k)}={value_text(v)}" for k, v in corr["params"].items())
         lines.append(f"    params: {params}")
         lines.extend(step_lines(corr["steps"], indent="    "))
         if corr["cli"].get("command"):
-            command = label(corr["cli"]["command"], 1000)
+            command = label(corr["cli"]["command"], _COMMAND_WIDTH)
             lines.append(f"    made by: {command} (mnnkit {label(corr['cli'].get('version', '?'))})")
     return "\n".join(lines)
 

@@ -9,10 +9,12 @@ from typing import Any
 
 import numpy as np
 
-from mnnkit.cli._text import MAX_NAMES, label, name_list
+from mnnkit.cli._text import MAX_LIST_WIDTH, MAX_NAMES, bounded_list, label, name_list
 
 #: Merge steps listed in text output (the first ones and the last one; --json lists all).
 MAX_STEPS = 12
+#: Characters each side of a merge step may take in its line (batch names joined by "+").
+_STEP_SIDE_WIDTH = 80
 #: ``mnnkit correct --method`` values that run a per-gene linear correction (no merge steps, no MNN pairs).
 LINEAR_METHODS = ("rescale", "regress")
 
@@ -89,8 +91,8 @@ def step_lines(steps: list[Mapping], *, indent: str, seconds: bool = False) -> l
         time_text = ""
         if seconds and step["seconds"] is not None and math.isfinite(step["seconds"]):
             time_text = f" ({step['seconds']:.2f} s)"
-        left = name_list(step["left"], sep="+", limit=4)
-        right = name_list(step["right"], sep="+", limit=4)
+        left = name_list(step["left"], sep="+", limit=4, width=_STEP_SIDE_WIDTH)
+        right = name_list(step["right"], sep="+", limit=4, width=_STEP_SIDE_WIDTH)
         lines.append(f"{indent}step {step['step']}: {left} <- {right}: {step['n_pairs']:,} MNN pairs{time_text}")
     return lines
 
@@ -99,14 +101,13 @@ def format_correct(summary: Mapping) -> str:
     """The one-screen text summary of ``mnnkit correct`` (labels shortened, long lists cut)."""
     lines = [f"mnnkit correct: {summary['n_cells']} cells x {summary['n_genes']} genes, {summary['method']} method"]
     batches = list(summary["batches"].items())
-    listing = ", ".join(f"{label(name)} ({n})" for name, n in batches[: MAX_NAMES * 2])
-    if len(batches) > MAX_NAMES * 2:
-        listing += f", ... ({len(batches) - MAX_NAMES * 2} more)"
+    listing = bounded_list([f"{label(name)} ({n})" for name, n in batches[:MAX_NAMES]], total=len(batches))
     lines.append(f"  batches ({len(batches)}, column '{label(summary['batch_key'])}'): {listing}")
     inputs = summary["inputs"]
     lines.append(f"  input{'s' if len(inputs) > 1 else ''}: {name_list(inputs)}")
     if summary.get("genes_dropped"):
-        dropped = ", ".join(f"{label(name)} {n}" for name, n in list(summary["genes_dropped"].items())[:MAX_NAMES])
+        dropped = list(summary["genes_dropped"].items())
+        dropped = bounded_list([f"{label(name)} {n}" for name, n in dropped[:MAX_NAMES]], total=len(dropped))
         lines.append(f"  joined on {summary['n_genes']} shared genes; genes dropped per file: {dropped}")
     if summary.get("normalized"):
         lines.append(f"  normalised: normalize_total + log1p into layers[{summary['layer']!r}]")
@@ -118,7 +119,7 @@ def format_correct(summary: Mapping) -> str:
     lines.append(f"  {genes_are}: {subset}" + (f" ({n_sub})" if n_sub is not None else ""))
     order = summary.get("merge_order") or []
     if order:
-        lines.append(f"  merge order: {name_list(order, sep=' <- ', limit=MAX_NAMES * 2)}")
+        lines.append(f"  merge order: {name_list(order, sep=' <- ')}")
     lines.extend(step_lines(summary.get("steps", []), indent="  ", seconds=True))
     lines.append(f"  output: {summary['output']} ({', '.join(summary['written'])})")
     for path in summary.get("plots", []):
@@ -147,7 +148,7 @@ def format_normalize(summary: Mapping) -> str:
             f"min {sf['min']:.3g}, median {sf['median']:.3g}, max {sf['max']:.3g}"
         )
     if len(shown) > MAX_NAMES * 2:
-        lines.append(f"    ... ({len(shown) - MAX_NAMES * 2} more batches; --json lists all)")
+        lines.append(f"    ... and {len(shown) - MAX_NAMES * 2} more batches (--json lists all)")
     subset = label(summary.get("subset") or "all genes", 200)
     n_sub = summary.get("n_subset_genes")
     lines.append(f"  genes for size factors: {subset}" + (f" ({n_sub})" if n_sub is not None else ""))
@@ -213,6 +214,4 @@ def list_columns(frame: Any) -> str:
     if len(frame.columns) == 0:
         return "(none)"
     shown = [f"{label(name)} ({describe_column(frame[name])})" for name in frame.columns[: MAX_NAMES * 4]]
-    if len(frame.columns) > MAX_NAMES * 4:
-        shown.append(f"... ({len(frame.columns) - MAX_NAMES * 4} more)")
-    return ", ".join(shown)
+    return bounded_list(shown, total=len(frame.columns), limit=MAX_NAMES * 4, width=MAX_LIST_WIDTH * 5)

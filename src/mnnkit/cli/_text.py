@@ -11,13 +11,16 @@ from __future__ import annotations
 
 import re
 import sys
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import IO, Any
 
 #: Labels (batch, column, gene names) longer than this many characters are shortened in text output.
 MAX_LABEL = 60
-#: Names shown from a long list before "... (N more)".
+#: Entries shown from a long list before "... and N more".
 MAX_NAMES = 8
+#: Characters one list may take on a line of text output: entries past the first that would go beyond it are
+#: counted in "... and N more" instead of shown.
+MAX_LIST_WIDTH = 160
 #: Characters of an error message shown (the rest is cut, saying how much).
 MAX_MESSAGE = 2000
 
@@ -48,22 +51,55 @@ def label(value: Any, limit: int = MAX_LABEL) -> str:
     return printable(shorten(value, limit))
 
 
-def name_list(names: Iterable[Any], *, sep: str = ", ", limit: int = MAX_NAMES) -> str:
-    """Up to ``limit`` names (each through :func:`label`), then ``... (N more)``."""
-    names = list(names)
-    shown = [label(n) for n in names[:limit]]
-    if len(names) > limit:
-        shown.append(f"... ({len(names) - limit} more)")
+def bounded_list(
+    entries: Iterable[str],
+    *,
+    total: int | None = None,
+    sep: str = ", ",
+    limit: int = MAX_NAMES,
+    width: int = MAX_LIST_WIDTH,
+) -> str:
+    """Text entries (already through :func:`label`) joined by ``sep``, summarised when long.
+
+    At most ``limit`` entries are shown, and after the first no more than fit in ``width`` characters; the
+    rest are counted: ``a, b, c, ... and 97 more``. ``total`` is the length of the whole list when
+    ``entries`` holds only its first ones (default: ``len(entries)``).
+    """
+    entries = list(entries)
+    total = len(entries) if total is None else total
+    shown: list[str] = []
+    used = 0
+    for entry in entries[:limit]:
+        extra = len(entry) + (len(sep) if shown else 0)
+        if shown and used + extra > width:
+            break
+        shown.append(entry)
+        used += extra
+    if total > len(shown):
+        shown.append(f"... and {total - len(shown)} more")
     return sep.join(shown)
 
 
+def name_list(names: Iterable[Any], *, sep: str = ", ", limit: int = MAX_NAMES, width: int = MAX_LIST_WIDTH) -> str:
+    """Names (each through :func:`label`) as :func:`bounded_list` shows them: the first few, then ``... and N more``."""
+    names = list(names)
+    return bounded_list([label(n) for n in names[:limit]], total=len(names), sep=sep, limit=limit, width=width)
+
+
 def value_text(value: Any) -> str:
-    """A parameter value for text output: a list or array as its length and first names, a scalar as it is."""
+    """A parameter value for text output, summarised when long.
+
+    A list or array as its length and first values, a mapping as its size and first items, a scalar as it is
+    (shortened).
+    """
     import numpy as np
 
+    if isinstance(value, Mapping):
+        items = [f"{label(k)}: {label(v)}" for k, v in list(value.items())[:5]]
+        return f"{len(value)} entries ({bounded_list(items, total=len(value), limit=5, width=MAX_LIST_WIDTH // 2)})"
     if isinstance(value, np.ndarray | list | tuple) and np.ndim(value) > 0:
         values = np.ravel(np.asarray(value, dtype=object))
-        return f"{values.size} values ({name_list(values, limit=5)})"
+        return f"{values.size} values ({name_list(values, limit=5, width=MAX_LIST_WIDTH // 2)})"
     return label(value, MAX_LABEL * 2)
 
 
