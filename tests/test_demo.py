@@ -70,7 +70,7 @@ def test_the_printed_command_line_gives_the_demo_numbers(tmp_path, capsys) -> No
 
     data = cli("data simulated").strip()
     assert Path(data).is_file()
-    correct, evaluate = (c.replace("$(mnnkit data simulated)", shlex.quote(data)) for c in demo.CLI_COMMANDS)
+    correct, evaluate = (c.replace('"$(mnnkit data simulated)"', shlex.quote(data)) for c in demo.CLI_COMMANDS)
     summary = json.loads(cli(correct.removeprefix("mnnkit ") + " --json"))
     metrics = json.loads(cli(evaluate.removeprefix("mnnkit ") + " --json"))["metrics"]
 

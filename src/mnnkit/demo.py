@@ -30,9 +30,9 @@ DEMO_METRICS = ("ilisi_scaled", "clisi_scaled", "silhouette_label", "silhouette_
 #: Where the before/after UMAP goes by default (a free name is chosen if the file exists).
 DEFAULT_PLOT = "mnnkit_demo_umap.png"
 #: The demo's correction and metrics on the command line, as the demo prints them: the same data, the same
-#: defaults, the same numbers (``$(mnnkit data simulated)`` is the shipped file's path).
+#: defaults, the same numbers (``"$(mnnkit data simulated)"`` is the shipped file's path).
 CLI_COMMANDS = (
-    "mnnkit correct $(mnnkit data simulated) -o corrected.h5ad",
+    'mnnkit correct "$(mnnkit data simulated)" -o corrected.h5ad',
     "mnnkit evaluate corrected.h5ad --label-key cell_type",
 )
 

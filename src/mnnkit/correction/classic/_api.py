@@ -80,7 +80,8 @@ def correct(
     normalised, mutual nearest neighbours (MNN pairs) are found between the batches, each pair gives
     a correction vector, and every cell of the batch being merged gets a Gaussian-kernel-weighted
     average of those vectors. Batches are merged in sequence: the first is the reference, each next
-    one is corrected onto everything merged so far. Defaults equal batchelor's.
+    one is corrected onto everything merged so far. Defaults equal batchelor's, except the output layout:
+    every gene is corrected by default (``correct_all``).
 
     ``method="fast"`` runs :func:`mnnkit.fast_mnn` instead (batchelor's ``fastMNN``: the correction in
     the space of a multi-batch PCA; the choice for large data, see the README): the shared parameters
