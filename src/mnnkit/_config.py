@@ -144,3 +144,13 @@ NN_DIRECT_MAX_CHANNELS_PER_GROUP = 2
 #: on the calling thread only: a parallel region can stall for a scheduler time slice when cores are
 #: shared, which would dominate small layers (a 32-image batch of 32x32 crops).
 NN_PARALLEL_MIN_WORK = 1 << 23
+
+# --------------------------------------------------------------- compile time (see docs/compile_cache.md)
+#: Entries up to which the exact search's small sort (compiled once, in place of numba's generic sorts)
+#: uses insertion sort; longer runs use heapsort (compiled in). The order sorted by is total, so the
+#: result does not depend on this.
+SORT_INSERTION_MAX = 16
+#: Ranges of rows per thread that :func:`mnnkit._parallel.run_in_ranges` splits a kernel's work into:
+#: several per thread even out rows of uneven cost, and each range is still large enough that calling
+#: the kernel on it costs little.
+PARALLEL_TASKS_PER_THREAD = 4

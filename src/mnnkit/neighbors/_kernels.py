@@ -1,4 +1,4 @@
-"""Numba kernels of the kNN backends (compiled lazily on first call, cached on disk).
+"""Numba kernels of the kNN backends (compiled lazily on first call, cached on disk; see docs/compile_cache.md).
 
 Callers validate everything in Python first; these kernels take plain, contiguous arrays only.
 """
@@ -8,7 +8,8 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-from mnnkit._config import KNN_REVERSE_TILE, SELECT_BLOCK_ROWS
+from mnnkit._config import KNN_REVERSE_TILE, SELECT_BLOCK_ROWS, SORT_INSERTION_MAX
+from mnnkit._parallel import run_in_ranges
 
 
 @numba.njit(cache=True)
@@ -37,7 +38,7 @@ def _sift_down(values, labels, size):  # pragma: no cover - traced by numba
         pos = child
 
 
-@numba.njit(cache=True, inline="always")
+@numba.njit(cache=True)
 def _heap_offer(values, labels, size, value, label):  # pragma: no cover - traced by numba
     """Offer ``(value, label)`` to a bounded max-heap of capacity ``len(values)``; return its new size.
 
@@ -64,7 +65,50 @@ def _heap_offer(values, labels, size, value, label):  # pragma: no cover - trace
     return size
 
 
-@numba.njit(cache=True, parallel=True)
+@numba.njit(cache=True)
+def _sort_pairs(keys, labels, n):  # pragma: no cover - traced by numba
+    """Sort ``keys[:n]`` in place by (key, label), moving ``labels[:n]`` with them.
+
+    A total order (the labels are distinct), so the result does not depend on the algorithm: insertion
+    sort for the few candidates of a typical row, heapsort (``O(n log n)``, no recursion, no scratch)
+    beyond. One small function compiled once, instead of numba's generic sorts inlined into each kernel.
+    """
+    if n <= SORT_INSERTION_MAX:
+        for a in range(1, n):
+            key = keys[a]
+            label = labels[a]
+            b = a - 1
+            while b >= 0 and (keys[b] > key or (keys[b] == key and labels[b] > label)):
+                keys[b + 1] = keys[b]
+                labels[b + 1] = labels[b]
+                b -= 1
+            keys[b + 1] = key
+            labels[b + 1] = label
+        return
+    # heapsort: build a max-heap by (key, label), then move its root to the end of the shrinking heap
+    for end in range(n, 0, -1):
+        first = n // 2 - 1 if end == n else 0
+        if end < n:
+            keys[0], keys[end] = keys[end], keys[0]
+            labels[0], labels[end] = labels[end], labels[0]
+        for start in range(first, -1, -1):
+            pos = start
+            while True:
+                child = 2 * pos + 1
+                if child >= end:
+                    break
+                other = child + 1
+                if other < end and (
+                    keys[child] < keys[other] or (keys[child] == keys[other] and labels[child] < labels[other])
+                ):
+                    child = other
+                if keys[pos] > keys[child] or (keys[pos] == keys[child] and labels[pos] > labels[child]):
+                    break
+                keys[pos], keys[child] = keys[child], keys[pos]
+                labels[pos], labels[child] = labels[child], labels[pos]
+                pos = child
+
+
 def select_exact(gram, query_sqnorm, data_sqnorm, query, data, err_scale, k, self_offset, out_idx, out_dist):
     """Turn one chunk of dot products into the exact ``k`` nearest neighbours of its query rows.
 
@@ -75,76 +119,73 @@ def select_exact(gram, query_sqnorm, data_sqnorm, query, data, err_scale, k, sel
     final heap bounds the ``k``-th true distance from above, so every point of the true top ``k`` (ties at
     the ``k``-th distance included) has ``a_ij - e_ij <= U_i``, hence ``a_ij <= top + 2 E_i`` for the final
     and any earlier (larger) top: it was recorded. The recorded points with ``a_ij - e_ij <= U_i`` are
-    re-measured exactly (sequential sum of squared differences) and sorted stably, so ties go to the
-    lower data index. ``self_offset >= 0`` excludes data row ``self_offset + i`` from query row ``i``.
-    Writes Euclidean distances (square roots) into ``out_dist``. Needs ``k <=`` the number of data rows left.
+    re-measured exactly (sequential sum of squared differences) and sorted by (distance, data index), so
+    ties go to the lower data index. ``self_offset >= 0`` excludes data row ``self_offset + i`` from query
+    row ``i``. Writes Euclidean distances (square roots) into ``out_dist``. Needs ``k <=`` the number of
+    data rows left. Rows are independent: ranges of ``SELECT_BLOCK_ROWS`` rows go to the numba threads
+    (:func:`mnnkit._parallel.run_in_ranges`), each sharing one set of scratch arrays.
     """
-    n_rows, n_data = gram.shape
     data_norm = np.sqrt(data_sqnorm)
-    max_norm = data_norm.max() if n_data > 0 else 0.0
-    # rows are independent (parallel, same result as serial); a block of rows shares its scratch arrays,
-    # which would otherwise be allocated once per row (the main cost of many small searches)
-    n_blocks = (n_rows + SELECT_BLOCK_ROWS - 1) // SELECT_BLOCK_ROWS
-    for block in numba.prange(n_blocks):
-        heap = np.empty(k)
-        heap_idx = np.empty(k, dtype=np.int64)
-        seen = np.empty(n_data, dtype=np.int64)
-        seen_approx = np.empty(n_data)
-        cand = np.empty(n_data, dtype=np.int64)
-        cand_d2 = np.empty(n_data)
-        for i in range(block * SELECT_BLOCK_ROWS, min((block + 1) * SELECT_BLOCK_ROWS, n_rows)):
-            _select_row(
-                gram, query_sqnorm, data_sqnorm, data_norm, max_norm, query, data, err_scale, k, self_offset, i,
-                heap, heap_idx, seen, seen_approx, cand, cand_d2, out_idx, out_dist,
-            )  # fmt: skip
+    max_norm = float(data_norm.max()) if data_norm.size else 0.0
+    run_in_ranges(
+        _select_rows, gram.shape[0], SELECT_BLOCK_ROWS,
+        gram, query_sqnorm, data_sqnorm, data_norm, max_norm, query, data, float(err_scale), int(k),
+        int(self_offset), out_idx, out_dist,
+    )  # fmt: skip
 
 
-@numba.njit(cache=True, inline="always")
-def _select_row(
-    gram, query_sqnorm, data_sqnorm, data_norm, max_norm, query, data, err_scale, k, self_offset, i,
-    heap, heap_idx, seen, seen_approx, cand, cand_d2, out_idx, out_dist,
-):  # fmt: skip
-    """Row ``i`` of :func:`select_exact`, with the block's scratch arrays."""
+@numba.njit(cache=True, nogil=True)
+def _select_rows(
+    gram, query_sqnorm, data_sqnorm, data_norm, max_norm, query, data, err_scale, k, self_offset, out_idx, out_dist,
+    first, last,
+):  # fmt: skip  # pragma: no cover - traced by numba
+    """Rows ``first:last`` of :func:`select_exact`, sharing one set of scratch arrays."""
     n_data = gram.shape[1]
-    q_sq = query_sqnorm[i]
-    q_norm = np.sqrt(q_sq)
-    widest = q_norm + max_norm
-    slack = 2.0 * err_scale * widest * widest
-    skip = self_offset + i if self_offset >= 0 else -1
-    size = 0
-    n_seen = 0
-    record_below = np.inf  # heap top + slack once the heap is full
-    for j in range(n_data):
-        approx = q_sq - 2.0 * gram[i, j] + data_sqnorm[j]
-        if approx <= record_below and j != skip:  # the common case (far) without a call
-            seen[n_seen] = j
-            seen_approx[n_seen] = approx
-            n_seen += 1
-            if size < k or approx < heap[0]:
-                size = _heap_offer(heap, heap_idx, size, approx, j)
-                if size == k:
-                    record_below = heap[0] + slack
-    upper = -np.inf
-    for t in range(k):
-        s = q_norm + data_norm[heap_idx[t]]
-        bound = heap[t] + err_scale * s * s
-        if bound > upper:
-            upper = bound
-    n_cand = 0
-    for c in range(n_seen):
-        j = seen[c]
-        s = q_norm + data_norm[j]
-        if seen_approx[c] - err_scale * s * s <= upper:
-            cand[n_cand] = j
-            cand_d2[n_cand] = _squared_distance(query[i], data[j])
-            n_cand += 1
-    order = np.argsort(cand_d2[:n_cand], kind="mergesort")
-    for r in range(k):
-        out_idx[i, r] = cand[order[r]]
-        out_dist[i, r] = np.sqrt(cand_d2[order[r]])
+    heap = np.empty(k)
+    heap_idx = np.empty(k, dtype=np.int64)
+    seen = np.empty(n_data, dtype=np.int64)
+    seen_approx = np.empty(n_data)
+    cand = np.empty(n_data, dtype=np.int64)
+    cand_d2 = np.empty(n_data)
+    for i in range(first, last):
+        q_sq = query_sqnorm[i]
+        q_norm = np.sqrt(q_sq)
+        widest = q_norm + max_norm
+        slack = 2.0 * err_scale * widest * widest
+        skip = self_offset + i if self_offset >= 0 else -1
+        size = 0
+        n_seen = 0
+        record_below = np.inf  # heap top + slack once the heap is full
+        for j in range(n_data):
+            approx = q_sq - 2.0 * gram[i, j] + data_sqnorm[j]
+            if approx <= record_below and j != skip:  # the common case (far) without a call
+                seen[n_seen] = j
+                seen_approx[n_seen] = approx
+                n_seen += 1
+                if size < k or approx < heap[0]:
+                    size = _heap_offer(heap, heap_idx, size, approx, j)
+                    if size == k:
+                        record_below = heap[0] + slack
+        upper = -np.inf
+        for t in range(k):
+            s = q_norm + data_norm[heap_idx[t]]
+            bound = heap[t] + err_scale * s * s
+            if bound > upper:
+                upper = bound
+        n_cand = 0
+        for c in range(n_seen):
+            j = seen[c]
+            s = q_norm + data_norm[j]
+            if seen_approx[c] - err_scale * s * s <= upper:
+                cand[n_cand] = j
+                cand_d2[n_cand] = _squared_distance(query[i], data[j])
+                n_cand += 1
+        _sort_pairs(cand_d2, cand, n_cand)
+        for r in range(k):
+            out_idx[i, r] = cand[r]
+            out_dist[i, r] = np.sqrt(cand_d2[r])
 
 
-@numba.njit(cache=True, parallel=True)
 def offer_reverse(gram, offset, data_sqnorm, query_sqnorm, heap_val, heap_idx, heap_n):
     """Offer one chunk of query rows to each data row's bounded heap of smallest approximate distances.
 
@@ -153,24 +194,31 @@ def offer_reverse(gram, offset, data_sqnorm, query_sqnorm, heap_val, heap_idx, h
     is a max-heap of the smallest ``a_ri = |x_r|^2 - 2 gram + |q_i|^2`` seen so far (capacity
     ``heap_val.shape[1]``), with their query rows in ``heap_idx``; query rows are offered in increasing
     order. Data rows are taken in tiles of ``KNN_REVERSE_TILE`` so that each pass over the block reads whole
-    cache lines. Nothing is re-measured here: :func:`finish_reverse` does that once at the end.
+    cache lines; ranges of tiles go to the numba threads. Nothing is re-measured here:
+    :func:`finish_reverse` does that once at the end.
     """
-    n_chunk, n_data = gram.shape
+    run_in_ranges(
+        _offer_rows, gram.shape[1], KNN_REVERSE_TILE, gram, int(offset), data_sqnorm, query_sqnorm, heap_val,
+        heap_idx, heap_n,
+    )  # fmt: skip
+
+
+@numba.njit(cache=True, nogil=True)
+def _offer_rows(gram, offset, data_sqnorm, query_sqnorm, heap_val, heap_idx, heap_n, first, last):  # pragma: no cover
+    """Data rows ``first:last`` of :func:`offer_reverse`, a tile at a time."""
+    n_chunk = gram.shape[0]
     capacity = heap_val.shape[1]
-    n_tiles = (n_data + KNN_REVERSE_TILE - 1) // KNN_REVERSE_TILE
-    for tile in numba.prange(n_tiles):
-        first = tile * KNN_REVERSE_TILE
-        last = min(first + KNN_REVERSE_TILE, n_data)
+    for tile in range(first, last, KNN_REVERSE_TILE):
+        tile_end = min(tile + KNN_REVERSE_TILE, last)
         for i in range(n_chunk):
             q_sq = query_sqnorm[offset + i]
-            for r in range(first, last):
+            for r in range(tile, tile_end):
                 approx = data_sqnorm[r] - 2.0 * gram[i, r] + q_sq
                 size = heap_n[r]
                 if size < capacity or approx < heap_val[r, 0]:
                     heap_n[r] = _heap_offer(heap_val[r], heap_idx[r], size, approx, offset + i)
 
 
-@numba.njit(cache=True, parallel=True)
 def finish_reverse(
     heap_val, heap_idx, heap_n, data, query, data_sqnorm, query_sqnorm, n_query, err_scale, k, out_idx, out_d2, unsure
 ):
@@ -178,50 +226,63 @@ def finish_reverse(
 
     With the bound of :func:`select_exact` (``|a - d| <= e = err_scale * (|x| + |q|)^2``), the true top
     ``k`` lie among the retained candidates with ``a - e <= U`` (``U``: the largest ``a + e`` of the ``k``
-    smallest ``a``) unless a query row the heap dropped could also qualify. A dropped row has ``a`` at least
-    the heap's largest retained value, so that is ruled out when that value minus the largest possible ``e``
-    exceeds ``U``. Otherwise (many near-ties, such as duplicated cells) ``unsure[r]`` is set and the
-    caller recomputes row ``r``. The candidates are re-measured exactly (sequential sum of squared
-    differences) and sorted by distance, ties to the lower query row.
+    smallest ``a``, ties by query row) unless a query row the heap dropped could also qualify. A dropped
+    row has ``a`` at least the heap's largest retained value, so that is ruled out when that value minus
+    the largest possible ``e`` exceeds ``U``. Otherwise (many near-ties, such as duplicated cells)
+    ``unsure[r]`` is set and the caller recomputes row ``r``. The candidates are re-measured exactly
+    (sequential sum of squared differences) and sorted by distance, ties to the lower query row. Ranges
+    of data rows go to the numba threads.
     """
-    n_data, capacity = heap_val.shape
-    max_query_norm = np.sqrt(np.max(query_sqnorm)) if query_sqnorm.size else 0.0
-    for r in numba.prange(n_data):
+    max_query_norm = float(np.sqrt(query_sqnorm.max())) if query_sqnorm.size else 0.0
+    run_in_ranges(
+        _finish_rows, heap_val.shape[0], SELECT_BLOCK_ROWS,
+        heap_val, heap_idx, heap_n, data, query, data_sqnorm, query_sqnorm, max_query_norm, int(n_query),
+        float(err_scale), int(k), out_idx, out_d2, unsure,
+    )  # fmt: skip
+
+
+@numba.njit(cache=True, nogil=True)
+def _finish_rows(
+    heap_val, heap_idx, heap_n, data, query, data_sqnorm, query_sqnorm, max_query_norm, n_query, err_scale, k,
+    out_idx, out_d2, unsure, first, last,
+):  # fmt: skip  # pragma: no cover - traced by numba
+    """Data rows ``first:last`` of :func:`finish_reverse`, sharing one set of scratch arrays."""
+    capacity = heap_val.shape[1]
+    vals = np.empty(capacity)
+    rows = np.empty(capacity, dtype=np.int64)
+    cand = np.empty(capacity, dtype=np.int64)
+    cand_d2 = np.empty(capacity)
+    for r in range(first, last):
         size = heap_n[r]
         r_norm = np.sqrt(data_sqnorm[r])
-        order = np.argsort(heap_val[r, :size])
+        for t in range(size):
+            vals[t] = heap_val[r, t]
+            rows[t] = heap_idx[r, t]
+        _sort_pairs(vals, rows, size)
         upper = -np.inf
         for t in range(min(k, size)):
-            c = order[t]
-            s = r_norm + np.sqrt(query_sqnorm[heap_idx[r, c]])
-            bound = heap_val[r, c] + err_scale * s * s
+            s = r_norm + np.sqrt(query_sqnorm[rows[t]])
+            bound = vals[t] + err_scale * s * s
             if bound > upper:
                 upper = bound
         unsure[r] = False
         if size == capacity and size < n_query:
             s = r_norm + max_query_norm
-            if heap_val[r, order[size - 1]] - err_scale * s * s <= upper:
+            if vals[size - 1] - err_scale * s * s <= upper:
                 unsure[r] = True
                 continue
-        cand = np.empty(size, dtype=np.int64)
-        cand_d2 = np.empty(size)
         n_cand = 0
         for t in range(size):
-            c = order[t]
-            row = heap_idx[r, c]
+            row = rows[t]
             s = r_norm + np.sqrt(query_sqnorm[row])
-            if heap_val[r, c] - err_scale * s * s <= upper:
+            if vals[t] - err_scale * s * s <= upper:
                 cand[n_cand] = row
                 cand_d2[n_cand] = _squared_distance(data[r], query[row])
                 n_cand += 1
-        # stable sort by (distance, query row): sort rows first, then stably by distance
-        by_row = np.argsort(cand[:n_cand])
-        cand_sorted = cand[:n_cand][by_row]
-        d2_sorted = cand_d2[:n_cand][by_row]
-        by_d2 = np.argsort(d2_sorted, kind="mergesort")
+        _sort_pairs(cand_d2, cand, n_cand)  # by (distance, query row)
         for t in range(k):
-            out_idx[r, t] = cand_sorted[by_d2[t]]
-            out_d2[r, t] = d2_sorted[by_d2[t]]
+            out_idx[r, t] = cand[t]
+            out_d2[r, t] = cand_d2[t]
 
 
 @numba.njit(cache=True)
