@@ -154,3 +154,6 @@ SORT_INSERTION_MAX = 16
 #: several per thread even out rows of uneven cost, and each range is still large enough that calling
 #: the kernel on it costs little.
 PARALLEL_TASKS_PER_THREAD = 4
+#: Rows of a Fortran-ordered array that the classic smoothing's softmax turns into their softmax together
+#: (as columns of the C-ordered transpose): 64 float64 accumulators, a few cache lines per row read.
+SOFTMAX_COLUMN_TILE = 64

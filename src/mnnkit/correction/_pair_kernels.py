@@ -11,7 +11,6 @@ import numpy as np
 from numba import njit
 
 
-@njit(cache=True)
 def mutual_pairs(left_nn: np.ndarray, right_nn: np.ndarray) -> np.ndarray:
     """Mutual nearest-neighbour pairs from the two one-sided neighbour lists.
 
@@ -25,9 +24,9 @@ def mutual_pairs(left_nn: np.ndarray, right_nn: np.ndarray) -> np.ndarray:
     Returns
     -------
     ``(n_pairs, 2)`` int64 pairs (left, right), ordered by left cell, then by the right cell's rank
-    among that left cell's neighbours.
+    among that left cell's neighbours. (Python over :func:`mutual_pairs_among`: one compiled kernel.)
     """
-    return mutual_pairs_among(np.arange(left_nn.shape[0]), left_nn, right_nn)
+    return mutual_pairs_among(np.arange(left_nn.shape[0], dtype=np.int64), left_nn, right_nn)
 
 
 @njit(cache=True)

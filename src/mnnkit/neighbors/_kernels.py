@@ -22,23 +22,6 @@ def _squared_distance(a: np.ndarray, b: np.ndarray) -> float:  # pragma: no cove
 
 
 @numba.njit(cache=True)
-def _sift_down(values, labels, size):  # pragma: no cover - traced by numba
-    """Restore the max-heap property of ``values[:size]`` (with ``labels``) after its root was replaced."""
-    pos = 0
-    while True:
-        child = 2 * pos + 1
-        if child >= size:
-            return
-        if child + 1 < size and values[child + 1] > values[child]:
-            child += 1
-        if values[child] <= values[pos]:
-            return
-        values[pos], values[child] = values[child], values[pos]
-        labels[pos], labels[child] = labels[child], labels[pos]
-        pos = child
-
-
-@numba.njit(cache=True)
 def _heap_offer(values, labels, size, value, label):  # pragma: no cover - traced by numba
     """Offer ``(value, label)`` to a bounded max-heap of capacity ``len(values)``; return its new size.
 
@@ -58,10 +41,21 @@ def _heap_offer(values, labels, size, value, label):  # pragma: no cover - trace
             labels[parent], labels[pos] = labels[pos], labels[parent]
             pos = parent
         return size + 1
-    if value < values[0]:
+    if value < values[0]:  # replace the root, then sift it down
         values[0] = value
         labels[0] = label
-        _sift_down(values, labels, capacity)
+        pos = 0
+        while True:
+            child = 2 * pos + 1
+            if child >= capacity:
+                break
+            if child + 1 < capacity and values[child + 1] > values[child]:
+                child += 1
+            if values[child] <= values[pos]:
+                break
+            values[pos], values[child] = values[child], values[pos]
+            labels[pos], labels[child] = labels[child], labels[pos]
+            pos = child
     return size
 
 
@@ -153,7 +147,7 @@ def _select_rows(
         widest = q_norm + max_norm
         slack = 2.0 * err_scale * widest * widest
         skip = self_offset + i if self_offset >= 0 else -1
-        size = 0
+        size = np.int64(0)  # not a literal 0: the helpers it is passed to compile once, for int64
         n_seen = 0
         record_below = np.inf  # heap top + slack once the heap is full
         for j in range(n_data):
@@ -172,7 +166,7 @@ def _select_rows(
             bound = heap[t] + err_scale * s * s
             if bound > upper:
                 upper = bound
-        n_cand = 0
+        n_cand = np.int64(0)
         for c in range(n_seen):
             j = seen[c]
             s = q_norm + data_norm[j]
@@ -271,7 +265,7 @@ def _finish_rows(
             if vals[size - 1] - err_scale * s * s <= upper:
                 unsure[r] = True
                 continue
-        n_cand = 0
+        n_cand = np.int64(0)
         for t in range(size):
             row = rows[t]
             s = r_norm + np.sqrt(query_sqnorm[row])

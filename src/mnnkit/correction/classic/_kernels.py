@@ -9,9 +9,10 @@ near-degenerate quantiles matches the reference implementation.
 from __future__ import annotations
 
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
-from mnnkit._config import NUMBA_FASTMATH
+from mnnkit._config import NUMBA_FASTMATH, SOFTMAX_COLUMN_TILE
+from mnnkit._parallel import run_in_ranges
 
 
 @njit(cache=True, fastmath=NUMBA_FASTMATH)
@@ -26,34 +27,51 @@ def _log_add(a: float, b: float) -> float:
     return b + np.log1p(np.exp(a - b))
 
 
-@njit(cache=True, inline="always")
-def _row_max(logits: np.ndarray, i: int) -> float:
-    """Largest entry of row ``i`` (-inf for an empty row): the shift of a stable log-sum-exp."""
-    peak = -np.inf
-    for j in range(logits.shape[1]):
-        if logits[i, j] > peak:
-            peak = logits[i, j]
-    return peak
-
-
-@njit(cache=True, parallel=True, fastmath=NUMBA_FASTMATH)
 def row_logsumexp(logits: np.ndarray, out: np.ndarray) -> None:
-    """Stable log-sum-exp of each row of ``logits`` into ``out`` (max-shifted, parallel over rows)."""
-    n, m = logits.shape
-    for i in prange(n):
-        peak = _row_max(logits, i)
+    """Stable log-sum-exp of each row of ``logits`` into ``out`` (max-shifted; ranges of rows in parallel)."""
+    logits = _c_order(logits)
+    run_in_ranges(_logsumexp_rows, logits.shape[0], 1, logits, out)
+
+
+@njit(cache=True, nogil=True, fastmath=NUMBA_FASTMATH)
+def _logsumexp_rows(logits: np.ndarray, out: np.ndarray, first: int, last: int) -> None:
+    """Rows ``first:last`` of :func:`row_logsumexp`."""
+    m = logits.shape[1]
+    for i in range(first, last):
+        peak = -np.inf
+        for j in range(m):
+            if logits[i, j] > peak:
+                peak = logits[i, j]
         total = 0.0
         for j in range(m):
             total += np.exp(logits[i, j] - peak)
         out[i] = peak + np.log(total)
 
 
-@njit(cache=True, parallel=True, fastmath=NUMBA_FASTMATH)
 def softmax_rows_inplace(logits: np.ndarray) -> None:
-    """Turn each row of ``logits`` into its softmax, in place (max-shifted, parallel over rows)."""
-    n, m = logits.shape
-    for i in prange(n):
-        peak = _row_max(logits, i)
+    """Turn each row of ``logits`` into its softmax, in place (max-shifted; ranges of rows in parallel).
+
+    A Fortran-ordered array is worked on as its (C-ordered) transpose, column by column, with the same
+    operations in the same order: the result is the same bit for bit, without a copy.
+    """
+    if not logits.flags.c_contiguous and logits.flags.f_contiguous:
+        run_in_ranges(_softmax_columns, logits.shape[0], SOFTMAX_COLUMN_TILE, logits.T)
+        return
+    work = _c_order(logits)
+    run_in_ranges(_softmax_rows, work.shape[0], 1, work)
+    if work is not logits:
+        logits[...] = work
+
+
+@njit(cache=True, nogil=True, fastmath=NUMBA_FASTMATH)
+def _softmax_rows(logits: np.ndarray, first: int, last: int) -> None:
+    """Rows ``first:last`` of :func:`softmax_rows_inplace`."""
+    m = logits.shape[1]
+    for i in range(first, last):
+        peak = -np.inf
+        for j in range(m):
+            if logits[i, j] > peak:
+                peak = logits[i, j]
         total = 0.0
         for j in range(m):
             w = np.exp(logits[i, j] - peak)
@@ -63,16 +81,61 @@ def softmax_rows_inplace(logits: np.ndarray) -> None:
             logits[i, j] /= total
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, nogil=True, fastmath=NUMBA_FASTMATH)
+def _softmax_columns(logits_t: np.ndarray, first: int, last: int) -> None:
+    """Columns ``first:last`` of ``logits_t`` (rows of the caller's array) turned into their softmax.
+
+    Each column is summed down its rows in order, as :func:`_softmax_rows` sums a row: the same result.
+    """
+    n = logits_t.shape[0]
+    width = last - first
+    peak = np.full(width, -np.inf)
+    total = np.zeros(width)
+    for i in range(n):
+        for c in range(width):
+            if logits_t[i, first + c] > peak[c]:
+                peak[c] = logits_t[i, first + c]
+    for i in range(n):
+        for c in range(width):
+            w = np.exp(logits_t[i, first + c] - peak[c])
+            logits_t[i, first + c] = w
+            total[c] += w
+    for i in range(n):
+        for c in range(width):
+            logits_t[i, first + c] /= total[c]
+
+
 def kernel_logits(sq_dist: np.ndarray, log_density: np.ndarray, sigma: float) -> None:
-    """In place: ``sq_dist[j, u] <- -max(sq_dist[j, u], 0) / sigma - log_density[u]``."""
-    n, m = sq_dist.shape
-    for i in prange(n):
+    """In place: ``sq_dist[j, u] <- -max(sq_dist[j, u], 0) / sigma - log_density[u]``.
+
+    One compiled kernel for C- and Fortran-ordered input (the latter as its C-ordered transpose).
+    """
+    if not sq_dist.flags.c_contiguous and sq_dist.flags.f_contiguous:
+        run_in_ranges(_kernel_logits_rows, sq_dist.shape[1], 1, sq_dist.T, log_density, float(sigma), True)
+        return
+    work = _c_order(sq_dist)
+    run_in_ranges(_kernel_logits_rows, work.shape[0], 1, work, log_density, float(sigma), False)
+    if work is not sq_dist:
+        sq_dist[...] = work
+
+
+@njit(cache=True, nogil=True)
+def _kernel_logits_rows(
+    sq_dist: np.ndarray, log_density: np.ndarray, sigma: float, density_by_row: bool, first: int, last: int
+) -> None:
+    """Rows ``first:last`` of :func:`kernel_logits`; ``density_by_row``: ``log_density`` indexed by row (transpose)."""
+    m = sq_dist.shape[1]
+    for i in range(first, last):
         for u in range(m):
             d2 = sq_dist[i, u]
             if d2 < 0.0:
                 d2 = 0.0
-            sq_dist[i, u] = -d2 / sigma - log_density[u]
+            sq_dist[i, u] = -d2 / sigma - (log_density[i] if density_by_row else log_density[u])
+
+
+def _c_order(array: np.ndarray) -> np.ndarray:
+    """``array`` itself when C-contiguous, else a C-ordered copy (one layout, one compiled kernel)."""
+    return array if array.flags.c_contiguous else np.ascontiguousarray(array)
 
 
 @njit(cache=True)
@@ -223,7 +286,6 @@ def _line_sq_dist(prod_pos: float, prod_dot: float, own_sq: float, other_sq: flo
     return d2 if d2 > 0.0 else 0.0
 
 
-@njit(cache=True, parallel=True)
 def variance_scales(
     left_proj: np.ndarray,
     left_dot: np.ndarray,
@@ -258,13 +320,26 @@ def variance_scales(
     ``scales[c] = max((q* - p_j) / |c_j|, 1)``. ``F`` is a ratio of max-shifted sums; where the matched
     left quantile sits within ``DEGENERATE_MARGIN`` of a step, ``F`` is recomputed with batchelor's
     sequential log-space sums (in population order) so that rounding decides as in the reference.
-    Returns the number of such recomputed cells.
+    Returns the number of such recomputed cells. Ranges of chunk rows go to the numba threads.
     """
-    n_chunk = own_pos.size
+    counts = run_in_ranges(
+        _variance_scales_rows, own_pos.size, 1,
+        left_proj, left_dot, left_sq, right_proj, right_dot, right_sq, own_sq, own_slot, own_pos,
+        float(own_log_weight), bool(empty_numerator_is_one), correction_norm, float(sigma), scales,
+    )  # fmt: skip
+    return int(sum(counts))
+
+
+@njit(cache=True, nogil=True)
+def _variance_scales_rows(
+    left_proj, left_dot, left_sq, right_proj, right_dot, right_sq, own_sq, own_slot, own_pos, own_log_weight,
+    empty_numerator_is_one, correction_norm, sigma, scales, first, last,
+):  # fmt: skip
+    """Chunk rows ``first:last`` of :func:`variance_scales`; returns their number of recomputed cells."""
     n_left = left_proj.shape[1]
     n_right = right_proj.shape[1]
     n_slow = 0
-    for c in prange(n_chunk):
+    for c in range(first, last):
         j = own_slot[c]
         p = own_pos[c]
         x_sq = own_sq[c]
@@ -327,12 +402,17 @@ def variance_scales(
     return n_slow
 
 
-@njit(cache=True, parallel=True)
 def weighted_gather(weights: np.ndarray, index: np.ndarray, rows: np.ndarray, out: np.ndarray) -> None:
-    """``out[j] = sum_t weights[j, t] * rows[index[j, t]]`` for every j (parallel over j)."""
-    n, m = index.shape
+    """``out[j] = sum_t weights[j, t] * rows[index[j, t]]`` for every j (ranges of j in parallel)."""
+    run_in_ranges(_weighted_gather_rows, index.shape[0], 1, _c_order(weights), index, rows, out)
+
+
+@njit(cache=True, nogil=True)
+def _weighted_gather_rows(weights, index, rows, out, first, last):  # pragma: no cover - traced by numba
+    """Rows ``first:last`` of :func:`weighted_gather`."""
+    m = index.shape[1]
     n_cols = rows.shape[1]
-    for j in prange(n):
+    for j in range(first, last):
         for c in range(n_cols):
             out[j, c] = 0.0
         for t in range(m):
