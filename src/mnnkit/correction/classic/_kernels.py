@@ -89,8 +89,11 @@ def _softmax_columns(logits_t: np.ndarray, first: int, last: int) -> None:
     """
     n = logits_t.shape[0]
     width = last - first
-    peak = np.full(width, -np.inf)
-    total = np.zeros(width)
+    peak = np.empty(width)
+    total = np.empty(width)
+    for c in range(width):
+        peak[c] = -np.inf
+        total[c] = 0.0
     for i in range(n):
         for c in range(width):
             if logits_t[i, first + c] > peak[c]:
@@ -151,13 +154,16 @@ def _weighted_crossing(pos: np.ndarray, weight: np.ndarray, target: float) -> tu
     which say how far ``target`` may move before the answer changes.
     """
     n = pos.size
-    idx = np.arange(n)
+    idx = np.empty(n, dtype=np.int64)  # 0..n-1, without compiling np.arange's generic implementation
+    for i in range(n):
+        idx[i] = i
     lo = 0
     hi = n
     below = 0.0  # weight of the cells already known to lie below the current range
     while hi - lo > 24:
         a, b, c = pos[idx[lo]], pos[idx[(lo + hi) // 2]], pos[idx[hi - 1]]
-        pivot = max(min(a, b), min(max(a, b), c))
+        low, high = (a, b) if a <= b else (b, a)  # median of three
+        pivot = low if c <= low else (c if c <= high else high)
         lt = lo  # idx[lo:lt] < pivot, idx[lt:k] == pivot, idx[gt:hi] > pivot
         k = lo
         gt = hi
