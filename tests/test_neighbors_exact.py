@@ -179,4 +179,4 @@ def test_kernels_run_without_jit_and_agree_with_jit():
     _kernels.pair_distances(x, x, np.ascontiguousarray(idx[:, :2]), pd)
     np.testing.assert_array_equal(got["pair"], pd)
     np.testing.assert_array_equal(pd, truth_dist[:, :2])
-    assert isinstance(_kernels.select_exact, numba.core.registry.CPUDispatcher)
+    assert isinstance(_kernels._select_rows, numba.core.registry.CPUDispatcher)

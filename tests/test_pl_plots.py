@@ -168,9 +168,11 @@ def test_show_hands_the_figure_to_pyplot_and_closes_it(corrected):
 def test_missing_or_unrecorded_information_is_a_clear_error(corrected):
     with pytest.raises(ValueError, match=r"adata.uns\['other'\] is not an mnnkit correction record; corrections "):
         mnnkit.pl.mnn_pairs(corrected, key_added="other")
-    # correct_all=True on a gene subset from Python: the subset is not recorded, so it must be given
+    # every gene corrected on a gene subset: the record names the subset's genes; without them it must be given
     adata = corrected.copy()
-    mnnkit.correct(adata, "batch", subset="highly_variable", correct_all=True, key_added="all")
+    mnnkit.correct(adata, "batch", subset="highly_variable", key_added="all")
+    np.testing.assert_array_equal(correction_data(adata, "all").genes, np.flatnonzero(adata.var["highly_variable"]))
+    del adata.uns["all"]["params"]["subset_genes"]  # a record without them (mnnkit before subset_genes)
     with pytest.raises(ValueError, match="subset of 1000 of 12474 genes that is not recorded; pass subset="):
         correction_data(adata, "all")
     data = correction_data(adata, "all", subset="highly_variable")

@@ -163,8 +163,8 @@ def correction_data(adata: Any, key_added: str = "mnn", *, subset: str | Sequenc
         The correction's key (``.uns[key_added]``, ``.layers[key_added]``).
     subset
         The genes the correction used for distances (boolean ``.var`` column, mask or names). Only needed
-        when it cannot be read from the record: a ``correct_all=True`` correction on a gene subset made from
-        Python (the command line records its subset).
+        when it cannot be read from the record (the classic method records the subset's gene names in
+        ``params["subset_genes"]``, the command line records its subset; older records may lack both).
 
     Returns
     -------
@@ -231,6 +231,8 @@ def _compared_genes(adata: Any, key: str, params: dict, cli: Mapping, subset: An
             subset = [str(name) for name in np.atleast_1d(cli["subset_genes"])]
         elif isinstance(params.get("subset"), str) and params["subset"] in adata.var.columns:
             subset = params["subset"]
+        elif np.size(params.get("subset_genes", [])) > 0:  # the classic method records the subset's names
+            subset = [str(name) for name in np.atleast_1d(params["subset_genes"])]
     if subset is not None:
         genes = _subset_columns(adata, subset)
     elif layer_out is not None and not bool(params.get("correct_all", False)):
