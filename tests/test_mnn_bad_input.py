@@ -154,7 +154,7 @@ def test_missing_layer_lists_layers(adata) -> None:
         ({"sigma": np.nan}, ValueError, "sigma must be a positive finite number"),
         ({"svd_dim": -1}, ValueError, "svd_dim must be a non-negative integer"),
         ({"approximate": "yes"}, TypeError, "approximate must be True or False"),
-        ({"neighbors": "annoy"}, ValueError, "neighbors must be one of 'exact', 'pynndescent'"),
+        ({"neighbors": "annoy"}, ValueError, "neighbors must be one of 'auto', 'exact', 'pynndescent'"),
         ({"kernel_neighbors": 0}, ValueError, "kernel_neighbors must be None or a positive integer"),
         ({"prop_k": 1.5}, ValueError, "prop_k must be None or a number in"),
         ({"k": (5, 5, 5)}, ValueError, r"k must be an int or a pair"),

@@ -67,3 +67,21 @@ def test_auto_with_restrict_is_exact(monkeypatch):
     assert out.uns["X_mnn"]["params"]["neighbors"] == "exact"
     with pytest.raises(ValueError, match="restrict needs neighbors='exact'"):
         mnnkit.fast_mnn(adata, "batch", restrict=restrict, d=10, neighbors="pynndescent", copy=True)
+
+
+def test_classic_auto_is_exact_and_recorded():
+    adata = make_batches(sizes=(60, 50), genes=40, seed=2)
+    default = mnnkit.correct(adata, "batch", copy=True)
+    exact = mnnkit.correct(adata, "batch", neighbors="exact", copy=True)
+    params = default.uns["mnn"]["params"]
+    assert (params["neighbors"], params["neighbors_requested"]) == ("exact", "auto")
+    np.testing.assert_array_equal(default.layers["mnn"], exact.layers["mnn"])
+    with pytest.raises(ValueError, match="neighbors"):
+        mnnkit.correct(adata, "batch", neighbors="brute", copy=True)
+
+
+def test_correct_method_fast_follows_the_fast_rule(monkeypatch):
+    monkeypatch.setattr(_search, "AUTO_EXACT_MAX_WORK", 0.0)
+    adata = make_batches(sizes=(60, 50, 70), genes=40, seed=3)
+    out = mnnkit.correct(adata, "batch", method="fast", d=10, copy=True)
+    assert out.uns["X_mnn"]["params"]["neighbors"] == "pynndescent"

@@ -64,7 +64,7 @@ def correct(
     merge_order: Sequence[str] | Literal["auto"] | None = None,
     restrict: str | np.ndarray | None = None,
     approximate: bool = False,
-    neighbors: Literal["exact", "pynndescent"] = "exact",
+    neighbors: Literal["auto", "exact", "pynndescent"] = "auto",
     kernel_neighbors: int | None = None,
     var_adj_sample: int | None = None,
     key_added: str | None = None,
@@ -160,9 +160,11 @@ def correct(
         2x faster at 2 x 6000 cells; the deviation from exact mode is measured in
         ``benchmarks/bench_mnn.py`` and bounded in ``tests/test_mnn_approximate.py``).
     neighbors
-        Neighbour search: ``"exact"`` (default in both modes; chunked BLAS brute force, exact ties) or
-        ``"pynndescent"`` (approximate, seeded). In gene space (hundreds to thousands of dimensions)
-        the exact search is usually the faster one on 2 cores, see ``benchmarks/bench_mnn.py``.
+        Neighbour search: ``"auto"`` (default), ``"exact"`` (chunked BLAS brute force, exact ties) or
+        ``"pynndescent"`` (approximate, seeded). ``"auto"`` is ``"exact"`` here: the classic method
+        computes every right cell's distances to both sides for its kernel and var.adj anyway, so the
+        exact search reuses those products (``benchmarks/bench_mnn.py``); with ``method="fast"`` it
+        follows :func:`mnnkit.fast_mnn`'s rule. The search used is recorded in ``.uns``.
     kernel_neighbors
         If set, the kernel uses only each cell's ``kernel_neighbors`` nearest MNN cells (found with
         ``neighbors``); the largest dropped share of kernel weight is bounded and recorded per step as
@@ -318,7 +320,8 @@ def correct(
                 "batch_key": batch_key, "layer": layer, "correct_all": correct_all, "k_left": params.k_left,
                 "k_right": params.k_right, "prop_k": prop_k, "sigma": sigma, "cos_norm_in": cos_norm_in,
                 "cos_norm_out": cos_norm_out, "var_adj": var_adj, "svd_dim": svd_dim, "approximate": approximate,
-                "neighbors": params.neighbors, "kernel_neighbors": params.kernel_truncate,
+                "neighbors": params.neighbors, "neighbors_requested": neighbors or "auto",
+                "kernel_neighbors": params.kernel_truncate,
                 "var_adj_sample": params.var_adj_sample, "n_subset_genes": int(data_in.shape[1]),
                 "subset_genes": None if cols is None else np.asarray(adata.var_names[cols], dtype=object),
                 "restrict": restrict if isinstance(restrict, str) else (None if restrict is None else "given"),
@@ -361,7 +364,7 @@ def _correct_fast(adata, batch_key, classic_only: dict, fast_options: dict, shar
     from mnnkit.correction.fast import fast_mnn
 
     if shared["neighbors"] is None:
-        shared["neighbors"] = "exact"
+        shared["neighbors"] = "auto"
     return fast_mnn(adata, batch_key, **shared, **fast_options)
 
 
@@ -385,8 +388,10 @@ def _check_params(
         raise ValueError(msg)
     check_bool(approximate, "approximate")
     if neighbors is None:
+        neighbors = "auto"
+    check_choice(neighbors, "neighbors", ("auto", "exact", "pynndescent"))
+    if neighbors == "auto":
         neighbors = "exact"
-    check_choice(neighbors, "neighbors", ("exact", "pynndescent"))
     if kernel_neighbors is not None and (not is_int(kernel_neighbors) or kernel_neighbors < 1):
         msg = f"kernel_neighbors must be None or a positive integer, got {kernel_neighbors!r}"
         raise ValueError(msg)
