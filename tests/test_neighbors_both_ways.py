@@ -53,6 +53,7 @@ def test_reverse_candidates_resolve_ties_or_fall_back(monkeypatch, slack) -> Non
         return real(query, data, k, **kwargs)
 
     monkeypatch.setattr(exact_module, "KNN_REVERSE_SLACK", slack)
+    monkeypatch.setattr(exact_module, "KNN_TWO_PASS_MAX_DIM", 0)  # the one-pass path with its heaps
     monkeypatch.setattr(exact_module, "exact_knn", spy)
     _, _, ri, rd = exact_knn_both_ways(left, right, 5, 9, chunk_bytes=2**12)
     d2 = ((right[:, None, :] - left[None, :, :]) ** 2).sum(-1)
@@ -62,6 +63,19 @@ def test_reverse_candidates_resolve_ties_or_fall_back(monkeypatch, slack) -> Non
         assert redone and redone[0] > 0  # ties beyond the kept candidates: those rows were searched again
     if slack == 1000:
         assert not redone  # every left cell kept: nothing to redo
+
+
+@pytest.mark.parametrize("n_dim", [3, 50])
+def test_two_passes_equal_one_pass_with_heaps(monkeypatch, n_dim) -> None:
+    import mnnkit.neighbors._exact as exact_module
+
+    left, right = _points(5, 300, 170, n_dim)
+    monkeypatch.setattr(exact_module, "KNN_TWO_PASS_MAX_DIM", 10_000)
+    two = exact_knn_both_ways(left, right, 7, 11, chunk_bytes=2**14)
+    monkeypatch.setattr(exact_module, "KNN_TWO_PASS_MAX_DIM", 0)
+    one = exact_knn_both_ways(left, right, 7, 11, chunk_bytes=2**14)
+    for a, b in zip(two, one, strict=True):
+        np.testing.assert_array_equal(a, b)
 
 
 def test_public_front_validates_and_dispatches() -> None:

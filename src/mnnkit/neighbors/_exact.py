@@ -6,7 +6,7 @@ import contextlib
 
 import numpy as np
 
-from mnnkit._config import CHUNK_BYTES, KNN_PARALLEL_MIN_WORK, KNN_REVERSE_SLACK
+from mnnkit._config import CHUNK_BYTES, KNN_PARALLEL_MIN_WORK, KNN_REVERSE_SLACK, KNN_TWO_PASS_MAX_DIM
 from mnnkit._threads import thread_limits
 from mnnkit.neighbors import _kernels
 
@@ -114,6 +114,11 @@ def exact_knn_both_ways(
     """
     n_left, n_dim = left.shape
     n_right = right.shape[0]
+    if gram is None and n_dim <= KNN_TWO_PASS_MAX_DIM:
+        # few dimensions: a second BLAS pass costs less than keeping a heap per right row
+        left_idx, left_dist = exact_knn(left, right, k_right, exclude_self=False, chunk_bytes=chunk_bytes)
+        right_idx, right_dist = exact_knn(right, left, k_left, exclude_self=False, chunk_bytes=chunk_bytes)
+        return left_idx, left_dist, right_idx, right_dist
     err_scale = _error_scale(n_dim)
     left_sqnorm = np.einsum("ij,ij->i", left, left)
     right_sqnorm = np.einsum("ij,ij->i", right, right)
