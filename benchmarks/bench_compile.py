@@ -30,11 +30,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from benchmarks._process import run_worker  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
@@ -100,14 +102,7 @@ def _worker(entry: str, dataset: str) -> dict:
 def _run(entry: str, dataset: str, cache_dir: str, timeout: float) -> dict:
     env = dict(os.environ, NUMBA_CACHE_DIR=cache_dir)
     cmd = [sys.executable, str(Path(__file__).resolve()), "--worker", entry, dataset]
-    try:
-        result = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)
-    except subprocess.TimeoutExpired:
-        return {"error": f"stopped after {timeout:.0f} s"}
-    if result.returncode != 0:
-        last = (result.stderr.strip().splitlines() or ["(no output)"])[-1]
-        return {"error": f"failed: {last[:150]}"}
-    return json.loads(result.stdout.strip().splitlines()[-1])
+    return run_worker(cmd, timeout, env)
 
 
 def main(argv: list[str] | None = None) -> None:
