@@ -71,8 +71,11 @@ def make_latent_batches(
         probs = np.full((n_batches, n_types), 1.0 / n_types)
     else:
         probs = np.asarray(type_probs, dtype=float)
-        if probs.shape != (n_batches, n_types) or (probs < 0).any():
-            msg = f"type_probs must be a non-negative array of shape {(n_batches, n_types)}, got {probs.shape}."
+        if probs.shape != (n_batches, n_types) or (probs < 0).any() or (probs.sum(axis=1) <= 0).any():
+            msg = (
+                f"type_probs must be a non-negative array of shape {(n_batches, n_types)} with a positive sum in"
+                f" each row, got shape {probs.shape}."
+            )
             raise ValueError(msg)
         probs = probs / probs.sum(axis=1, keepdims=True)
     rng = np.random.default_rng(seed)
