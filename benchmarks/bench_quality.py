@@ -199,7 +199,7 @@ def load_datasets(names: list[str], data_dir: Path, quick: bool) -> list[DataSet
         if name in SHARED_SETS:
             out.append(SHARED_SETS[name](data_dir, quick))
         elif name in synthetic:
-            note = SYNTHETIC_NOTES[name] + f" ({synthetic[name].n_obs} cells)"
+            note = SYNTHETIC_NOTES[name]
             out.append(_prepare(name, synthetic[name], counts=True, note=note, permute=name == "syn_3batches"))
         else:
             msg = f"data set {name!r} is not available{' with --quick' if quick else ''}."
@@ -451,7 +451,7 @@ def run_dataset(ds: DataSet, registry: dict[str, Method], methods: list[str]) ->
             results["methods"][name].update(row)
     if perm_embeddings:
         perm_scores = score(ds, {f"{n}|{i}": e for (n, i), e in perm_embeddings.items()})
-        results["orders"] = [" > ".join(order) for order in orders]
+        results["orders"] = [">".join(order) for order in orders]
         for name, entry in results["methods"].items():
             if "Total" not in entry or name == "uncorrected":
                 continue
@@ -491,7 +491,8 @@ def print_dataset(name: str, res: dict) -> None:
         line += "  " + _fmt(entry["uniq own"]) if unique else ""
         print(line + "  " + _fmt(entry["time_s"], 7, 2))
     if "orders" in res:
-        print(f"   scIB Total in each merge order (1 = input order; target spread <= 0.01): {res['orders']}")
+        orders = ", ".join(f"{i + 1} = {order}" for i, order in enumerate(res["orders"]))
+        print(f"   scIB Total in each merge order (target spread <= 0.01): {orders}")
         print(f"{'method':<22}" + "".join(f"{i + 1:>7}" for i in range(len(res["orders"]))) + f"{'spread':>9}")
         for method, entry in res["methods"].items():
             if "perm_total" in entry:
@@ -501,47 +502,46 @@ def print_dataset(name: str, res: dict) -> None:
                 print(f"{method:<22} ERROR {err}")
 
 
-def summary(all_results: dict, methods: list[str]) -> pd.DataFrame:
-    """Mean scores, mean rank by Total (1 = best) and the largest gap below the best peer, per method."""
-    rows = {m: {k: [] for k in ["Total", "Bio", "Batch", "iLISI", "KBET", "time_s", "rank", "gap"]} for m in methods}
-    for res in all_results.values():
+def summary(all_results: dict, methods: list[str]) -> tuple[pd.DataFrame, list[str]]:
+    """Per method: mean scores, mean rank by Total (1 = best), largest gap below the best peer, and the mean
+    Total over the data sets that every method scored (``common Total``); and the names of those data sets.
+    """
+    common = [d for d, res in all_results.items() if all("Total" in res["methods"][m] for m in methods)]
+    keys = ["Total", "Bio", "Batch", "iLISI", "KBET", "time_s"]
+    rows = {m: {k: [] for k in [*keys, "rank", "gap", "common"]} for m in methods}
+    for name, res in all_results.items():
         totals = {m: e["Total"] for m, e in res["methods"].items() if "Total" in e}
         ranks = pd.Series(totals).rank(ascending=False, method="min")
         peers = [totals[p] for p in PEERS if p in totals]
         for method, entry in res["methods"].items():
             if "Total" not in entry:
                 continue
-            for key in ["Total", "Bio", "Batch", "iLISI", "KBET", "time_s"]:
+            for key in keys:
                 rows[method][key].append(entry[key])
             rows[method]["rank"].append(ranks[method])
             if peers:
                 rows[method]["gap"].append(max(peers) - entry["Total"])
+            if name in common:
+                rows[method]["common"].append(entry["Total"])
     table = {}
     for method, values in rows.items():
-        n = len(values["Total"])
-        table[method] = {k: float(np.mean(v)) if v else math.nan for k, v in values.items() if k != "gap"}
+        table[method] = {k: float(np.mean(values[k])) if values[k] else math.nan for k in [*keys, "rank"]}
+        table[method]["common Total"] = float(np.mean(values["common"])) if values["common"] else math.nan
         table[method]["max gap"] = float(max(values["gap"])) if values["gap"] else math.nan
-        table[method]["n"] = n
-    return pd.DataFrame(table).T
+        table[method]["n"] = len(values["Total"])
+    return pd.DataFrame(table).T, common
 
 
-def print_summary(table: pd.DataFrame, n_sets: int) -> None:
-    print(f"\n== mean over data sets ({n_sets}; n = those where the method ran); rank by Total per data set, 1 = best;")
+def print_summary(table: pd.DataFrame, n_sets: int, common: list[str]) -> None:
+    print(f"\n== mean over the data sets each method ran on (n of {n_sets}); rank by Total per data set, 1 = best;")
+    print(f"   common = mean Total over the {len(common)} data sets every method scored ({', '.join(common)});")
     print("   max gap = largest (best peer's Total - this Total) over the data sets (target for mnnkit <= 0.03)")
-    print(
-        f"{'method':<22}"
-        + "".join(f"{c:>8}" for c in ["Total", "Bio", "Batch", "iLISI", "kBET", "rank", "max gap", "time s"])
-        + f"{'n':>4}"
-    )
+    head = ["Total", "Bio", "Batch", "iLISI", "kBET", "rank", "common", "max gap", "time s"]
+    print(f"{'method':<22}" + "".join(f"{c:>8}" for c in head) + f"{'n':>4}")
     for method, row in table.sort_values("Total", ascending=False).iterrows():
-        cells = [row["Total"], row["Bio"], row["Batch"], row["iLISI"], row["KBET"], row["rank"], row["max gap"]]
-        print(
-            f"{method:<22}"
-            + "".join(" " + _fmt(v) for v in cells)
-            + " "
-            + _fmt(row["time_s"], 7, 2)
-            + f"{int(row['n']):>4}"
-        )
+        cells = [row[k] for k in ["Total", "Bio", "Batch", "iLISI", "KBET", "rank", "common Total", "max gap"]]
+        line = f"{method:<22}" + "".join(" " + _fmt(v) for v in cells)
+        print(line + " " + _fmt(row["time_s"], 7, 2) + f"{int(row['n']):>4}")
 
 
 # ---------------------------------------------------------------------------------------------------- main
@@ -600,8 +600,8 @@ def main(argv: list[str] | None = None) -> int:
         all_results[ds.name]["wall_s"] = time.perf_counter() - t0
         print_dataset(ds.name, all_results[ds.name])
         sys.stdout.flush()
-    table = summary(all_results, methods)
-    print_summary(table, len(all_results))
+    table, common = summary(all_results, methods)
+    print_summary(table, len(all_results), common)
     elapsed = time.perf_counter() - start
     print(f"\ntotal wall time {elapsed:.0f} s")
     if args.json:
