@@ -138,3 +138,31 @@ def test_permuted_runs_return_cells_in_the_original_order():
     permuted, _ = bq.run_method(registry["combat"], ds, order)
     signs = np.sign((permuted * plain).sum(axis=0))  # PCA components are defined up to their sign
     np.testing.assert_allclose(permuted * signs, plain, atol=1e-6)
+
+
+def test_registry_adds_the_flavours_the_installed_mnnkit_accepts(monkeypatch):
+    import mnnkit
+    from benchmarks import bench_quality as bq
+
+    seen = []
+
+    def fast_mnn(adata, batch_key="batch", *, use_rep=None, merge_order=None, flavor="batchelor"):
+        seen.append((flavor, merge_order))
+        adata.obsm["X_mnn"] = np.asarray(adata.obsm[use_rep])
+
+    def fast_mnn_before(adata, batch_key="batch", *, use_rep=None, merge_order=None, **kwargs):
+        fast_mnn(adata, batch_key, use_rep=use_rep, merge_order=merge_order)
+
+    monkeypatch.setattr(mnnkit, "fast_mnn", fast_mnn_before)  # no flavor parameter of its own
+    registry, default, notes = bq.build_registry()
+    assert "mnnkit fast robust" not in registry
+    assert any("mnnkit fast robust" in note for note in notes)
+
+    monkeypatch.setattr(mnnkit, "fast_mnn", fast_mnn)
+    registry, default, notes = bq.build_registry()
+    assert "mnnkit fast robust" in default
+    assert not any("mnnkit fast robust" in note for note in notes)
+    ds = bq._prepare("t", make_latent_batches([30, 40, 30], n_genes=200, seed=8), counts=True, note="")
+    bq.run_method(registry["mnnkit fast robust"], ds)
+    bq.run_method(registry["mnnkit fast"], ds, ["batch1", "batch2", "batch0"])
+    assert seen == [("robust", None), ("batchelor", ["batch1", "batch2", "batch0"])]
