@@ -154,7 +154,7 @@ NN_PARALLEL_MIN_WORK = 1 << 23
 #: uses insertion sort; longer runs use heapsort (compiled in). The order sorted by is total, so the
 #: result does not depend on this.
 SORT_INSERTION_MAX = 16
-#: Ranges of rows per thread that :func:`mnnkit._parallel.run_in_ranges` splits a kernel's work into:
+#: Ranges of rows per thread that :func:`mnnkit._threads.run_in_ranges` splits a kernel's work into:
 #: several per thread even out rows of uneven cost, and each range is still large enough that calling
 #: the kernel on it costs little.
 PARALLEL_TASKS_PER_THREAD = 4

@@ -9,7 +9,7 @@ import numba
 import numpy as np
 
 from mnnkit._config import KNN_REVERSE_TILE, SELECT_BLOCK_ROWS, SORT_INSERTION_MAX
-from mnnkit._parallel import run_in_ranges
+from mnnkit._threads import run_in_ranges
 
 
 @numba.njit(cache=True)
@@ -117,7 +117,7 @@ def select_exact(gram, query_sqnorm, data_sqnorm, query, data, err_scale, k, sel
     ties go to the lower data index. ``self_offset >= 0`` excludes data row ``self_offset + i`` from query
     row ``i``. Writes Euclidean distances (square roots) into ``out_dist``. Needs ``k <=`` the number of
     data rows left. Rows are independent: ranges of ``SELECT_BLOCK_ROWS`` rows go to the numba threads
-    (:func:`mnnkit._parallel.run_in_ranges`), each sharing one set of scratch arrays.
+    (:func:`mnnkit._threads.run_in_ranges`), each sharing one set of scratch arrays.
     """
     data_norm = np.sqrt(data_sqnorm)
     max_norm = float(data_norm.max()) if data_norm.size else 0.0

@@ -12,7 +12,7 @@ import numpy as np
 from numba import njit
 
 from mnnkit._config import NUMBA_FASTMATH, SOFTMAX_COLUMN_TILE
-from mnnkit._parallel import run_in_ranges
+from mnnkit._threads import run_in_ranges
 
 
 @njit(cache=True, fastmath=NUMBA_FASTMATH)
@@ -27,6 +27,16 @@ def _log_add(a: float, b: float) -> float:
     return b + np.log1p(np.exp(a - b))
 
 
+@njit(cache=True, nogil=True, fastmath=NUMBA_FASTMATH)
+def _row_max(logits: np.ndarray, i: int) -> float:
+    """Largest entry of row ``i`` (-inf for an empty row): the shift of the stable log-sum-exp and softmax."""
+    peak = -np.inf
+    for j in range(logits.shape[1]):
+        if logits[i, j] > peak:
+            peak = logits[i, j]
+    return peak
+
+
 def row_logsumexp(logits: np.ndarray, out: np.ndarray) -> None:
     """Stable log-sum-exp of each row of ``logits`` into ``out`` (max-shifted; ranges of rows in parallel)."""
     logits = _c_order(logits)
@@ -38,10 +48,7 @@ def _logsumexp_rows(logits: np.ndarray, out: np.ndarray, first: int, last: int) 
     """Rows ``first:last`` of :func:`row_logsumexp`."""
     m = logits.shape[1]
     for i in range(first, last):
-        peak = -np.inf
-        for j in range(m):
-            if logits[i, j] > peak:
-                peak = logits[i, j]
+        peak = _row_max(logits, i)
         total = 0.0
         for j in range(m):
             total += np.exp(logits[i, j] - peak)
@@ -68,10 +75,7 @@ def _softmax_rows(logits: np.ndarray, first: int, last: int) -> None:
     """Rows ``first:last`` of :func:`softmax_rows_inplace`."""
     m = logits.shape[1]
     for i in range(first, last):
-        peak = -np.inf
-        for j in range(m):
-            if logits[i, j] > peak:
-                peak = logits[i, j]
+        peak = _row_max(logits, i)
         total = 0.0
         for j in range(m):
             w = np.exp(logits[i, j] - peak)

@@ -120,8 +120,8 @@ def count_row(state: FastMergeState, left: Node, rights: Sequence[Node]) -> list
     right_rows = [state.rows(right) for right in rights]
     right_pos = [state.restricted_positions(rows) for rows in right_rows]
     stops = np.cumsum([rows.size for rows in right_rows])
-    bounds = list(zip(stops - [rows.size for rows in right_rows], stops, strict=True))
-    all_right = state.data[np.concatenate(right_rows)] if right_rows else state.data[:0]
+    bounds = list(zip(np.concatenate([[0], stops[:-1]]), stops, strict=True))
+    all_right = state.data[np.concatenate(right_rows)]
     orthogonalize_groups(all_right, state.extras[left], bounds, right_pos)
     counts = []
     for right, (start, stop), restricted_right in zip(rights, bounds, right_pos, strict=True):

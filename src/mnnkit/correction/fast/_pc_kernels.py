@@ -4,7 +4,7 @@ Projections, shifts along a batch vector, per-cell MNN averages, tricube smoothi
 variances (plain arrays, checked by the callers).
 
 Determinism: the parallel kernels give every output row to exactly one call of a serial range
-kernel (:func:`mnnkit._parallel.run_in_ranges`), which computes it in a fixed order; nothing is
+kernel (:func:`mnnkit._threads.run_in_ranges`), which computes it in a fixed order; nothing is
 reduced across threads, so the output is bit for bit the same whatever the number of threads or
 their scheduling. No ``parallel=True``: see docs/compile_cache.md.
 """
@@ -15,7 +15,7 @@ import numpy as np
 from numba import njit
 
 from mnnkit._config import COLUMN_TILE, NUMBA_FASTMATH
-from mnnkit._parallel import run_in_ranges
+from mnnkit._threads import run_in_ranges
 
 
 def project_rows(data: np.ndarray, unit: np.ndarray, out: np.ndarray) -> None:
