@@ -17,7 +17,8 @@ import numpy as np
 
 from mnnkit.correction._pairs import side_k
 from mnnkit.correction._plan import MergePlan, Node, run_plan
-from mnnkit.correction.fast._orthogonalize import center_along, orthogonalize, orthogonalize_groups, perbatch_variance
+from mnnkit.correction.fast._count import count_row
+from mnnkit.correction.fast._orthogonalize import center_along, orthogonalize, perbatch_variance
 from mnnkit.correction.fast._search import Part, side_parts
 from mnnkit.correction.fast._tricube import batch_magnitude, pc_space_averages, tricube_correct
 
@@ -104,32 +105,6 @@ class FastMergeState:
         k_left, k_right = self.side_ks(left_pos.size, right_pos.size)
         found = self.search.mnn_pairs(left_data[left_pos], right_data[right_pos], None, None, k_left, k_right)
         return np.column_stack([left_pos[found[:, 0]], right_pos[found[:, 1]]]).astype(np.int64)
-
-
-def count_row(state: FastMergeState, left: Node, rights: Sequence[Node]) -> list[int]:
-    """MNN pair counts of ``left`` against each of ``rights``, as batchelor's fastMNN auto-merge counts them.
-
-    Each right node is orthogonalised against the left node's batch vectors; the left data are
-    orthogonalised against each right node's vectors *cumulatively* across the candidates (a copy
-    carried from one candidate to the next), as in batchelor. The stored data are not changed.
-    """
-    left_rows = state.rows(left)
-    left_data = state.data[left_rows]
-    left_pos = state.restricted_positions(left_rows)
-    # every right node is orthogonalised against the same vectors: all of them in one pass
-    right_rows = [state.rows(right) for right in rights]
-    right_pos = [state.restricted_positions(rows) for rows in right_rows]
-    stops = np.cumsum([rows.size for rows in right_rows])
-    bounds = list(zip(np.concatenate([[0], stops[:-1]]), stops, strict=True))
-    all_right = state.data[np.concatenate(right_rows)]
-    orthogonalize_groups(all_right, state.extras[left], bounds, right_pos)
-    counts = []
-    for right, (start, stop), restricted_right in zip(rights, bounds, right_pos, strict=True):
-        orthogonalize(left_data, state.extras[right], left_pos)
-        right_data = all_right[start:stop]
-        pairs = state.pairs(left, right, left_data, right_data, (left_pos, restricted_right))
-        counts.append(int(pairs.shape[0]))
-    return counts
 
 
 def _side_variance(state: FastMergeState, data: np.ndarray, parts: Sequence[Part]) -> np.ndarray:
