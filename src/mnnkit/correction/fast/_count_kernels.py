@@ -1,0 +1,234 @@
+"""Numba kernel of the auto merge's grouped pair counting (see :func:`mnnkit.correction.fast._count.count_row`).
+
+One left node is searched against several right nodes at once: BLAS gives the dot products of a chunk
+of left cells with the cells of all those nodes (the nodes' cells are contiguous column segments), and
+this kernel finds, per left cell and segment, the segment's ``k`` nearest cells exactly as
+:func:`mnnkit.neighbors.knn` (``method="exact"``) finds them in that segment alone, then counts the mutual
+pairs against the right cells' nearest left cells. Plain arrays only; the caller checks them.
+
+Exactness: the same rigorous rounding-error bound as the exact kNN search selects a candidate set that
+holds every cell of the true top ``k`` (ties at the ``k``-th distance included); the candidates are
+re-measured by a sequential sum of squared differences (the exact search's re-measure, written the same
+way, so the same bits) and ranked by (squared distance, cell), ties to the lower cell. Only the set of
+the ``k`` nearest matters for a count, so the rank order inside it is not kept.
+
+Determinism: every left row is handled by one call of the serial range kernel
+(:func:`mnnkit._threads.run_in_ranges`) and nothing is reduced across threads.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+from mnnkit._config import KNN_PARALLEL_MIN_WORK, NUMBA_FASTMATH, SELECT_BLOCK_ROWS
+from mnnkit._threads import run_in_ranges
+
+__all__ = ["error_scale", "segment_mutual_counts"]
+
+
+def error_scale(n_dim: int) -> float:
+    """Relative bound on ``|expansion - exact|`` squared distances: gamma_{d+2}, times 4 for the re-measure.
+
+    The bound of the exact kNN search (:mod:`mnnkit.neighbors`), so that the candidate sets are supersets
+    of the same true neighbours.
+    """
+    unit = np.finfo(np.float64).eps / 2
+    terms = n_dim + 2
+    return 4.0 * terms * unit / (1.0 - terms * unit)
+
+
+def segment_mutual_counts(
+    gram: np.ndarray,
+    row_offset: int,
+    left: np.ndarray,
+    left_sqnorm: np.ndarray,
+    right: np.ndarray,
+    right_sqnorm: np.ndarray,
+    seg_start: np.ndarray,
+    seg_k: np.ndarray,
+    right_nn: np.ndarray,
+    err_scale: float,
+) -> np.ndarray:
+    """MNN pair counts of a chunk of left cells against each segment of right cells.
+
+    Parameters
+    ----------
+    gram
+        ``(n_rows, n_right)`` float64, ``left[row_offset + i] . right[j]`` (any rounding: BLAS).
+    row_offset
+        Row of the whole left side that ``gram``'s first row is.
+    left, left_sqnorm
+        The whole left side ``(n_left, d)`` (C-contiguous float64) and its squared row norms.
+    right, right_sqnorm
+        The right cells ``(n_right, d)`` of all segments and their squared row norms.
+    seg_start
+        ``(n_seg + 1,)`` int64: segment ``s`` is the right cells ``seg_start[s]:seg_start[s + 1]``.
+    seg_k
+        ``(n_seg,)`` int64: nearest cells of segment ``s`` sought for each left cell (1 to its size).
+    right_nn
+        ``(n_right, k_left)`` int64: each right cell's nearest left cells (rows of the whole left side).
+    err_scale
+        :func:`error_scale` of ``d``.
+
+    Returns
+    -------
+    ``(n_seg,)`` int64: for each segment, the number of (left cell of the chunk, right cell of the
+    segment) pairs in which each is among the other's nearest.
+
+    Notes
+    -----
+    Memory: an ``(n_rows, n_seg)`` uint8 mask and int64 counts, and per thread ``O(n_right)`` scratch.
+    """
+    n_rows = gram.shape[0]
+    n_seg = seg_k.shape[0]
+    right_norm = np.sqrt(right_sqnorm)
+    seg_max_norm = np.zeros(n_seg)
+    for s in range(n_seg):
+        if seg_start[s + 1] > seg_start[s]:
+            seg_max_norm[s] = right_norm[seg_start[s] : seg_start[s + 1]].max()
+    # a left cell no right cell of a segment lists cannot be in a pair there: its search is skipped
+    listed = _listed_rows(right_nn, seg_start, int(row_offset), n_rows)
+    counts = np.zeros((n_rows, n_seg), dtype=np.int64)
+    args = (
+        gram, int(row_offset), left, left_sqnorm, right, right_sqnorm, right_norm, seg_max_norm,
+        seg_start, seg_k, right_nn, listed, float(err_scale), counts,
+    )  # fmt: skip
+    if n_rows * gram.shape[1] * max(left.shape[1], 1) < KNN_PARALLEL_MIN_WORK:
+        _count_rows(*args, 0, n_rows)  # small: waking the threads costs more than it saves
+    else:
+        run_in_ranges(_count_rows, n_rows, SELECT_BLOCK_ROWS, *args)
+    return counts.sum(axis=0)
+
+
+@njit(cache=True, nogil=True, fastmath=NUMBA_FASTMATH)
+def _listed_rows(right_nn, seg_start, row_offset, n_rows):  # pragma: no cover - traced by numba
+    """``out[i, s]`` is 1 when some right cell of segment ``s`` lists left row ``row_offset + i``."""
+    n_seg = seg_start.shape[0] - 1
+    out = np.zeros((n_rows, n_seg), dtype=np.uint8)
+    for s in range(n_seg):
+        for j in range(seg_start[s], seg_start[s + 1]):
+            for t in range(right_nn.shape[1]):
+                i = right_nn[j, t] - row_offset
+                if 0 <= i < n_rows:
+                    out[i, s] = 1
+    return out
+
+
+@njit(cache=True, fastmath=NUMBA_FASTMATH)
+def _squared_distance(a, b):  # pragma: no cover - traced by numba
+    """Sequential sum of squared differences (the exact search's re-measure, term for term)."""
+    acc = 0.0
+    for f in range(a.shape[0]):
+        diff = a[f] - b[f]
+        acc += diff * diff
+    return acc
+
+
+@njit(cache=True, fastmath=NUMBA_FASTMATH)
+def _before(key_a, label_a, key_b, label_b):  # pragma: no cover - traced by numba
+    """Whether ``(key_a, label_a)`` comes before ``(key_b, label_b)`` (by key, then label)."""
+    return key_a < key_b or (key_a == key_b and label_a < label_b)
+
+
+@njit(cache=True, fastmath=NUMBA_FASTMATH)
+def _heap_offer(keys, labels, size, capacity, key, label):  # pragma: no cover - traced by numba
+    """Offer ``(key, label)`` to a bounded max-heap by (key, label) in ``keys[:capacity]``; return its size.
+
+    The labels offered are distinct, so (key, label) is a total order: the heap ends up holding the
+    ``capacity`` smallest items offered, a unique set whatever the order of the offers.
+    """
+    if size < capacity:
+        pos = size
+        keys[pos] = key
+        labels[pos] = label
+        while pos > 0:
+            parent = (pos - 1) // 2
+            if not _before(keys[parent], labels[parent], keys[pos], labels[pos]):
+                break
+            keys[parent], keys[pos] = keys[pos], keys[parent]
+            labels[parent], labels[pos] = labels[pos], labels[parent]
+            pos = parent
+        return size + 1
+    if _before(key, label, keys[0], labels[0]):  # replace the root, then sift it down
+        keys[0] = key
+        labels[0] = label
+        pos = 0
+        while True:
+            child = 2 * pos + 1
+            if child >= capacity:
+                break
+            if child + 1 < capacity and _before(keys[child], labels[child], keys[child + 1], labels[child + 1]):
+                child += 1
+            if not _before(keys[pos], labels[pos], keys[child], labels[child]):
+                break
+            keys[pos], keys[child] = keys[child], keys[pos]
+            labels[pos], labels[child] = labels[child], labels[pos]
+            pos = child
+    return size
+
+
+@njit(cache=True, nogil=True, fastmath=NUMBA_FASTMATH)
+def _count_rows(
+    gram, row_offset, left, left_sqnorm, right, right_sqnorm, right_norm, seg_max_norm, seg_start, seg_k,
+    right_nn, listed, err_scale, counts, first, last,
+):  # fmt: skip  # pragma: no cover - traced by numba
+    """Rows ``first:last`` of :func:`segment_mutual_counts` (one set of scratch arrays for them all)."""
+    n_seg = seg_k.shape[0]
+    k_left = right_nn.shape[1]
+    longest = 0
+    k_max = 1
+    for s in range(n_seg):
+        longest = max(longest, seg_start[s + 1] - seg_start[s])
+        k_max = max(k_max, seg_k[s])
+    heap = np.empty(k_max)
+    heap_idx = np.empty(k_max, dtype=np.int64)
+    seen = np.empty(longest, dtype=np.int64)
+    seen_approx = np.empty(longest)
+    for i in range(first, last):
+        me = row_offset + i
+        q_sq = left_sqnorm[me]
+        q_norm = np.sqrt(q_sq)
+        for s in range(n_seg):
+            if listed[i, s] == 0:
+                continue
+            a = seg_start[s]
+            b = seg_start[s + 1]
+            k = seg_k[s]
+            # the k smallest approximate distances; record every cell within the error slack of the top
+            widest = q_norm + seg_max_norm[s]
+            slack = 2.0 * err_scale * widest * widest
+            size = np.int64(0)  # not a literal 0: the helper it is passed to compiles once, for int64
+            n_seen = 0
+            record_below = np.inf
+            for j in range(a, b):
+                approx = q_sq - 2.0 * gram[i, j] + right_sqnorm[j]
+                if approx <= record_below:
+                    seen[n_seen] = j
+                    seen_approx[n_seen] = approx
+                    n_seen += 1
+                    if size < k or approx < heap[0]:
+                        size = _heap_offer(heap, heap_idx, size, k, approx, j)
+                        if size == k:
+                            record_below = heap[0] + slack
+            upper = -np.inf
+            for t in range(k):
+                w = q_norm + right_norm[heap_idx[t]]
+                bound = heap[t] + err_scale * w * w
+                if bound > upper:
+                    upper = bound
+            # the candidates that can be in the true top k, re-measured: their k smallest by (distance, cell)
+            size = np.int64(0)
+            for c in range(n_seen):
+                j = seen[c]
+                w = q_norm + right_norm[j]
+                if seen_approx[c] - err_scale * w * w <= upper:
+                    size = _heap_offer(heap, heap_idx, size, k, _squared_distance(left[me], right[j]), j)
+            found = 0
+            for t in range(k):
+                j = heap_idx[t]
+                for u in range(k_left):
+                    if right_nn[j, u] == me:
+                        found += 1
+                        break
+            counts[i, s] = found
