@@ -23,6 +23,7 @@ from mnnkit.correction.classic._gram import step_gram
 from mnnkit.correction.classic._smoothing import gene_space_averages, smooth_corrections
 from mnnkit.correction.classic._svd_dim import biological_basis, remove_subspace
 from mnnkit.correction.classic._var_adj import variance_adjustment_scales
+from mnnkit.correction.fast._count import GROUP_MAX_CELLS, grouped_mnn_counts
 
 
 @dataclass(frozen=True)
@@ -108,6 +109,54 @@ class MergeState:
 def count_node_pairs(state: MergeState, left: Node, right: Node) -> int:
     """Number of MNN pairs between two nodes on the current in-space data."""
     return int(state.pairs(state.rows(left), state.rows(right), None).shape[0])
+
+
+def count_node_row(state: MergeState, left: Node, rights: Sequence[Node]) -> list[int]:
+    """:func:`count_node_pairs` of ``left`` against each of ``rights``, the same counts.
+
+    The auto merge counts every pair of nodes: with many small batches, thousands of small searches.
+    With the exact search and no ``restrict``, right nodes of at most ``GROUP_MAX_CELLS`` cells are
+    searched in groups of at most that many cells (:func:`mnnkit.correction.fast._count.grouped_mnn_counts`:
+    exact, ties included, and no search at all where one side's ``k`` covers the other side); larger
+    nodes, and every node with pynndescent or ``restrict``, one at a time. Memory: the left node's in
+    data and one group's (copies), plus the grouped search's blocks (tens of MiB at most).
+    """
+    p = state.params
+    if state.restricted is not None or p.neighbors != "exact":
+        return [count_node_pairs(state, left, right) for right in rights]
+    left_in = state.data_in[state.rows(left)]
+    k_left = side_k(p.k_left, p.prop_k, left_in.shape[0])
+    counts = [0] * len(rights)
+    group: list[tuple[int, np.ndarray]] = []  # (position in rights, rows)
+    cells = 0
+
+    def flush() -> None:
+        nonlocal cells
+        cells = 0
+        if group:
+            sizes = [rows.size for _, rows in group]
+            found = grouped_mnn_counts(
+                left_in,
+                state.data_in[np.concatenate([rows for _, rows in group])],
+                sizes,
+                k_left,
+                [side_k(p.k_right, p.prop_k, n) for n in sizes],
+            )
+            for (i, _), count in zip(group, found, strict=True):
+                counts[i] = int(count)
+            group.clear()
+
+    for i, right in enumerate(rights):
+        rows = state.rows(right)
+        if rows.size > GROUP_MAX_CELLS:
+            counts[i] = count_node_pairs(state, left, right)
+            continue
+        if cells + rows.size > GROUP_MAX_CELLS:
+            flush()
+        group.append((i, rows))
+        cells += rows.size
+    flush()
+    return counts
 
 
 def merge_step(state: MergeState, left: Node, right: Node) -> MergeRecord:
@@ -206,10 +255,12 @@ def _extrapolated_cols(state: MergeState) -> np.ndarray | None:
 
 def run_merges(state: MergeState, plan: MergePlan, *, progress: Callable[[Any], None] | None = None) -> None:
     """Run every merge step of ``plan`` on ``state`` (``progress(record)`` after each)."""
+    # an auto plan counts a row at a time: the same pairs, on the same data, as counting pair by pair
+    # when first needed (all pairs of the batches first, then each merged node against the others)
     run_plan(
         plan,
         len(state.members),
         lambda left, right: merge_step(state, left, right),
-        count_pairs=lambda left, right: count_node_pairs(state, left, right),
+        count_row=lambda left, rights: count_node_row(state, left, rights),
         progress=progress,
     )
