@@ -26,7 +26,8 @@ Methods (``REGISTRY``; a new entry is one line)
     With a ``flavor`` parameter in the installed mnnkit these get ``flavor='batchelor'``, and the entries
     ``mnnkit fast robust`` / ``mnnkit classic robust`` pass ``flavor='robust'``; without it the robust
     entries are skipped with a note. Extra, not run by default: ``mnnkit fast auto`` and
-    ``mnnkit classic auto`` (``merge_order='auto'``).
+    ``mnnkit classic auto`` (``merge_order='auto'``), ``mnnkit fast dual-softmax`` (the robust flavour
+    with ``pairing='dual_softmax'``).
     Peers: harmony (``harmonypy.run_harmony`` on the PCA, seed 0), scanorama (``scanorama.assemble`` on each
     batch's PCs, as ``scanpy.external.pp.scanorama_integrate`` does; not ``scanorama.integrate`` on genes),
     scranpy MNN (``scranpy.correct_mnn`` on the PCs, dims x cells, its default merge policy), ComBat
@@ -46,7 +47,8 @@ Scores
     Diagnostics of the issue: ``uniq own`` = the share of own-batch cells among the 15 nearest neighbours
     (exact, self excluded) of cells whose type exists in one batch only (target >= 0.95); for 3-batch sets
     marked for it, Total in each of the 6 merge orders and their spread (max - min; target <= 0.01):
-    mnnkit entries get ``merge_order``, the others get the cells and batch categories in that order (the
+    mnnkit's batchelor-flavour entries get ``merge_order``; the others, the robust flavour included (its
+    default order is chosen from the batch sizes), get the cells and batch categories in that order (the
     embedding is put back in the original order before scoring).
 
 Time is the correction call only (``time.perf_counter``), after one untimed warm-up run of every method on
@@ -297,7 +299,10 @@ def build_registry() -> tuple[dict[str, Method], list[str], list[str]]:
                 notes.append(f"{name!r} skipped: the installed mnnkit.{public.__name__} has no 'flavor' parameter")
                 continue
             kwargs = {"flavor": flavor} if has_flavor else {}
-            registry[name] = Method(_bind(wrapper, **kwargs), needs_genes=genes, takes_merge_order=True)
+            # the robust flavour picks its own order (largest batch first): like the peers, it gets the
+            # cells and batch categories in each order, so the spread measures what a user meets
+            by_order = flavor == "batchelor"
+            registry[name] = Method(_bind(wrapper, **kwargs), needs_genes=genes, takes_merge_order=by_order)
     registry["harmony"] = Method(_harmony)
     registry["scanorama"] = Method(_scanorama)
     registry["scranpy mnn"] = Method(_scranpy)
@@ -307,6 +312,8 @@ def build_registry() -> tuple[dict[str, Method], list[str], list[str]]:
     # extras (select them with --methods): the order chosen by mnnkit, so permutations reorder the cells
     registry["mnnkit fast auto"] = Method(_bind(_mnnkit_fast, merge_order="auto"))
     registry["mnnkit classic auto"] = Method(_bind(_mnnkit_classic, merge_order="auto"), needs_genes=True)
+    if _accepts(mnnkit.fast_mnn, "pairing"):
+        registry["mnnkit fast dual-softmax"] = Method(_bind(_mnnkit_fast, flavor="robust", pairing="dual_softmax"))
     return registry, default, notes
 
 

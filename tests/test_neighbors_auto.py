@@ -31,11 +31,11 @@ def test_exact_work_is_the_same_for_every_merge_order(sizes):
 
 def test_auto_rule_by_size_and_restrict(monkeypatch):
     monkeypatch.setattr(_search, "AUTO_EXACT_MAX_WORK", 1000.0)
-    assert _search.resolve_neighbors("auto", [10, 10], 10, restricted=False) == "exact"  # 1000 exactly
-    assert _search.resolve_neighbors("auto", [10, 11], 10, restricted=False) == "pynndescent"
-    assert _search.resolve_neighbors("auto", [10, 11], 10, restricted=True) == "exact"
+    assert _search.resolve_neighbors("auto", [10, 10], 10, exact_only=False) == "exact"  # 1000 exactly
+    assert _search.resolve_neighbors("auto", [10, 11], 10, exact_only=False) == "pynndescent"
+    assert _search.resolve_neighbors("auto", [10, 11], 10, exact_only=True) == "exact"
     for explicit in ("exact", "pynndescent"):
-        assert _search.resolve_neighbors(explicit, [10, 11], 10, restricted=False) == explicit
+        assert _search.resolve_neighbors(explicit, [10, 11], 10, exact_only=False) == explicit
 
 
 def test_auto_default_equals_exact_on_small_data():

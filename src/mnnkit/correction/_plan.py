@@ -33,7 +33,8 @@ class MergePlan:
         Choose each step from the data (batchelor's ``auto.merge``).
     source
         How the plan was given, recorded in the output's parameters: ``"default"`` (batch order),
-        ``"given"`` (a list of batches), ``"tree"`` (nested lists) or ``"auto"``.
+        ``"size"`` (largest batch first: the ``robust`` flavour's default), ``"given"`` (a list of
+        batches), ``"tree"`` (nested lists) or ``"auto"``.
     tree
         For ``source="tree"``: the tree as given, with batch names (nested lists), else ``None``.
 
@@ -44,12 +45,17 @@ class MergePlan:
 
     steps: tuple[tuple[Node, Node], ...] | None
     auto: bool
-    source: Literal["default", "given", "tree", "auto"]
+    source: Literal["default", "size", "given", "tree", "auto"]
     tree: list | None = None
 
 
-def resolve_merge_plan(merge_order: object, batch_names: Sequence[str]) -> MergePlan:
+def resolve_merge_plan(
+    merge_order: object, batch_names: Sequence[str], *, sizes: Sequence[int] | None = None
+) -> MergePlan:
     """Check a ``merge_order`` argument and return its plan.
+
+    With ``sizes`` (cells per batch), the default (``merge_order=None``) is :func:`size_order`, not
+    the batch order: the reference is the largest batch, whatever order the batches come in.
 
     ``merge_order`` is ``None`` (batch order), ``"auto"``, a list naming every batch once (a
     progressive order), or nested lists of batch names, any depth (a tree, batchelor's hierarchical
@@ -70,6 +76,8 @@ def resolve_merge_plan(merge_order: object, batch_names: Sequence[str]) -> Merge
         raise ValueError(msg)
     if merge_order is not None and _is_list(merge_order) and any(_is_list(entry) for entry in merge_order):
         return _tree_plan(merge_order, batch_names)
+    if merge_order is None and sizes is not None:
+        return MergePlan(steps=tuple(progressive_plan(size_order(sizes, batch_names))), auto=False, source="size")
     order = resolve_order(merge_order, batch_names)
     source = "default" if merge_order is None else "given"
     return MergePlan(steps=tuple(progressive_plan(order)), auto=False, source=source)
@@ -207,6 +215,15 @@ def resolve_order(merge_order: Sequence | None, batch_names: Sequence[str]) -> l
         msg = f"merge_order must name every batch once; missing: {', '.join(missing)}"
         raise ValueError(msg)
     return positions
+
+
+def size_order(sizes: Sequence[int], batch_names: Sequence[str]) -> list[int]:
+    """Batch positions from the largest batch to the smallest; equal sizes in order of their names.
+
+    Names break ties (not positions) so that the order, and the merge, do not depend on the order in
+    which the batches come.
+    """
+    return sorted(range(len(sizes)), key=lambda b: (-int(sizes[b]), str(batch_names[b])))
 
 
 def progressive_plan(order: Sequence[int]) -> list[tuple[Node, Node]]:

@@ -45,6 +45,8 @@ def fast_mnn(
     min_batch_skip: float = 0.0,
     svd_solver: Literal["randomized", "exact"] = "randomized",
     neighbors: Literal["auto", "exact", "pynndescent"] = "auto",
+    flavor: Literal["batchelor", "robust"] = "batchelor",
+    pairing: Literal["mutual", "dual_softmax"] = "mutual",
     key_added: str = "X_mnn",
     reconstruct: Literal["factors", "layer"] | None = None,
     copy: bool = False,
@@ -191,14 +193,19 @@ def fast_mnn(
     params, options = check_params(
         d=d, k=k, prop_k=prop_k, ndist=ndist, cos_norm=cos_norm, min_batch_skip=min_batch_skip,
         svd_solver=svd_solver, neighbors=neighbors, reconstruct=reconstruct, key_added=key_added, rng=rng,
+        flavor=flavor, pairing=pairing,
     )  # fmt: skip
     batches = _inputs.resolve_batches(adata, batch_key)
-    plan = resolve_merge_plan(merge_order, batches.names)
+    sizes = [m.size for m in batches.members]
+    plan = resolve_merge_plan(merge_order, batches.names, sizes=sizes if flavor == "robust" else None)
     restricted = _inputs.resolve_restrict(adata, restrict, batches)
     batch_weights = _inputs.resolve_batch_weights(weights, batches)
     weight_record = None if batch_weights is None else dict(zip(batches.names, batch_weights.tolist(), strict=True))
     if restricted is not None and options.neighbors == "pynndescent":
         msg = f"restrict needs neighbors='exact' (the graph search covers every cell), got {options.neighbors!r}"
+        raise ValueError(msg)
+    if params.pairing == "dual_softmax" and options.neighbors == "pynndescent":
+        msg = "pairing='dual_softmax' needs neighbors='exact' or 'auto' (it weighs exact candidate lists)"
         raise ValueError(msg)
     if use_rep is not None:
         for name, value in (("layer", layer), ("subset", subset), ("reconstruct", reconstruct), ("weights", weights)):
@@ -217,10 +224,10 @@ def fast_mnn(
         logger.info("embedding ready: %d cells x %d dimensions (%.2f s)", *embedding.data.shape,
                     time.perf_counter() - started)  # fmt: skip
 
-        sizes = [m.size for m in batches.members]
         neighbors_used = resolve_neighbors(
-            options.neighbors, sizes, embedding.data.shape[1], restricted=restricted is not None
-        )
+            options.neighbors, sizes, embedding.data.shape[1],
+            exact_only=restricted is not None or params.pairing == "dual_softmax",
+        )  # fmt: skip
         logger.info("neighbour search: %s%s", neighbors_used, " (auto)" if options.neighbors == "auto" else "")
         search = GraphSearch(options.seed) if neighbors_used == "pynndescent" else ExactSearch()
         search.prepare(embedding.data, batches.members)
@@ -256,7 +263,7 @@ def fast_mnn(
                 "neighbors": neighbors_used, "neighbors_requested": options.neighbors,
                 "reconstruct": options.reconstruct, "seed": options.seed,
                 "restrict": restrict if isinstance(restrict, str) else (None if restrict is None else "given"),
-                "batch_weights": weight_record,
+                "batch_weights": weight_record, "flavor": params.flavor, "pairing": params.pairing,
             },
         ),
     )  # fmt: skip

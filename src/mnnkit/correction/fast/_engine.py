@@ -15,12 +15,13 @@ from typing import Any
 
 import numpy as np
 
+from mnnkit._config import ROBUST_CENTRE_K, ROBUST_CENTRE_KEEP
 from mnnkit.correction._pairs import side_k
 from mnnkit.correction._plan import MergePlan, Node, run_plan
 from mnnkit.correction.fast._count import count_row
 from mnnkit.correction.fast._orthogonalize import center_along, orthogonalize, perbatch_variance
 from mnnkit.correction.fast._search import Part, side_parts
-from mnnkit.correction.fast._tricube import batch_magnitude, pc_space_averages, tricube_correct
+from mnnkit.correction.fast._tricube import batch_magnitude, centre_averages, pc_space_averages, tricube_correct
 
 
 @dataclass(frozen=True)
@@ -31,6 +32,14 @@ class FastParams:
     prop_k: float | None = None
     ndist: float = 3.0
     min_batch_skip: float = 0.0
+    #: ``"batchelor"`` (batchelor's vectors between the paired cells) or ``"robust"`` (between their
+    #: trimmed local centres of mass, see :func:`centre_averages`)
+    flavor: str = "batchelor"
+    #: ``"mutual"`` (MNN pairs) or ``"dual_softmax"`` (weighted candidate pairs, see
+    #: :mod:`mnnkit.correction._soft_pairs`)
+    pairing: str = "mutual"
+    #: the dual softmax's temperature as a multiple of :func:`default_temperature`
+    temperature: float = 1.0
 
 
 @dataclass
@@ -97,14 +106,27 @@ class FastMergeState:
         self, left: Node, right: Node, left_data: np.ndarray, right_data: np.ndarray, restricted: tuple
     ) -> np.ndarray:
         """MNN pairs (side positions) between the two sides, among their restricted cells if any."""
+        return self.weighted_pairs(left, right, left_data, right_data, restricted, "mutual")[0]
+
+    def weighted_pairs(
+        self, left: Node, right: Node, left_data: np.ndarray, right_data: np.ndarray, restricted: tuple, pairing: str
+    ) -> tuple[np.ndarray, np.ndarray | None]:
+        """Pairs (side positions) and, for ``"dual_softmax"``, their weights (None for MNN pairs)."""
         left_pos, right_pos = restricted
         if left_pos is None:
             k_left, k_right = self.side_ks(left_data.shape[0], right_data.shape[0])
-            return self.search.mnn_pairs(left_data, right_data, self.parts(left), self.parts(right), k_left, k_right)
+            parts = self.parts(left), self.parts(right)
+            if pairing == "dual_softmax":
+                return self.search.soft_pairs(left_data, right_data, *parts, k_left, k_right, self.params.temperature)
+            return self.search.mnn_pairs(left_data, right_data, *parts, k_left, k_right), None
         # restrict is only offered with the exact search, which needs no parts
         k_left, k_right = self.side_ks(left_pos.size, right_pos.size)
-        found = self.search.mnn_pairs(left_data[left_pos], right_data[right_pos], None, None, k_left, k_right)
-        return np.column_stack([left_pos[found[:, 0]], right_pos[found[:, 1]]]).astype(np.int64)
+        sides = left_data[left_pos], right_data[right_pos]
+        if pairing == "dual_softmax":
+            found, weights = self.search.soft_pairs(*sides, None, None, k_left, k_right, self.params.temperature)
+        else:
+            found, weights = self.search.mnn_pairs(*sides, None, None, k_left, k_right), None
+        return np.column_stack([left_pos[found[:, 0]], right_pos[found[:, 1]]]).astype(np.int64), weights
 
 
 def _side_variance(state: FastMergeState, data: np.ndarray, parts: Sequence[Part]) -> np.ndarray:
@@ -128,14 +150,15 @@ def merge_step(state: FastMergeState, left: Node, right: Node) -> FastStepRecord
     restricted = state.restricted_positions(left_rows), state.restricted_positions(right_rows)
     orthogonalize(right_data, state.extras[left], restricted[1])
     orthogonalize(left_data, state.extras[right], restricted[0])
-    pairs = state.pairs(left, right, left_data, right_data, restricted)
+    pairs, weights = state.weighted_pairs(left, right, left_data, right_data, restricted, p.pairing)
 
     reason = ""
     overall = np.zeros(state.data.shape[1])
     if pairs.shape[0] == 0:
         size, skipped, reason = 0.0, True, "no MNN pairs"
     else:
-        cells, averages = pc_space_averages(left_data, right_data, pairs)
+        averages_now = _averages(state, (left_data, right_data), (left_parts, right_parts), restricted, pairs, weights)
+        cells, averages = averages_now()
         overall = averages.mean(axis=0)
         size = batch_magnitude(averages, overall)
         skipped = size < p.min_batch_skip
@@ -145,7 +168,7 @@ def merge_step(state: FastMergeState, left: Node, right: Node) -> FastStepRecord
     if not skipped:
         center_along(left_data, overall, restricted[0])
         center_along(right_data, overall, restricted[1])
-        _, averages = pc_space_averages(left_data, right_data, pairs)
+        _, averages = averages_now()
         k_mnn = min(side_k(p.k, p.prop_k, right_data.shape[0]), cells.size)
         indices, distances = state.search.nearest_of(right_data, right_parts, cells, k_mnn)
         after = perbatch_variance(left_data, bounds[0]), perbatch_variance(right_data, bounds[1])
@@ -184,6 +207,26 @@ def merge_step(state: FastMergeState, left: Node, right: Node) -> FastStepRecord
     if after_merge is not None:
         after_merge(record.pairs, left_rows, right_rows)
     return record
+
+
+def _averages(state: FastMergeState, sides: tuple, parts: tuple, restricted: tuple, pairs: np.ndarray, weights):
+    """A function giving the right MNN cells and their correction vectors on the sides' current values.
+
+    The robust flavour's centres of mass use each paired cell's nearest cells on its own side, found
+    once here (on the values before the step's centring, which moves cells only along one direction).
+    """
+    left_data, right_data = sides
+    if state.params.flavor != "robust":
+        if weights is not None:
+            msg = "the dual-softmax pairing is only offered with flavor='robust'"
+            raise ValueError(msg)
+        return lambda: pc_space_averages(left_data, right_data, pairs)
+    neighbours = [
+        state.search.nearest_within(data, side_parts, np.unique(pairs[:, column]), ROBUST_CENTRE_K, among=among)
+        for column, (data, side_parts, among) in enumerate(zip(sides, parts, restricted, strict=True))
+    ]
+    keep = min(ROBUST_CENTRE_KEEP, *(n.shape[1] for n in neighbours))
+    return lambda: centre_averages(left_data, right_data, pairs, *neighbours, keep, weights)
 
 
 def run_merges(state: FastMergeState, plan: MergePlan, *, progress: Callable[[Any], None] | None = None) -> None:

@@ -13,6 +13,8 @@ from mnnkit.correction.fast._engine import FastParams
 SVD_SOLVERS = ("randomized", "exact")
 NEIGHBORS = ("auto", "exact", "pynndescent")
 RECONSTRUCT = (None, "factors", "layer")
+FLAVORS = ("batchelor", "robust")
+PAIRINGS = ("mutual", "dual_softmax")
 #: batchelor's default number of PCs.
 DEFAULT_D = 50
 
@@ -31,7 +33,20 @@ class Options:
 
 
 def check_params(
-    *, d, k, prop_k, ndist, cos_norm, min_batch_skip, svd_solver, neighbors, reconstruct, key_added, rng
+    *,
+    d,
+    k,
+    prop_k,
+    ndist,
+    cos_norm,
+    min_batch_skip,
+    svd_solver,
+    neighbors,
+    reconstruct,
+    key_added,
+    rng,
+    flavor="batchelor",
+    pairing="mutual",
 ) -> tuple[FastParams, Options]:
     """Check every scalar parameter; raise a ValueError/TypeError naming the first bad one."""
     if d is not None and (not is_int(d) or d < 1):
@@ -48,12 +63,19 @@ def check_params(
     check_choice(neighbors, "neighbors", NEIGHBORS)
     check_choice(reconstruct, "reconstruct", RECONSTRUCT)
     check_key_added(key_added)
+    check_choice(flavor, "flavor", FLAVORS)
+    check_choice(pairing, "pairing", PAIRINGS)
+    if pairing != "mutual" and flavor != "robust":
+        msg = f"pairing={pairing!r} needs flavor='robust' (flavor='batchelor' reproduces batchelor's MNN pairs)"
+        raise ValueError(msg)
     seed = as_seed(rng)
     params = FastParams(
         k=int(k),
         prop_k=None if prop_k is None else float(prop_k),
         ndist=float(ndist),
         min_batch_skip=float(min_batch_skip),
+        flavor=flavor,
+        pairing=pairing,
     )
     options = Options(
         d=None if d is None else int(d),

@@ -81,6 +81,36 @@ def _group_averages(left, right, pair_left, pair_right, starts, out, first, last
             out[g, j] /= count
 
 
+def weighted_group_averages(
+    left: np.ndarray,
+    right: np.ndarray,
+    pair_left: np.ndarray,
+    pair_right: np.ndarray,
+    weights: np.ndarray,
+    starts: np.ndarray,
+) -> np.ndarray:
+    """As :func:`group_averages`, with pair ``p`` weighing ``weights[p]``: weighted sum over sum of weights."""
+    n_groups = starts.shape[0] - 1
+    out = np.zeros((n_groups, left.shape[1]))
+    run_in_ranges(_weighted_group_averages, n_groups, 1, left, right, pair_left, pair_right, weights, starts, out)
+    return out
+
+
+@njit(cache=True, nogil=True, fastmath=NUMBA_FASTMATH)
+def _weighted_group_averages(left, right, pair_left, pair_right, weights, starts, out, first, last):  # pragma: no cover
+    """Groups ``first:last`` of :func:`weighted_group_averages`, into ``out`` (zeros)."""
+    d = left.shape[1]
+    for g in range(first, last):
+        total = 0.0
+        for p in range(starts[g], starts[g + 1]):
+            w = weights[p]
+            total += w
+            for j in range(d):
+                out[g, j] += w * (left[pair_left[p], j] - right[pair_right[p], j])
+        for j in range(d):
+            out[g, j] /= total
+
+
 def tricube_correct(
     data: np.ndarray, averages: np.ndarray, indices: np.ndarray, distances: np.ndarray, ndist: float, floor: float
 ) -> None:
@@ -148,3 +178,58 @@ def _column_sq_deviations(data, start, stop, out, first, last):  # pragma: no co
             acc[j - first] += diff * diff
     for j in range(width):
         out[first + j] = acc[j]
+
+
+def trimmed_centres(data: np.ndarray, neighbours: np.ndarray, keep: int, out: np.ndarray) -> None:
+    """``out[i]``: the mean of the ``keep`` rows of ``data[neighbours[i]]`` nearest to their plain mean.
+
+    A centre of mass that one stray neighbour cannot pull far: the mean of all ``k`` listed rows, then
+    the mean of the ``keep`` of them nearest to it (ties to the earlier listed row), summed in list order.
+    """
+    run_in_ranges(_trimmed_centres, neighbours.shape[0], 1, data, neighbours, int(keep), out)
+
+
+@njit(cache=True, nogil=True, fastmath=NUMBA_FASTMATH)
+def _trimmed_centres(data, neighbours, keep, out, first, last):  # pragma: no cover - traced by numba
+    """Rows ``first:last`` of :func:`trimmed_centres`."""
+    d = data.shape[1]
+    k = neighbours.shape[1]
+    mean = np.empty(d)
+    dist = np.empty(k)
+    chosen = np.empty(k, dtype=np.bool_)
+    for i in range(first, last):
+        for j in range(d):
+            mean[j] = 0.0
+        for a in range(k):
+            row = neighbours[i, a]
+            for j in range(d):
+                mean[j] += data[row, j]
+        for j in range(d):
+            mean[j] /= k
+        if keep >= k:
+            for j in range(d):
+                out[i, j] = mean[j]
+            continue
+        for a in range(k):
+            row = neighbours[i, a]
+            acc = 0.0
+            for j in range(d):
+                diff = data[row, j] - mean[j]
+                acc += diff * diff
+            dist[a] = acc
+            chosen[a] = False
+        for _ in range(keep):  # k is small (tens): repeated minimum search, ties to the earlier row
+            best = -1
+            for a in range(k):
+                if not chosen[a] and (best < 0 or dist[a] < dist[best]):
+                    best = a
+            chosen[best] = True
+        for j in range(d):
+            out[i, j] = 0.0
+        for a in range(k):
+            if chosen[a]:
+                row = neighbours[i, a]
+                for j in range(d):
+                    out[i, j] += data[row, j]
+        for j in range(d):
+            out[i, j] /= keep

@@ -33,9 +33,18 @@ from typing import NamedTuple
 
 import numpy as np
 
-from mnnkit._config import AUTO_EXACT_MAX_WORK, CROSS_NEIGHBOURS, CROSS_REVERSE, LEFT_MARGIN, N_ENTRIES, SMALL_SIDE
+from mnnkit._config import (
+    AUTO_EXACT_MAX_WORK,
+    CROSS_NEIGHBOURS,
+    CROSS_REVERSE,
+    LEFT_MARGIN,
+    N_ENTRIES,
+    SMALL_SIDE,
+    SOFT_PAIR_MIN_WEIGHT,
+)
 from mnnkit.correction._pair_kernels import mutual_pairs_among
 from mnnkit.correction._pairs import find_mutual_pairs
+from mnnkit.correction._soft_pairs import default_temperature, dual_softmax_pairs
 from mnnkit.correction.fast import _graph_kernels, _search_kernels
 from mnnkit.correction.fast._graph import (
     BatchGraph,
@@ -45,7 +54,7 @@ from mnnkit.correction.fast._graph import (
     nearest_cross_edges,
     side_view,
 )
-from mnnkit.neighbors import knn
+from mnnkit.neighbors import knn, knn_both_ways
 
 logger = logging.getLogger("mnnkit")
 
@@ -96,15 +105,16 @@ def exact_search_work(sizes: Sequence[int], n_dims: int) -> float:
     return float(n_dims) * (sizes.sum() ** 2 - np.sum(sizes**2)) / 2.0
 
 
-def resolve_neighbors(requested: str, sizes: Sequence[int], n_dims: int, *, restricted: bool) -> str:
+def resolve_neighbors(requested: str, sizes: Sequence[int], n_dims: int, *, exact_only: bool) -> str:
     """The search a merge runs: ``requested``, or for ``"auto"`` the faster one for this size.
 
     ``"auto"`` is ``"exact"`` while :func:`exact_search_work` is at most ``AUTO_EXACT_MAX_WORK`` (and
-    always with ``restrict``, which only the exact search supports), else ``"pynndescent"``.
+    always with ``exact_only``: ``restrict`` or the dual-softmax pairing, which only the exact search
+    supports), else ``"pynndescent"``.
     """
     if requested != "auto":
         return requested
-    if restricted or exact_search_work(sizes, n_dims) <= AUTO_EXACT_MAX_WORK:
+    if exact_only or exact_search_work(sizes, n_dims) <= AUTO_EXACT_MAX_WORK:
         return "exact"
     return "pynndescent"
 
@@ -141,10 +151,30 @@ class ExactSearch:
         """MNN pairs ``(left row, right row)`` ordered by left row, then distance."""
         return find_mutual_pairs(left, right, k_left=k_left, k_right=k_right, neighbors="exact")
 
+    def soft_pairs(
+        self, left: np.ndarray, right: np.ndarray, left_parts, right_parts, k_left: int, k_right: int, scale: float
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Dual-softmax pairs and weights over the kNN candidates both ways (temperature ``scale`` x the default)."""
+        left_nn, right_nn = knn_both_ways(left, right, k_right=k_right, k_left=k_left, method="exact")
+        temperature = scale * default_temperature(left_nn.distances, right_nn.distances)
+        return dual_softmax_pairs(
+            left_nn.indices, left_nn.distances, right_nn.indices, right_nn.distances,
+            temperature=temperature, min_weight=SOFT_PAIR_MIN_WEIGHT,
+        )  # fmt: skip
+
     def nearest_of(self, data: np.ndarray, parts, subset: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         """For every row of ``data``, its ``k`` nearest rows among ``data[subset]`` (positions in ``subset``)."""
         found = knn(data, data[subset], k, method="exact")
         return found.indices, found.distances
+
+    def nearest_within(self, data: np.ndarray, parts, cells: np.ndarray, k: int, among: np.ndarray | None = None):
+        """The ``k`` nearest rows of ``data`` (or of ``data[among]``, as rows of ``data``) of each row in ``cells``.
+
+        A cell is its own nearest row when it is in ``among``. Rows ``(len(cells), min(k, n))`` int64.
+        """
+        if among is None:
+            return knn(data[cells], data, min(k, data.shape[0]), method="exact").indices
+        return among[knn(data[cells], data[among], min(k, among.size), method="exact").indices]
 
 
 class GraphSearch:
@@ -329,6 +359,25 @@ class GraphSearch:
         return mutual_pairs_among(
             rows[by_row], np.ascontiguousarray(rview.perm[found][by_row]), np.ascontiguousarray(right_nn)
         )
+
+    def nearest_within(self, data: np.ndarray, parts, cells: np.ndarray, k: int, among: None = None) -> np.ndarray:
+        """The ``k`` nearest rows of ``data`` of each row in ``cells`` (approximate; ``among`` is not supported).
+
+        Each cell's search starts from the cell itself in its side's graph, so it stays local and cheap,
+        and from ``N_ENTRIES`` pivots: a side's batches are joined only by the cross edges of earlier
+        merges, and without the pivots a cell would not reach the other batches' cells near it.
+        """
+        k = min(k, data.shape[0])
+        if data.shape[0] < SMALL_SIDE:
+            return knn(data[cells], data, k, method="exact").indices
+        view = self._view(parts)
+        targets = points(data, view.perm)
+        starts = view.inv[np.asarray(cells, dtype=np.int64)]
+        seeds = _plain_seeds(np.arange(starts.size + 1, dtype=np.int64), starts)
+        found, _ = self._search(
+            targets, view, _take(targets, starts), k, ef=k + LEFT_MARGIN, seeds=seeds, n_entries=N_ENTRIES
+        )
+        return view.perm[found]
 
     def nearest_of(self, data: np.ndarray, parts, subset: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         """For every row of ``data``, its ``k`` nearest rows among ``data[subset]`` (positions in ``subset``)."""

@@ -37,6 +37,61 @@ def pc_space_averages(left: np.ndarray, right: np.ndarray, pairs: np.ndarray) ->
     return cells, _pc_kernels.group_averages(left, right, pair_left, pair_right, starts)
 
 
+def centre_averages(
+    left: np.ndarray,
+    right: np.ndarray,
+    pairs: np.ndarray,
+    left_neighbours: np.ndarray,
+    right_neighbours: np.ndarray,
+    keep: int,
+    weights: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Average correction vector of each distinct right MNN cell, between the pairs' local centres of mass.
+
+    The ``robust`` flavour's correction vectors (after libscran's ``mnncorrect``): a pair ``(l, r)``
+    contributes ``c_left(l) - c_right(r)``, where ``c`` is the trimmed mean of the cell's nearest cells on
+    its own side (:func:`_pc_kernels.trimmed_centres`), not ``left[l] - right[r]``. A pair of two cells
+    at the edges of matching populations then gives the shift between the populations, not the two
+    cells' own offsets, and one stray pair cannot pull a cell far.
+
+    Parameters
+    ----------
+    left, right
+        ``(n_left, d)`` and ``(n_right, d)`` float64 data of the two sides.
+    pairs
+        ``(n_pairs, 2)`` pairs (left row, right row), at least one.
+    left_neighbours, right_neighbours
+        For each distinct left (right) row of ``pairs``, in ascending row order, its nearest rows on its
+        own side (``(m, k)`` int64; the cell itself among them).
+    keep
+        How many of the ``k`` neighbours the trimmed mean keeps.
+    weights
+        Optional ``(n_pairs,)`` positive pair weights (the dual-softmax pairing): a weighted mean per cell.
+
+    Returns
+    -------
+    ``(cells, averages)`` as :func:`pc_space_averages`. Memory ``O(n_pairs + m * d)``.
+    """
+    left_cells = np.unique(pairs[:, 0])
+    right_cells = np.unique(pairs[:, 1])
+    left_centres = np.empty((left_cells.size, left.shape[1]))
+    right_centres = np.empty((right_cells.size, right.shape[1]))
+    _pc_kernels.trimmed_centres(left, np.ascontiguousarray(left_neighbours, dtype=np.int64), keep, left_centres)
+    _pc_kernels.trimmed_centres(right, np.ascontiguousarray(right_neighbours, dtype=np.int64), keep, right_centres)
+    compact = np.column_stack([np.searchsorted(left_cells, pairs[:, 0]), np.searchsorted(right_cells, pairs[:, 1])])
+    if weights is None:
+        _, averages = pc_space_averages(left_centres, right_centres, compact)
+        return right_cells, averages
+    order = np.argsort(compact[:, 1], kind="stable")
+    pair_right = np.ascontiguousarray(compact[order, 1])
+    starts = np.append(np.searchsorted(pair_right, np.arange(right_cells.size)), pair_right.size).astype(np.int64)
+    averages = _pc_kernels.weighted_group_averages(
+        left_centres, right_centres, np.ascontiguousarray(compact[order, 0]), pair_right,
+        np.ascontiguousarray(weights[order], dtype=np.float64), starts,
+    )  # fmt: skip
+    return right_cells, averages
+
+
 def batch_magnitude(averages: np.ndarray, overall: np.ndarray) -> float:
     """``||B|| / sqrt(mean_u ||a_u||^2)`` (batchelor's ``batch.size``), 0 when the denominator is 0."""
     mean_sq = float(np.sum(np.mean(averages**2, axis=0)))
