@@ -174,3 +174,10 @@ ROBUST_CENTRE_KEEP = 14
 #: The dual-softmax pairing drops candidate pairs whose weight is below this (negligible pulls that
 #: would only cost time in the averages).
 SOFT_PAIR_MIN_WEIGHT = 1e-3
+
+#: The auto merge's grouped pair counts: right nodes up to this many cells are searched in groups of
+#: at most this many cells (a larger node is searched on its own: its call overhead is small next to
+#: its search).
+GROUP_MAX_CELLS = 4096
+#: Bytes of the block of dot products of a chunk of left cells with one group's right cells.
+GROUP_BLOCK_BYTES = 32 * 2**20

@@ -17,13 +17,14 @@ from typing import Any
 
 import numpy as np
 
+from mnnkit._config import GROUP_MAX_CELLS
+from mnnkit.correction._group_counts import grouped_mnn_counts
 from mnnkit.correction._pairs import find_mutual_pairs, side_k
 from mnnkit.correction._plan import MergePlan, Node, run_plan
 from mnnkit.correction.classic._gram import step_gram
 from mnnkit.correction.classic._smoothing import gene_space_averages, smooth_corrections
 from mnnkit.correction.classic._svd_dim import biological_basis, remove_subspace
 from mnnkit.correction.classic._var_adj import variance_adjustment_scales
-from mnnkit.correction.fast._count import GROUP_MAX_CELLS, grouped_mnn_counts
 
 
 @dataclass(frozen=True)
