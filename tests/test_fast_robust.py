@@ -15,20 +15,22 @@ from sklearn.neighbors import NearestNeighbors
 
 import mnnkit
 from mnnkit._config import ROBUST_CENTRE_K, ROBUST_CENTRE_KEEP
+from mnnkit.correction._centres import member_means, trimmed_members
 from mnnkit.correction._plan import resolve_merge_plan, size_order
 from mnnkit.correction._soft_pairs import default_temperature, dual_softmax_pairs
-from mnnkit.correction.fast import _pc_kernels
 from mnnkit.correction.fast._search import ExactSearch, GraphSearch, side_parts
 from mnnkit.correction.fast._tricube import centre_averages
 
 
 # ------------------------------------------------------------------------------------------ naive pieces
-def naive_trimmed_centre(points: np.ndarray, keep: int) -> np.ndarray:
-    """Mean of the ``keep`` points nearest to the plain mean (ties to the earlier point)."""
-    mean = points.mean(axis=0)
-    dist = ((points - mean) ** 2).sum(axis=1)
-    chosen = np.argsort(dist, kind="stable")[:keep]
-    return points[np.sort(chosen)].mean(axis=0)
+def naive_trimmed_choice(points: np.ndarray, keep: int) -> np.ndarray:
+    """Positions (ascending) of the ``keep`` points nearest to their plain mean (ties to the earlier point)."""
+    dist = ((points - points.mean(axis=0)) ** 2).sum(axis=1)
+    return np.sort(np.argsort(dist, kind="stable")[:keep])
+
+
+def naive_members(data: np.ndarray, neighbours: np.ndarray, keep: int) -> np.ndarray:
+    return np.array([nb[naive_trimmed_choice(data[nb], keep)] for nb in neighbours])
 
 
 def own_neighbours(data: np.ndarray, cells: np.ndarray, k: int) -> np.ndarray:
@@ -44,19 +46,25 @@ def mutual_pairs_sklearn(left: np.ndarray, right: np.ndarray, k: int) -> np.ndar
     return np.array([(i, j) for i in range(len(left)) for j in left_nn[i] if i in right_nn[j]], dtype=np.int64)
 
 
-def naive_centre_vectors(left, right, pairs, k_centre, keep, neighbours=None):
+def naive_centre_vectors(left, right, pairs, members):
     """Per distinct right cell (ascending), the mean over its pairs of centre(left cell) - centre(right cell).
 
-    Also returns the centres' neighbour lists (given ones are reused: the engine finds them once per step).
+    ``members``: for the distinct left and right cells, the rows whose mean is their centre.
     """
     left_cells, right_cells = np.unique(pairs[:, 0]), np.unique(pairs[:, 1])
-    if neighbours is None:
-        neighbours = own_neighbours(left, left_cells, k_centre), own_neighbours(right, right_cells, k_centre)
-    lnb, rnb = neighbours
-    lc = {c: naive_trimmed_centre(left[nb], keep) for c, nb in zip(left_cells, lnb, strict=True)}
-    rc = {c: naive_trimmed_centre(right[nb], keep) for c, nb in zip(right_cells, rnb, strict=True)}
+    lc = {c: left[m].mean(axis=0) for c, m in zip(left_cells, members[0], strict=True)}
+    rc = {c: right[m].mean(axis=0) for c, m in zip(right_cells, members[1], strict=True)}
     vectors = [np.mean([lc[a] - rc[r] for a, rr in pairs if rr == r], axis=0) for r in right_cells]
-    return right_cells, np.array(vectors), neighbours
+    return right_cells, np.array(vectors)
+
+
+def naive_side_members(left, right, pairs, k_centre, keep):
+    """Members of each paired cell's centre: its trimmed k_centre nearest cells on its own side."""
+    left_cells, right_cells = np.unique(pairs[:, 0]), np.unique(pairs[:, 1])
+    return (
+        naive_members(left, own_neighbours(left, left_cells, k_centre), keep),
+        naive_members(right, own_neighbours(right, right_cells, k_centre), keep),
+    )
 
 
 def centre_along_naive(data: np.ndarray, vector: np.ndarray) -> np.ndarray:
@@ -68,10 +76,12 @@ def centre_along_naive(data: np.ndarray, vector: np.ndarray) -> np.ndarray:
 def naive_robust_two_batches(big: np.ndarray, small: np.ndarray, k: int = 20, ndist: float = 3.0):
     """The robust flavour's single merge of ``small`` onto ``big`` (the larger batch is the reference)."""
     pairs = mutual_pairs_sklearn(big, small, k)
-    cells, averages, neighbours = naive_centre_vectors(big, small, pairs, ROBUST_CENTRE_K, ROBUST_CENTRE_KEEP)
+    # the members are chosen once, before the centring; the centres are recomputed after it
+    members = naive_side_members(big, small, pairs, ROBUST_CENTRE_K, ROBUST_CENTRE_KEEP)
+    cells, averages = naive_centre_vectors(big, small, pairs, members)
     overall = averages.mean(axis=0)
     big, small = centre_along_naive(big, overall), centre_along_naive(small, overall)
-    _, averages, _ = naive_centre_vectors(big, small, pairs, ROBUST_CENTRE_K, ROBUST_CENTRE_KEEP, neighbours)
+    _, averages = naive_centre_vectors(big, small, pairs, members)
     k_mnn = min(k, cells.size)
     dist, idx = NearestNeighbors(n_neighbors=k_mnn, algorithm="brute").fit(small[cells]).kneighbors(small)
     h = np.maximum(ndist * dist[:, (k_mnn + 1) // 2 - 1], 1e-8)
@@ -99,34 +109,32 @@ def _adata(blocks: list[np.ndarray], names: list[str]) -> ad.AnnData:
 
 
 # ------------------------------------------------------------------------------------------------- tests
-def test_trimmed_centres_match_naive_including_ties():
+def test_trimmed_members_and_means_match_naive_including_ties():
     rng = np.random.default_rng(1)
     data = np.round(rng.normal(size=(60, 5)), 1)
     data[10:15] = data[3]  # duplicated rows: equal distances to the mean
     neighbours = rng.integers(0, 60, size=(25, 9)).astype(np.int64)
     neighbours[0] = [3, 10, 11, 12, 13, 14, 20, 21, 22]
-    for keep in (1, 5, 9):
-        out = np.empty((25, 5))
-        _pc_kernels.trimmed_centres(data, neighbours, keep, out)
-        expected = np.array([naive_trimmed_centre(data[nb], keep) for nb in neighbours])
-        np.testing.assert_allclose(out, expected, rtol=0, atol=1e-13)
+    for keep in (1, 5, 9, 12):
+        members = trimmed_members(data, neighbours, keep)
+        np.testing.assert_array_equal(members, naive_members(data, neighbours, min(keep, 9)))
+        np.testing.assert_allclose(member_means(data, members), data[members].mean(axis=1), rtol=0, atol=1e-13)
 
 
 def test_centre_averages_match_naive_unweighted_and_weighted():
     big, small = _two_batches(2)
     pairs = mutual_pairs_sklearn(big, small, 10)
-    lcells, rcells = np.unique(pairs[:, 0]), np.unique(pairs[:, 1])
-    lnb, rnb = own_neighbours(big, lcells, 7), own_neighbours(small, rcells, 7)
-    cells, averages = centre_averages(big, small, pairs, lnb, rnb, 5)
-    expected_cells, expected, _ = naive_centre_vectors(big, small, pairs, 7, 5)
+    members = naive_side_members(big, small, pairs, 7, 5)
+    cells, averages = centre_averages(big, small, pairs, *members)
+    expected_cells, expected = naive_centre_vectors(big, small, pairs, members)
     np.testing.assert_array_equal(cells, expected_cells)
     np.testing.assert_allclose(averages, expected, atol=1e-12)
 
     weights = np.random.default_rng(3).uniform(0.1, 1.0, size=pairs.shape[0])
-    _, weighted = centre_averages(big, small, pairs, lnb, rnb, 5, weights)
-    lc = {c: naive_trimmed_centre(big[nb], 5) for c, nb in zip(lcells, lnb, strict=True)}
-    rc = {c: naive_trimmed_centre(small[nb], 5) for c, nb in zip(rcells, rnb, strict=True)}
-    for row, r in enumerate(rcells):
+    _, weighted = centre_averages(big, small, pairs, *members, weights)
+    lc = dict(zip(np.unique(pairs[:, 0]), big[members[0]].mean(axis=1), strict=True))
+    rc = dict(zip(cells, small[members[1]].mean(axis=1), strict=True))
+    for row, r in enumerate(cells):
         mine = pairs[:, 1] == r
         vectors = np.array([lc[a] - rc[r] for a in pairs[mine, 0]])
         np.testing.assert_allclose(weighted[row], weights[mine] @ vectors / weights[mine].sum(), atol=1e-12)

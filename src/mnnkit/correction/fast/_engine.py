@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from mnnkit._config import ROBUST_CENTRE_K, ROBUST_CENTRE_KEEP
+from mnnkit.correction._centres import trimmed_members
 from mnnkit.correction._pairs import side_k
 from mnnkit.correction._plan import MergePlan, Node, run_plan
 from mnnkit.correction.fast._count import count_row
@@ -212,8 +213,9 @@ def merge_step(state: FastMergeState, left: Node, right: Node) -> FastStepRecord
 def _averages(state: FastMergeState, sides: tuple, parts: tuple, restricted: tuple, pairs: np.ndarray, weights):
     """A function giving the right MNN cells and their correction vectors on the sides' current values.
 
-    The robust flavour's centres of mass use each paired cell's nearest cells on its own side, found
-    once here (on the values before the step's centring, which moves cells only along one direction).
+    The robust flavour's centres of mass are means of each paired cell's members on its own side,
+    chosen once here (on the values before the step's centring, which moves cells only along one
+    direction) and averaged on the current values at each call.
     """
     left_data, right_data = sides
     if state.params.flavor != "robust":
@@ -221,12 +223,12 @@ def _averages(state: FastMergeState, sides: tuple, parts: tuple, restricted: tup
             msg = "the dual-softmax pairing is only offered with flavor='robust'"
             raise ValueError(msg)
         return lambda: pc_space_averages(left_data, right_data, pairs)
-    neighbours = [
-        state.search.nearest_within(data, side_parts, np.unique(pairs[:, column]), ROBUST_CENTRE_K, among=among)
-        for column, (data, side_parts, among) in enumerate(zip(sides, parts, restricted, strict=True))
-    ]
-    keep = min(ROBUST_CENTRE_KEEP, *(n.shape[1] for n in neighbours))
-    return lambda: centre_averages(left_data, right_data, pairs, *neighbours, keep, weights)
+    members = []
+    for column, (data, its_parts, among) in enumerate(zip(sides, parts, restricted, strict=True)):
+        cells = np.unique(pairs[:, column])
+        neighbours = state.search.nearest_within(data, its_parts, cells, ROBUST_CENTRE_K, among)
+        members.append(trimmed_members(data, neighbours, ROBUST_CENTRE_KEEP))
+    return lambda: centre_averages(left_data, right_data, pairs, *members, weights)
 
 
 def run_merges(state: FastMergeState, plan: MergePlan, *, progress: Callable[[Any], None] | None = None) -> None:

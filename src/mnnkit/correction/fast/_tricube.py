@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from mnnkit.correction._centres import member_means, paired_cells
 from mnnkit.correction.fast import _pc_kernels
 
 #: batchelor's floor on the tricube bandwidth.
@@ -41,18 +42,15 @@ def centre_averages(
     left: np.ndarray,
     right: np.ndarray,
     pairs: np.ndarray,
-    left_neighbours: np.ndarray,
-    right_neighbours: np.ndarray,
-    keep: int,
+    left_members: np.ndarray,
+    right_members: np.ndarray,
     weights: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Average correction vector of each distinct right MNN cell, between the pairs' local centres of mass.
 
-    The ``robust`` flavour's correction vectors (after libscran's ``mnncorrect``): a pair ``(l, r)``
-    contributes ``c_left(l) - c_right(r)``, where ``c`` is the trimmed mean of the cell's nearest cells on
-    its own side (:func:`_pc_kernels.trimmed_centres`), not ``left[l] - right[r]``. A pair of two cells
-    at the edges of matching populations then gives the shift between the populations, not the two
-    cells' own offsets, and one stray pair cannot pull a cell far.
+    The ``robust`` flavour's correction vectors (:mod:`mnnkit.correction._centres`): a pair ``(l, r)``
+    contributes ``centre(l) - centre(r)``, each centre the mean of the cell's members on its own side,
+    rather than ``left[l] - right[r]``.
 
     Parameters
     ----------
@@ -60,25 +58,18 @@ def centre_averages(
         ``(n_left, d)`` and ``(n_right, d)`` float64 data of the two sides.
     pairs
         ``(n_pairs, 2)`` pairs (left row, right row), at least one.
-    left_neighbours, right_neighbours
-        For each distinct left (right) row of ``pairs``, in ascending row order, its nearest rows on its
-        own side (``(m, k)`` int64; the cell itself among them).
-    keep
-        How many of the ``k`` neighbours the trimmed mean keeps.
+    left_members, right_members
+        For each distinct left (right) row of ``pairs``, in ascending row order, the rows of its own
+        side whose mean is its centre (:func:`mnnkit.correction._centres.trimmed_members`).
     weights
         Optional ``(n_pairs,)`` positive pair weights (the dual-softmax pairing): a weighted mean per cell.
 
     Returns
     -------
-    ``(cells, averages)`` as :func:`pc_space_averages`. Memory ``O(n_pairs + m * d)``.
+    ``(cells, averages)`` as :func:`pc_space_averages`. Memory ``O(n_pairs + (m_left + m_right) * d)``.
     """
-    left_cells = np.unique(pairs[:, 0])
-    right_cells = np.unique(pairs[:, 1])
-    left_centres = np.empty((left_cells.size, left.shape[1]))
-    right_centres = np.empty((right_cells.size, right.shape[1]))
-    _pc_kernels.trimmed_centres(left, np.ascontiguousarray(left_neighbours, dtype=np.int64), keep, left_centres)
-    _pc_kernels.trimmed_centres(right, np.ascontiguousarray(right_neighbours, dtype=np.int64), keep, right_centres)
-    compact = np.column_stack([np.searchsorted(left_cells, pairs[:, 0]), np.searchsorted(right_cells, pairs[:, 1])])
+    _, right_cells, compact = paired_cells(pairs)
+    left_centres, right_centres = member_means(left, left_members), member_means(right, right_members)
     if weights is None:
         _, averages = pc_space_averages(left_centres, right_centres, compact)
         return right_cells, averages
