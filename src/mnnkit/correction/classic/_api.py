@@ -67,6 +67,7 @@ def correct(
     neighbors: Literal["auto", "exact", "pynndescent"] = "auto",
     kernel_neighbors: int | None = None,
     var_adj_sample: int | None = None,
+    flavor: Literal["batchelor", "robust"] = "batchelor",
     key_added: str | None = None,
     copy: bool = False,
     rng: RngLike = 0,
@@ -86,9 +87,9 @@ def correct(
     ``method="fast"`` runs :func:`mnnkit.fast_mnn` instead (batchelor's ``fastMNN``: the correction in
     the space of a multi-batch PCA; the choice for large data, see the README): the shared parameters
     (``batch_key``, ``layer``, ``subset``, ``k``, ``prop_k``, ``merge_order``, ``restrict``, ``neighbors``,
-    ``key_added``, ``copy``, ``rng``, ``n_jobs``, ``progress``) are passed on, and so are fast-only ones
-    given as keywords (``d``, ``ndist``, ``cos_norm``, ``use_rep``, ``weights``, ``min_batch_skip``,
-    ``svd_solver``, ``reconstruct``). Classic-only
+    ``flavor``, ``key_added``, ``copy``, ``rng``, ``n_jobs``, ``progress``) are passed on, and so are
+    fast-only ones given as keywords (``d``, ``ndist``, ``cos_norm``, ``use_rep``, ``weights``,
+    ``min_batch_skip``, ``svd_solver``, ``reconstruct``, ``pairing``). Classic-only
     parameters must keep their defaults then.
 
     Parameters
@@ -144,7 +145,8 @@ def correct(
         Number of biological axes (from an SVD of the MNN cells of each side) removed from the
         correction vectors; 0 (default) turns it off.
     merge_order
-        ``None`` (batch order), a list of every batch name in the order to merge, nested lists for a
+        ``None`` (batch order; with ``flavor="robust"``: largest batch first), a list of every batch
+        name in the order to merge, nested lists for a
         hierarchical order (``[["s1_a", "s1_b"], ["s2_a", "s2_b"]]``: each inner list is merged first,
         in its order, then the merged nodes; any depth, batchelor's step order), or ``"auto"``
         (repeatedly merge the two nodes with the most MNN pairs, batchelor's ``auto.merge``).
@@ -173,6 +175,13 @@ def correct(
     var_adj_sample
         Number of cells per side over which var.adj takes its quantiles. Default: all cells, or 2000
         with ``approximate=True``.
+    flavor
+        ``"batchelor"`` (default): batchelor's ``mnnCorrect``, to its numbers. ``"robust"``: the same
+        steps with two changes that make the result independent of the batch order and mix small
+        batches better: the default reference is the largest batch (merged from the largest down; ties
+        by name), and each pair's correction vector joins the two cells' local centres of mass (the
+        trimmed mean of each cell's 15 nearest cells on its own side) instead of the cells. See the
+        guide's "Choosing a flavour" for the measured differences. Recorded in ``.uns``.
     key_added
         The key the outputs are written under: ``.layers[key_added]`` and ``.uns[key_added]``.
         Default: ``DEFAULT_KEY_ADDED["classic"]`` (``"mnn"``); with ``method="fast"``,
@@ -240,7 +249,7 @@ def correct(
             adata, batch_key, classic_only, fast_options,
             shared={
                 "layer": layer, "subset": subset, "k": k, "prop_k": prop_k, "merge_order": merge_order,
-                "restrict": restrict,
+                "restrict": restrict, "flavor": flavor,
                 "neighbors": neighbors, "key_added": key_added or DEFAULT_KEY_ADDED["fast"], "copy": copy,
                 "rng": rng, "progress": progress,
                 "n_jobs": n_jobs,
@@ -259,10 +268,11 @@ def correct(
     params = _check_params(
         k=k, prop_k=prop_k, sigma=sigma, svd_dim=svd_dim, approximate=approximate, neighbors=neighbors,
         kernel_neighbors=kernel_neighbors, var_adj_sample=var_adj_sample, key_added=key_added, rng=rng,
-        var_adj=var_adj,
+        var_adj=var_adj, flavor=flavor,
     )  # fmt: skip
     batches = resolve_batches(adata, batch_key)
-    plan = resolve_merge_plan(merge_order, batches.names)
+    sizes = [m.size for m in batches.members] if params.flavor == "robust" else None
+    plan = resolve_merge_plan(merge_order, batches.names, sizes=sizes)
     restricted = resolve_restrict(adata, restrict, batches)
     if restricted is not None and params.var_adj_sample is not None:
         msg = "restrict cannot be combined with approximate=True or var_adj_sample (var.adj takes all restricted cells)"
@@ -325,6 +335,7 @@ def correct(
                 "var_adj_sample": params.var_adj_sample, "n_subset_genes": int(data_in.shape[1]),
                 "subset_genes": None if cols is None else np.asarray(adata.var_names[cols], dtype=object),
                 "restrict": restrict if isinstance(restrict, str) else (None if restrict is None else "given"),
+                "flavor": params.flavor,
             },
         ),
     )  # fmt: skip
@@ -333,7 +344,9 @@ def correct(
 
 
 #: Keywords that only ``method="fast"`` takes (see :func:`mnnkit.fast_mnn`).
-FAST_ONLY = ("d", "ndist", "cos_norm", "use_rep", "weights", "min_batch_skip", "svd_solver", "reconstruct")
+FAST_ONLY = (
+    "d", "ndist", "cos_norm", "use_rep", "weights", "min_batch_skip", "svd_solver", "reconstruct", "pairing",
+)  # fmt: skip
 
 
 def _correct_fast(adata, batch_key, classic_only: dict, fast_options: dict, shared: dict):
@@ -369,7 +382,19 @@ def _correct_fast(adata, batch_key, classic_only: dict, fast_options: dict, shar
 
 
 def _check_params(
-    *, k, prop_k, sigma, svd_dim, approximate, neighbors, kernel_neighbors, var_adj_sample, key_added, rng, var_adj
+    *,
+    k,
+    prop_k,
+    sigma,
+    svd_dim,
+    approximate,
+    neighbors,
+    kernel_neighbors,
+    var_adj_sample,
+    key_added,
+    rng,
+    var_adj,
+    flavor="batchelor",
 ):
     """Validate the scalar parameters; return an :class:`MnnParams` (k not yet capped)."""
     if isinstance(k, tuple | list):
@@ -401,6 +426,7 @@ def _check_params(
         msg = f"var_adj_sample must be None or an integer >= 2, got {var_adj_sample!r}"
         raise ValueError(msg)
     check_key_added(key_added)
+    check_choice(flavor, "flavor", ("batchelor", "robust"))
     return MnnParams(
         k_left=int(k_left),
         k_right=int(k_right),
@@ -413,4 +439,5 @@ def _check_params(
         var_adj_dtype=np.float32 if approximate else np.float64,
         var_adj_sample=None if var_adj_sample is None else int(var_adj_sample),
         rng=as_seed(rng),
+        flavor=flavor,
     )

@@ -17,7 +17,8 @@ from typing import Any
 
 import numpy as np
 
-from mnnkit._config import GROUP_MAX_CELLS
+from mnnkit._config import GROUP_MAX_CELLS, ROBUST_CENTRE_K, ROBUST_CENTRE_KEEP
+from mnnkit.correction._centres import member_means, paired_cells, trimmed_members
 from mnnkit.correction._group_counts import grouped_mnn_counts
 from mnnkit.correction._pairs import find_mutual_pairs, side_k
 from mnnkit.correction._plan import MergePlan, Node, run_plan
@@ -25,6 +26,7 @@ from mnnkit.correction.classic._gram import step_gram
 from mnnkit.correction.classic._smoothing import gene_space_averages, smooth_corrections
 from mnnkit.correction.classic._svd_dim import biological_basis, remove_subspace
 from mnnkit.correction.classic._var_adj import variance_adjustment_scales
+from mnnkit.neighbors import knn
 
 
 @dataclass(frozen=True)
@@ -42,6 +44,9 @@ class MnnParams:
     var_adj_dtype: type = np.float64
     var_adj_sample: int | None = None
     rng: int = 0
+    #: ``"batchelor"`` (vectors between the paired cells) or ``"robust"`` (between their local centres
+    #: of mass, :mod:`mnnkit.correction._centres`)
+    flavor: str = "batchelor"
 
 
 @dataclass
@@ -172,11 +177,15 @@ def merge_step(state: MergeState, left: Node, right: Node) -> MergeRecord:
     pairs = state.pairs(left_rows, right_rows, None if gram is None else gram.right_left)
     # never empty: the closest pair of cells across the two sides is always mutual, for any k >= 1
 
-    mnn_cells, averages_in = gene_space_averages(left_in, right_in, pairs)
-    averages = [averages_in]
+    sides = [(left_in, right_in)]
     if state.data_out is not None:
         left_out, right_out = state.data_out[left_rows], state.data_out[right_rows]
-        averages.append(gene_space_averages(left_out, right_out, pairs)[1])
+        sides.append((left_out, right_out))
+    if p.flavor == "robust":
+        mnn_cells, averages = _centre_averages(state, left_rows, right_rows, pairs, sides)
+    else:
+        mnn_cells = np.unique(pairs[:, 1])
+        averages = [gene_space_averages(left, right, pairs)[1] for left, right in sides]
     corrections, stats = smooth_corrections(
         right_in,
         mnn_cells,
@@ -244,6 +253,32 @@ def merge_step(state: MergeState, left: Node, right: Node) -> MergeRecord:
     )
     state.records.append(record)
     return record
+
+
+def _centre_averages(
+    state: MergeState, left_rows: np.ndarray, right_rows: np.ndarray, pairs: np.ndarray, sides: list[tuple]
+) -> tuple[np.ndarray, list[np.ndarray]]:
+    """The robust flavour's vectors: per right MNN cell, the mean over its pairs of centre(l) - centre(r).
+
+    Each centre's members (the cell's trimmed ``ROBUST_CENTRE_K`` nearest cells on its own side, among
+    the restricted cells with ``restrict``) are found in the in data, exactly; the same members give
+    the centres in the out data. Memory: ``O(m * ROBUST_CENTRE_K)`` indices and ``O(m * genes)`` centres
+    per side, for its ``m`` paired cells.
+    """
+    left_cells, right_cells, compact = paired_cells(pairs)
+    members = []
+    for data, rows, cells in zip(sides[0], (left_rows, right_rows), (left_cells, right_cells), strict=True):
+        among = None if state.restricted is None else np.flatnonzero(state.restricted[rows])
+        pool = data if among is None else data[among]
+        found = knn(data[cells], pool, min(ROBUST_CENTRE_K, pool.shape[0]), method="exact").indices
+        found = found if among is None else among[found]
+        members.append(trimmed_members(np.ascontiguousarray(data, dtype=np.float64), found, ROBUST_CENTRE_KEEP))
+    averages = []
+    for left, right in sides:
+        left_centres = member_means(np.ascontiguousarray(left, dtype=np.float64), members[0])
+        right_centres = member_means(np.ascontiguousarray(right, dtype=np.float64), members[1])
+        averages.append(gene_space_averages(left_centres, right_centres, compact)[1])
+    return right_cells, averages
 
 
 def _extrapolated_cols(state: MergeState) -> np.ndarray | None:

@@ -96,8 +96,8 @@ def fast_mnn(
         Correct the embedding ``adata.obsm[use_rep]`` (e.g. ``"X_pca"``) instead of computing PCs.
         Cannot be combined with ``layer``, ``subset`` or ``reconstruct``.
     merge_order
-        As in :func:`mnnkit.correct`: ``None``, a list of batches, nested lists (a merge tree) or
-        ``"auto"``.
+        As in :func:`mnnkit.correct`: ``None`` (batch order; with ``flavor="robust"``: largest batch
+        first), a list of batches, nested lists (a merge tree) or ``"auto"``.
     restrict
         Compute the corrections from some cells only (batchelor's ``restrict``, e.g. control cells):
         the name of a boolean ``.obs`` column or a boolean mask. Only those cells form MNN pairs and
@@ -122,6 +122,20 @@ def fast_mnn(
         ``"exact"``: brute force with BLAS, exact ties (batchelor's answers). ``"pynndescent"``: one
         pynndescent graph per batch, then graph searches on the current data (approximate; for hundreds
         of thousands of cells and more; pynndescent compiles for tens of seconds in each new process).
+    flavor
+        ``"batchelor"`` (default): batchelor's ``fastMNN``, to its numbers. ``"robust"``: the same steps
+        with two changes that make the result independent of the batch order and mix small batches
+        better: the default reference is the largest batch (merged from the largest down; ties by
+        name; an explicit ``merge_order`` is followed), and each pair's correction vector joins the
+        two cells' local centres of mass (the trimmed mean of each cell's 15 nearest cells on its own
+        side) instead of the cells. See the guide's "Choosing a flavour" for the measured differences.
+    pairing
+        ``"mutual"`` (default): MNN pairs. ``"dual_softmax"`` (``flavor="robust"`` only; exact searches):
+        every candidate pair found by either side's k-nearest search, weighted by a row softmax times
+        a column softmax of ``-distance**2 / tau`` (``tau`` the median squared distance to a cell's
+        nearest candidate), so that a cell many others list (a hub) weighs little for each; pairs
+        below weight 1e-3 are dropped and the vectors are weighted means. It integrated worse than
+        ``"mutual"`` on our benchmarks (guide, "Choosing a flavour"); offered for comparison.
     key_added
         The key every output is written under, as in ``sc.pp.pca(key_added=...)``: ``.obsm[key_added]``,
         ``.varm[key_added]``, ``.uns[key_added]`` and, if asked, ``.layers[key_added]``.
