@@ -16,6 +16,7 @@ import scipy.linalg
 import scipy.sparse as sp
 from threadpoolctl import threadpool_limits
 
+from mnnkit._threads import thread_limits
 from mnnkit.linalg import CenteredScaledMatrix, _kernels, _svd, mean_var, randomized_svd, svd_sign_flip
 
 FORMATS = ["dense", "csr", "csc"]
@@ -365,27 +366,86 @@ def test_mean_var_bad_input():
 
 # --------------------------------------------------------------------------- kernels without JIT
 def test_kernels_python_path_in_process():
-    """Run the kernels' Python source (``py_func``) so coverage sees every line."""
+    """Run the kernels' Python source (``py_func``) so coverage sees every line.
+
+    The range kernels are called on pieces of their rows, as :func:`mnnkit._threads.run_in_ranges`
+    calls them, and must fill exactly those rows.
+    """
     dense = _sparse_lowrank(n=25, g=12)
     rng = np.random.default_rng(9)
     B = rng.standard_normal((12, 3))
     C = rng.standard_normal((25, 3))
     for X, is_sorted in [(sp.csr_matrix(dense), True), (_unsorted_csr(dense), False)]:
-        out = np.zeros((25, 3))
-        _kernels.gather.py_func(X.data, X.indptr, X.indices, is_sorted, 0, 25, 2, 9, B[2:9], out, False)
+        out = np.full((25, 3), np.nan)
+        for first, last in [(0, 10), (10, 25)]:
+            _kernels._gather_range.py_func(
+                X.data, X.indptr, X.indices, is_sorted, 0, 2, 9, B[2:9], out, False, first, last
+            )
         np.testing.assert_allclose(out, dense[:, 2:9] @ B[2:9])
         bounds = _kernels.balanced_bounds(np.ones(7, dtype=np.int64), 3, offset=2)
         out = np.zeros((7, 3))
-        _kernels.scatter.py_func(X.data, X.indptr, X.indices, is_sorted, 4, 20, bounds, C[4:20], out)
+        for first, last in [(0, 1), (1, 3)]:
+            _kernels._scatter_range.py_func(
+                X.data, X.indptr, X.indices, is_sorted, 4, 20, bounds, C[4:20], out, first, last
+            )
         np.testing.assert_allclose(out, dense[4:20, 2:9].T @ C[4:20])
         counts = _kernels.minor_counts.py_func(X.indices, X.nnz, 12)
         assert np.array_equal(counts, (dense != 0).sum(0))
         m, v = _kernels.minor_moments.py_func(X.data, X.indices, X.nnz, 12, 25, 1)
         np.testing.assert_allclose(v, dense.var(0, ddof=1))
-        m, v = _kernels.major_moments.py_func(X.data, X.indptr, 25, 12, 0)
+        m, v = np.full(25, np.nan), np.full(25, np.nan)
+        for first, last in [(0, 7), (7, 25)]:
+            _kernels._major_moments_range.py_func(X.data, X.indptr, 12, 0, m, v, first, last)
+        np.testing.assert_allclose(m, dense.mean(1))
         np.testing.assert_allclose(v, dense.var(1))
     assert _kernels._lower_bound.py_func(np.array([1, 3, 3, 7]), 0, 4, 3) == 1
     assert _kernels._lower_bound.py_func(np.array([1, 3, 3, 7]), 0, 4, 8) == 4
+
+
+def test_range_kernels_write_only_their_rows():
+    """A range kernel fills its own output rows and leaves every other row untouched (no write races)."""
+    dense = _sparse_lowrank(n=30, g=14, seed=4)
+    X = sp.csr_matrix(dense)
+    B = np.random.default_rng(1).standard_normal((14, 2))
+    out = np.full((30, 2), np.nan)
+    _kernels._gather_range(X.data, X.indptr, X.indices, True, 0, 0, 14, B, out, False, 5, 11)
+    np.testing.assert_allclose(out[5:11], dense[5:11] @ B)
+    assert np.isnan(out[:5]).all() and np.isnan(out[11:]).all()
+    bounds = _kernels.balanced_bounds((dense != 0).sum(0), 4)
+    C = np.random.default_rng(2).standard_normal((30, 2))
+    out = np.zeros((14, 2))
+    _kernels._scatter_range(X.data, X.indptr, X.indices, True, 0, 30, bounds, C, out, 1, 3)
+    lo, hi = bounds[1], bounds[3]
+    np.testing.assert_allclose(out[lo:hi], dense[:, lo:hi].T @ C)
+    assert not out[:lo].any() and not out[hi:].any()
+
+
+@pytest.mark.parametrize("is_sorted", [True, False])
+def test_kernels_bitwise_equal_on_one_and_two_threads(is_sorted):
+    """gather, scatter and major_moments give the same bits on 1 and 2 threads, close to dense products."""
+    dense = _sparse_lowrank(n=500, g=90, seed=7, dtype=np.float32)
+    X = sp.csr_matrix(dense) if is_sorted else _unsorted_csr(dense)
+    rng = np.random.default_rng(3)
+    B = rng.standard_normal((90, 4))
+    C = rng.standard_normal((500, 4))
+    bounds = _kernels.balanced_bounds((dense != 0).sum(0), 8)
+    results = []
+    for threads in (1, 2):
+        with thread_limits(numba=threads):
+            g_out = np.empty((500, 4))
+            _kernels.gather(X.data, X.indptr, X.indices, is_sorted, 0, 500, 0, 90, B, g_out, False)
+            s_out = np.zeros((90, 4))
+            _kernels.scatter(X.data, X.indptr, X.indices, is_sorted, 0, 500, bounds, C, s_out)
+            moments = _kernels.major_moments(X.data, X.indptr, 500, 90, 1)
+        results.append((g_out, s_out, *moments))
+    for a, b in zip(*results, strict=True):
+        assert np.array_equal(a, b)
+    d64 = dense.astype(np.float64)
+    g_out, s_out, mean, var = results[0]
+    np.testing.assert_allclose(g_out, d64 @ B, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(s_out, d64.T @ C, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(mean, d64.mean(1), rtol=1e-12)
+    np.testing.assert_allclose(var, d64.var(1, ddof=1), rtol=1e-12)
 
 
 def _unsorted_csr(dense):

@@ -4,15 +4,21 @@ The kernels see only the three compressed arrays ``data``, ``indptr`` and ``indi
 has rows as its *major* axis and columns as its *minor* axis, a CSC matrix the other way round.
 Callers in :mod:`mnnkit.linalg._operator` validate everything first; the kernels do no checking.
 
-Every output element is accumulated by exactly one thread in a fixed order, so results are
-bit-for-bit reproducible whatever the number of threads. None of the kernels allocates more than
-O(length of one axis) memory.
+Threads: :func:`gather`, :func:`scatter` and :func:`major_moments` split their output rows into ranges
+and run a serial ``nogil`` range kernel on each (:func:`mnnkit._threads.run_in_ranges`); no
+``parallel=True``, which would add seconds of compile time to a fresh install (docs/compile_cache.md).
+Every output element is accumulated by exactly one range in a fixed order, so results are bit-for-bit
+reproducible whatever the number of threads. None of the kernels allocates more than O(length of one
+axis) memory.
 """
 
 from __future__ import annotations
 
 import numba as nb
 import numpy as np
+
+from mnnkit._config import NUMBA_FASTMATH
+from mnnkit._threads import run_in_ranges
 
 __all__ = [
     "balanced_bounds",
@@ -67,34 +73,79 @@ def _major_axpy(data, indptr, indices, is_sorted, m, lo, hi, rows, offset, vec, 
                 vec[c] += v * r[c]
 
 
-@nb.njit(parallel=True, cache=True)
-def gather(data, indptr, indices, is_sorted, major_lo, major_hi, minor_lo, minor_hi, dense, out, accumulate):
+def gather(
+    data: np.ndarray,
+    indptr: np.ndarray,
+    indices: np.ndarray,
+    is_sorted: bool,
+    major_lo: int,
+    major_hi: int,
+    minor_lo: int,
+    minor_hi: int,
+    dense: np.ndarray,
+    out: np.ndarray,
+    accumulate: bool,
+) -> None:
     """Major-axis products: ``out[m - major_lo] (+)= sum_p data[p] * dense[indices[p] - minor_lo]``.
 
     Only entries of majors ``major_lo <= m < major_hi`` whose minor index lies in
     ``[minor_lo, minor_hi)`` are used. For CSR this is ``X[rows] @ dense``; for CSC it is
-    ``X[minor range, :].T @ dense``. Parallel over majors.
+    ``X[minor range, :].T @ dense``. Parallel over majors (each output row is one range's).
     """
+    n_rows = int(major_hi) - int(major_lo)
+    run_in_ranges(
+        _gather_range, n_rows, 1, data, indptr, indices, is_sorted, major_lo, minor_lo, minor_hi, dense, out, accumulate
+    )
+
+
+@nb.njit(cache=True, nogil=True, fastmath=NUMBA_FASTMATH)
+def _gather_range(
+    data, indptr, indices, is_sorted, major_lo, minor_lo, minor_hi, dense, out, accumulate, first, last
+):  # pragma: no cover - traced by numba
+    """Output rows ``first:last`` (majors ``major_lo + first`` to ``major_lo + last``) of :func:`gather`."""
     n_cols = dense.shape[1]
-    for m in nb.prange(major_lo, major_hi):
-        row = out[m - major_lo]
+    for i in range(first, last):
+        row = out[i]
         if not accumulate:
             for c in range(n_cols):
                 row[c] = 0.0
-        _major_axpy(data, indptr, indices, is_sorted, m, minor_lo, minor_hi, dense, minor_lo, row, False)
+        _major_axpy(data, indptr, indices, is_sorted, major_lo + i, minor_lo, minor_hi, dense, minor_lo, row, False)
 
 
-@nb.njit(parallel=True, cache=True)
-def scatter(data, indptr, indices, is_sorted, major_lo, major_hi, bounds, dense, out):
+def scatter(
+    data: np.ndarray,
+    indptr: np.ndarray,
+    indices: np.ndarray,
+    is_sorted: bool,
+    major_lo: int,
+    major_hi: int,
+    bounds: np.ndarray,
+    dense: np.ndarray,
+    out: np.ndarray,
+) -> None:
     """Minor-axis products: ``out[indices[p] - bounds[0]] += data[p] * dense[m - major_lo]``.
 
     Uses the entries of majors ``major_lo <= m < major_hi`` whose minor index lies in
-    ``[bounds[0], bounds[-1])``. Task ``t`` owns the output rows ``bounds[t]:bounds[t + 1]`` and
-    walks all majors in order, so there are no write conflicts and no per-thread buffers. For CSR
-    this is ``X[rows].T @ dense``; for CSC it is ``X[:, cols] @ dense`` restricted to a row range.
+    ``[bounds[0], bounds[-1])``. Task ``t`` owns the output rows ``bounds[t] - bounds[0]`` to
+    ``bounds[t + 1] - bounds[0]`` and walks all majors in order, so there are no write conflicts and
+    no per-thread buffers, and each output element sums its entries in the order of the majors
+    whatever thread runs its task. For CSR this is ``X[rows].T @ dense``; for CSC it
+    is ``X[:, cols] @ dense`` restricted to a row range.
     """
+    run_in_ranges(
+        _scatter_range, bounds.shape[0] - 1, 1, data, indptr, indices, is_sorted, major_lo, major_hi, bounds, dense, out
+    )
+
+
+@nb.njit(cache=True, nogil=True, fastmath=NUMBA_FASTMATH)
+def _scatter_range(
+    data, indptr, indices, is_sorted, major_lo, major_hi, bounds, dense, out, first, last
+):  # pragma: no cover - traced by numba
+    """Tasks ``first:last`` of :func:`scatter`: output rows ``bounds[first]:bounds[last]`` (less ``bounds[0]``)."""
     base = bounds[0]
-    for t in nb.prange(bounds.shape[0] - 1):
+    # One pass over the majors per task, not one for the whole range: a task's output rows stay in
+    # cache while it walks the majors (one pass over all rows is about twice as slow on wide matrices).
+    for t in range(first, last):
         lo = bounds[t]
         hi = bounds[t + 1]
         if lo >= hi:
@@ -133,12 +184,20 @@ def minor_moments(data, indices, nnz, n_minor, n_major, ddof):
     return mean, var
 
 
-@nb.njit(parallel=True, cache=True)
-def major_moments(data, indptr, n_major, n_minor, ddof):
+def major_moments(
+    data: np.ndarray, indptr: np.ndarray, n_major: int, n_minor: int, ddof: int
+) -> tuple[np.ndarray, np.ndarray]:
     """Mean and variance of every major line (rows of CSR), implicit zeros included; two passes."""
     mean = np.empty(n_major)
     var = np.empty(n_major)
-    for m in nb.prange(n_major):
+    run_in_ranges(_major_moments_range, int(n_major), 1, data, indptr, n_minor, ddof, mean, var)
+    return mean, var
+
+
+@nb.njit(cache=True, nogil=True, fastmath=NUMBA_FASTMATH)
+def _major_moments_range(data, indptr, n_minor, ddof, mean, var, first, last):  # pragma: no cover
+    """Majors ``first:last`` of :func:`major_moments`, into ``mean`` and ``var``."""
+    for m in range(first, last):
         s = 0.0
         for p in range(indptr[m], indptr[m + 1]):
             s += data[p]
@@ -150,7 +209,6 @@ def major_moments(data, indptr, n_major, n_minor, ddof):
         zeros = n_minor - (indptr[m + 1] - indptr[m])
         mean[m] = mu
         var[m] = (sq + zeros * mu * mu) / (n_minor - ddof)
-    return mean, var
 
 
 def balanced_bounds(counts: np.ndarray, n_tasks: int, offset: int = 0) -> np.ndarray:
