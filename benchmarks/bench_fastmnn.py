@@ -5,6 +5,7 @@ Usage::
     python benchmarks/bench_fastmnn.py                               # 10k, 100k, 300k and 1M cells
     python benchmarks/bench_fastmnn.py --sizes 10000                 # a quick smoke run
     python benchmarks/bench_fastmnn.py --sizes 300000 --methods floor-1 fast
+    python benchmarks/bench_fastmnn.py --sizes 100000 --methods fast --flavor batchelor robust --exact-max 0
 
 Data: a synthetic 50-dimensional embedding (PC-like: a decaying spread per dimension) of ``n`` cells in
 10 batches, 15 cell types with batch-specific proportions, and a batch shift larger than the
@@ -23,16 +24,24 @@ Methods:
     mnnkit's run is compared with the faster of the two.
 ``fast``
     ``mnnkit.fast_mnn(use_rep="X_pca", neighbors="pynndescent")`` (k=20, batchelor's defaults).
+``robust``
+    The same with ``flavor="robust"`` (correction vectors between trimmed local centres of mass;
+    largest batch first, which for these equal-sized batches is the input order, as for ``fast``).
+    ``--flavor batchelor robust`` runs it next to ``fast`` (``--flavor robust`` alone in its place);
+    its notes then give the time inside the robust flavour's own work (``nearest_within``: each
+    paired cell's nearest cells on its own side; ``centre_averages``: their trimmed means and the
+    vectors), and a second table the ratios robust / batchelor of time and peak memory per size.
 ``scranpy``
     ``scranpy.correct_mnn`` (libscran's C++ MNN in PC space, Annoy, 2 threads, k=20, input merge
     order), if scranpy is installed (``pip install scranpy``); up to ``--scranpy-max`` cells (it took
     292 s at 100k cells here).
 
-At the 100k size and below, the exact path (``neighbors="exact"``) also runs, and the table gives the
-approximate run's MNN pair recall against it per step (min and mean) and the kNN(15) overlap of the
-two corrected embeddings. These compare two runs that drift apart over the merge steps (each step
-corrects data the earlier steps moved a little differently), so a further untimed run checks each
-step's graph search against an exact search on that run's own data ("per-step search recall").
+At the 100k size and below (``--exact-max``), the exact path (``neighbors="exact"``) also runs, for
+each flavour, and the table gives the approximate run's MNN pair recall against it per step (min and
+mean) and the kNN(15) overlap of the two corrected embeddings. These compare two runs that drift apart
+over the merge steps (each step corrects data the earlier steps moved a little differently), so a
+further untimed run checks each step's graph search against an exact search on that run's own data
+("per-step search recall").
 """
 
 from __future__ import annotations
@@ -51,6 +60,9 @@ from benchmarks._process import peak_mb, reset_peak, run_worker  # noqa: E402
 
 N_BATCHES = 10
 DIMS = 50
+#: the mnnkit method of each ``fast_mnn`` flavour, and back
+METHOD_OF = {"batchelor": "fast", "robust": "robust"}
+FLAVOR_OF = {method: flavor for flavor, method in METHOD_OF.items()}
 
 
 # --------------------------------------------------------------------------------------- helpers
@@ -116,24 +128,59 @@ def _worker(method: str, path: str, out: str) -> dict:
         return {"seconds": seconds, "peak_mb": peak_mb()}
     import mnnkit
 
-    if method == "fast-search":
-        return _search_recall_per_step(x, codes)
-    neighbors = "exact" if method == "fast-exact" else "pynndescent"
-    mnnkit.fast_mnn(_adata(tiny_x, tiny_codes), "batch", use_rep="X_pca", neighbors=neighbors)  # compile
+    base, _, check = method.partition("-")  # "fast" / "robust", then "" / "exact" / "search"
+    flavor = FLAVOR_OF[base]
+    if check == "search":
+        return _search_recall_per_step(x, codes, flavor)
+    neighbors = "exact" if check == "exact" else "pynndescent"
+    mnnkit.fast_mnn(_adata(tiny_x, tiny_codes), "batch", use_rep="X_pca", neighbors=neighbors, flavor=flavor)  # compile
     adata = _adata(x, codes)
+    timers = _time_robust_parts() if flavor == "robust" else {}
     reset_peak()
     started = time.perf_counter()
-    mnnkit.fast_mnn(adata, "batch", use_rep="X_pca", neighbors=neighbors)
+    mnnkit.fast_mnn(adata, "batch", use_rep="X_pca", neighbors=neighbors, flavor=flavor)
     seconds = time.perf_counter() - started
     peak = peak_mb()
     np.save(out, adata.obsm["X_mnn"])
     steps = adata.uns["X_mnn"]["steps"]
     np.savez(out + ".pairs.npz", **{name: step["pairs"] for name, step in steps.items()})
     step_seconds = [round(float(s["seconds"]), 1) for s in steps.values()]
-    return {"seconds": seconds, "peak_mb": peak, "step_seconds": step_seconds}
+    return {"seconds": seconds, "peak_mb": peak, "step_seconds": step_seconds, "parts": timers}
 
 
-def _search_recall_per_step(x, codes) -> dict:
+def _time_robust_parts() -> dict:
+    """Accumulate, into the returned dict, the seconds and calls of the robust flavour's own work.
+
+    Wraps ``nearest_within`` of both searches (each paired cell's nearest cells on its own side) and
+    the merge loop's ``centre_averages`` (trimmed means and vectors; called twice per step, before and
+    after the step's centring), with the cells they were given (``nearest_within``: the distinct
+    paired cells of one side; ``centre_averages``: the pairs). A ``perf_counter`` pair per call: a
+    few calls per merge step.
+    """
+    from mnnkit.correction.fast import _engine, _search
+
+    totals: dict = {}
+
+    def timed(name, func, counted):
+        def wrapper(*args, **kwargs):
+            started = time.perf_counter()
+            try:
+                return func(*args, **kwargs)
+            finally:
+                entry = totals.setdefault(name, {"seconds": 0.0, "calls": 0, "cells": 0})
+                entry["seconds"] += time.perf_counter() - started
+                entry["calls"] += 1
+                entry["cells"] += len(args[counted])
+
+        return wrapper
+
+    for cls in (_search.GraphSearch, _search.ExactSearch):
+        cls.nearest_within = timed("nearest_within", cls.nearest_within, 3)  # (self, data, parts, cells, ...)
+    _engine.centre_averages = timed("centre_averages", _engine.centre_averages, 2)  # (left, right, pairs, ...)
+    return totals
+
+
+def _search_recall_per_step(x, codes, flavor: str = "batchelor") -> dict:
     """Untimed: at every merge step of the approximate run, its pairs against exact pairs on the same data."""
     import numpy as np
 
@@ -151,7 +198,7 @@ def _search_recall_per_step(x, codes) -> dict:
         return found
 
     _search.GraphSearch.mnn_pairs = checked
-    mnnkit.fast_mnn(_adata(x, codes), "batch", use_rep="X_pca", neighbors="pynndescent")
+    mnnkit.fast_mnn(_adata(x, codes), "batch", use_rep="X_pca", neighbors="pynndescent", flavor=flavor)
     recall, precision = np.array(per_step).T
     return {"search": f"per-step search recall min {recall.min():.3f}, precision min {precision.min():.3f}"}
 
@@ -187,6 +234,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--exact-max", type=int, default=100_000, help="run the exact path up to this size")
     parser.add_argument("--scranpy-max", type=int, default=100_000, help="run scranpy up to this size (slow)")
     parser.add_argument("--timeout", type=float, default=1800.0, help="seconds per method and size")
+    parser.add_argument(
+        "--flavor",
+        nargs="+",
+        choices=list(METHOD_OF),
+        default=["batchelor"],
+        help="fast_mnn flavour(s) that the method 'fast' stands for, run side by side (default: batchelor)",
+    )
     parser.add_argument("--worker", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.worker:
@@ -202,8 +256,9 @@ def main(argv: list[str] | None = None) -> int:
             path = os.path.join(tmp, f"{size}.npz")
             np.savez(path, x=x, codes=codes)
             del x, codes
-            checks = ["fast-exact", "fast-search"] if size <= args.exact_max and "fast" in args.methods else []
-            methods = list(args.methods) + checks
+            methods = _expand_methods(args.methods, args.flavor)
+            if size <= args.exact_max:
+                methods += [f"{m}-{check}" for m in methods if m in FLAVOR_OF for check in ("exact", "search")]
             results = {}
             for method in methods:
                 if method == "scranpy" and size > args.scranpy_max:
@@ -220,11 +275,14 @@ def main(argv: list[str] | None = None) -> int:
                 results[method]["out"] = out
                 done = results[method].get("seconds", results[method].get("error"))
                 print(f"  {size} {method}: {done}", file=sys.stderr)
-            if "fast" in results and "fast-exact" in results and "error" not in results["fast-exact"]:
-                results["fast"]["quality"] = _quality(results["fast"]["out"], results["fast-exact"]["out"])
-            if "search" in results.get("fast-search", {}):
-                search = results.pop("fast-search")["search"]
-                results["fast"]["quality"] = results["fast"].get("quality", "") + "; " + search
+            for m in FLAVOR_OF:
+                if "seconds" not in results.get(m, {}):
+                    continue
+                if "seconds" in results.get(f"{m}-exact", {}):
+                    results[m]["quality"] = _quality(results[m]["out"], results[f"{m}-exact"]["out"])
+                if "search" in results.get(f"{m}-search", {}):
+                    search = results.pop(f"{m}-search")["search"]
+                    results[m]["quality"] = results[m].get("quality", "") + "; " + search
             rows.append((size, results))
 
     print(f"{'cells':>9} | {'method':<10} | {'time s':>8} | {'peak MB':>8} | {'x floor':>7} | notes")
@@ -237,11 +295,61 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"{size:>9} | {method:<10} | {'-':>8} | {'-':>8} | {'-':>7} | {res['error']}")
                 continue
             ratio = f"{res['seconds'] / floor:.2f}" if floor and not method.startswith("floor") else "-"
-            notes = res.get("quality", "")
+            notes = [res["quality"]] if res.get("quality") else []
+            baseline = results.get(method.replace("robust", "fast"), {}) if method.startswith("robust") else {}
+            if "seconds" in baseline:
+                notes.append(
+                    f"x batchelor: time {res['seconds'] / baseline['seconds']:.2f}, "
+                    f"peak {res['peak_mb'] / baseline['peak_mb']:.2f}"
+                )
+            notes += [
+                f"{name} {t['seconds']:.1f} s ({t['calls']} calls, {t.get('cells', 0)} cells)"
+                for name, t in res.get("parts", {}).items()
+            ]
             if "step_seconds" in res:
-                notes = (notes + "; " if notes else "") + f"steps {res['step_seconds']}"
+                notes.append(f"steps {res['step_seconds']}")
+            notes = "; ".join(notes)
             print(f"{size:>9} | {method:<10} | {res['seconds']:>8.1f} | {res['peak_mb']:>8.0f} | {ratio:>7} | {notes}")
+    if len(args.flavor) > 1:
+        _print_flavours(rows)
     return 0
+
+
+def _expand_methods(methods: list[str], flavors: list[str]) -> list[str]:
+    """``methods`` with ``fast`` standing for the mnnkit method of each flavour in ``flavors`` (in place)."""
+    out = []
+    for method in methods:
+        for m in [METHOD_OF[f] for f in flavors] if method == "fast" else [method]:
+            if m not in out:
+                out.append(m)
+    return out
+
+
+WIDTHS = (9, 11, 8, 5, 9, 9, 5)
+
+
+def _print_flavours(rows: list) -> None:
+    """The robust flavour against batchelor's, per size: time, peak memory and their ratios."""
+    print()
+    head = ["cells", "batchelor s", "robust s", "ratio", "batch. MB", "robust MB", "ratio"]
+    print(" | ".join(f"{h:>{w}}" for h, w in zip(head, WIDTHS, strict=True)) + " | robust's own work s")
+    print("-" * 100)
+    for size, results in rows:
+        base, rob = results.get("fast", {}), results.get("robust", {})
+        if "seconds" not in base or "seconds" not in rob:
+            print(f"{size:>9} | {base.get('error', rob.get('error', 'not run'))}")
+            continue
+        own = sum(t["seconds"] for t in rob.get("parts", {}).values())
+        cells = [
+            f"{size}",
+            f"{base['seconds']:.1f}",
+            f"{rob['seconds']:.1f}",
+            f"{rob['seconds'] / base['seconds']:.2f}",
+            f"{base['peak_mb']:.0f}",
+            f"{rob['peak_mb']:.0f}",
+            f"{rob['peak_mb'] / base['peak_mb']:.2f}",
+        ]
+        print(" | ".join(f"{c:>{w}}" for c, w in zip(cells, WIDTHS, strict=True)) + f" | {own:.1f}")
 
 
 if __name__ == "__main__":
