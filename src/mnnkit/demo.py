@@ -8,7 +8,8 @@ and the metrics are :func:`mnnkit.pl.compare_metrics`'s, both exactly what the c
 (:data:`CLI_COMMANDS`, printed at the end; ``tests/test_demo.py`` checks that the two agree).
 
 Where MNN is not the right tool, for example human against mouse cells (the shipped pancreas data),
-the correction moves one batch onto the other without mixing them: notebook 1 shows that case.
+the correction moves one batch onto the other without mixing them: notebook 7
+(``notebooks/07_cross_species.ipynb``) shows that case.
 """
 
 from __future__ import annotations
