@@ -45,13 +45,13 @@ def test_every_option_forwards_to_its_parameter():
         "--layer", "L", "--subset", "hv", "--correct-all", "-k", "15,25", "--prop-k", "0.2", "--sigma", "0.5",
         "--no-cos-norm-in", "--cos-norm-out", "--no-var-adj", "--svd-dim", "2", "--merge-order", "b, a",
         "--approximate", "--neighbors", "pynndescent", "--kernel-neighbors", "7", "--var-adj-sample", "100",
-        "--key-added", "corr", "--seed", "3", "--n-jobs", "-1", "--restrict", "ctrl",
+        "--key-added", "corr", "--seed", "3", "--n-jobs", "-1", "--restrict", "ctrl", "--flavor", "robust",
     )  # fmt: skip
     assert options.correct_kwargs(args) == {
         "layer": "L", "subset": "hv", "correct_all": True, "k": (15, 25), "prop_k": 0.2, "sigma": 0.5,
         "cos_norm_in": False, "cos_norm_out": True, "var_adj": False, "svd_dim": 2, "merge_order": ["b", "a"],
         "approximate": True, "neighbors": "pynndescent", "kernel_neighbors": 7, "var_adj_sample": 100,
-        "key_added": "corr", "rng": 3, "n_jobs": -1, "restrict": "ctrl",
+        "key_added": "corr", "rng": 3, "n_jobs": -1, "restrict": "ctrl", "flavor": "robust",
     }  # fmt: skip
     assert options.correct_kwargs(_parse("-k", "9", "--merge-order", "auto")) == {
         "k": 9,
@@ -183,3 +183,30 @@ def test_tree_and_weights_reach_fast_mnn(tmp_path, capsys):
     mnnkit.fast_mnn(expected, d=5, k=5, merge_order=[["b", "c"], "a"], weights={"a": 1.0, "b": 2.0, "c": 2.0})
     got = ad.read_h5ad(tmp_path / "out.h5ad")
     np.testing.assert_array_equal(got.obsm["X_mnn"], expected.obsm["X_mnn"])
+
+
+def test_flavour_and_pairing_reach_fast_mnn(tmp_path, capsys):
+    rng = np.random.default_rng(1)
+    x = np.clip(
+        rng.normal(2, 1, size=(90, 12)) + np.repeat(rng.normal(0, 1, size=(3, 12)), [20, 40, 30], axis=0), 0, None
+    )
+    obs = pd.DataFrame(
+        {"batch": pd.Categorical(np.repeat(["a", "b", "c"], [20, 40, 30]))}, index=[f"c{i}" for i in range(90)]
+    )
+    source = tmp_path / "in.h5ad"
+    ad.AnnData(x.astype(np.float32), obs=obs).write_h5ad(source)
+    argv = ["--method", "fast", "--d", "5", "-k", "5", "--flavor", "robust", "--pairing", "dual_softmax"]
+    assert main(["correct", str(source), "-o", str(tmp_path / "out.h5ad"), "-q", *argv]) == 0
+    capsys.readouterr()
+    expected = ad.read_h5ad(source)
+    mnnkit.fast_mnn(expected, d=5, k=5, flavor="robust", pairing="dual_softmax")
+    got = ad.read_h5ad(tmp_path / "out.h5ad")
+    np.testing.assert_array_equal(got.obsm["X_mnn"], expected.obsm["X_mnn"])
+    assert list(got.uns["X_mnn"]["merge_order"]) == ["b", "c", "a"]  # largest first
+    # --pairing belongs to the fast method; a bad pairing for the flavour is a one-line error
+    assert main(["correct", str(source), "-o", str(tmp_path / "o2.h5ad"), "--pairing", "dual_softmax"]) == 2
+    assert (
+        main(["correct", str(source), "-o", str(tmp_path / "o3.h5ad"), "--method", "fast", "--pairing", "dual_softmax"])
+        == 1
+    )
+    assert "needs flavor='robust'" in capsys.readouterr().err

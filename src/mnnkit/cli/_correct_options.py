@@ -42,6 +42,7 @@ API_DEFAULTS: dict[str, Any] = {
     "neighbors": "auto",
     "kernel_neighbors": None,
     "var_adj_sample": None,
+    "flavor": "batchelor",
     "key_added": None,
     "rng": 0,
     "n_jobs": None,
@@ -49,7 +50,7 @@ API_DEFAULTS: dict[str, Any] = {
 #: Options forwarded to ``mnnkit.correct`` exactly when given (argparse ``dest`` = API parameter name).
 FORWARDED = [name for name in API_DEFAULTS if name != "batch_key"] + ["method"]
 #: Options of the fast (PCA-space) method only; forwarded when given with ``--method fast``.
-FAST_ONLY = ["d", "ndist", "cos_norm", "use_rep", "min_batch_skip", "svd_solver", "reconstruct", "weights"]
+FAST_ONLY = ["d", "ndist", "cos_norm", "use_rep", "min_batch_skip", "svd_solver", "reconstruct", "weights", "pairing"]
 #: ``--method`` values that run batchelor's per-gene linear corrections instead of :func:`mnnkit.correct`:
 #: :func:`mnnkit.rescale_batches` and :func:`mnnkit.regress_batches`.
 LINEAR_METHODS = {"rescale": "rescale_batches", "regress": "regress_batches"}
@@ -197,6 +198,11 @@ def add_options_parser(commands: Any, **kwargs: Any) -> argparse.ArgumentParser:
     _api_option(g, "--kernel-neighbors", type=int_at_least(1), metavar="N", help=kernel_help)
     sample_help = "cells per side for var.adj quantiles (default: all; 2000 with --approximate)"
     _api_option(g, "--var-adj-sample", type=int_at_least(2), metavar="N", help=sample_help)
+    flavor_help = (
+        "batchelor: batchelor's answers (default); robust: largest batch as reference whatever the batch order, "
+        "vectors between local centres of mass (see the guide, 'Choosing a flavour')"
+    )
+    _api_option(g, "--flavor", choices=["batchelor", "robust"], help=flavor_help)
     restrict_help = "boolean .obs column of the cells the corrections are computed from (default: all)"
     _api_option(g, "--restrict", metavar="COLUMN", help=restrict_help)
     key_help = (
@@ -221,6 +227,8 @@ def add_options_parser(commands: Any, **kwargs: Any) -> argparse.ArgumentParser:
     _api_option(g, "--svd-solver", choices=["randomized", "exact"], help="PCA solver")
     reconstruct_help = "gene-level output: rotation for all genes, or also layers[KEY]"
     _api_option(g, "--reconstruct", choices=["factors", "layer"], help=reconstruct_help)
+    pairing_help = "mutual (MNN pairs, default) or dual_softmax (weighted candidate pairs; needs --flavor robust)"
+    _api_option(g, "--pairing", choices=["mutual", "dual_softmax"], help=pairing_help)
     weights_help = "batch weights in the PCA: A=1,B=3, or a tree such as [[A,B],C] (children share a node's weight)"
     _api_option(g, "--weights", type=batch_weights, metavar="A=W,..", help=weights_help)
 
