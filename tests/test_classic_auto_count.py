@@ -11,10 +11,11 @@ import numpy as np
 import pytest
 
 import mnnkit
-from mnnkit.correction import _group_counts, _plan
+from mnnkit.correction import _plan
 from mnnkit.correction.classic import _api as classic_api
 from mnnkit.correction.classic import _engine
 from mnnkit.correction.classic._engine import MergeState, MnnParams, count_node_pairs, count_node_row
+from mnnkit.neighbors import _mutual_counts
 
 
 def make_state(rng, sizes, n_genes, k_left, k_right, prop_k=None) -> MergeState:
@@ -44,7 +45,7 @@ def test_rows_match_pair_counts(seed: int, monkeypatch) -> None:
     nodes = [(0, 1), (2,), (3,), (4, 5, 6), (7,), (8,), (9,)]
     if seed % 2:  # small groups: several flushes, nodes over the limit searched alone
         monkeypatch.setattr(_engine, "GROUP_MAX_CELLS", 20)
-        monkeypatch.setattr(_group_counts, "GROUP_BLOCK_BYTES", 8 * 40)
+        monkeypatch.setattr(_mutual_counts, "GROUP_BLOCK_BYTES", 8 * 40)
     for i in range(1, len(nodes)):
         expected = [count_node_pairs(state, nodes[i], right) for right in nodes[:i]]
         assert count_node_row(state, nodes[i], nodes[:i]) == expected

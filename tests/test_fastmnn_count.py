@@ -17,13 +17,13 @@ import numpy as np
 import pytest
 
 import mnnkit
-from mnnkit.correction import _group_count_kernels, _group_counts
 from mnnkit.correction._pairs import find_mutual_pairs, side_k
 from mnnkit.correction.fast import _count
 from mnnkit.correction.fast import _engine as fast_engine
 from mnnkit.correction.fast._engine import FastMergeState, FastParams
 from mnnkit.correction.fast._orthogonalize import orthogonalize
 from mnnkit.correction.fast._search import ExactSearch
+from mnnkit.neighbors import _mutual_counts, _segment_kernels
 
 
 def naive_count_row(state: FastMergeState, left, rights) -> list[int]:
@@ -100,14 +100,14 @@ def test_small_groups_and_left_chunks_match(monkeypatch) -> None:
     state = make_state(rng, sizes, 3, k=6)
     state.extras[(3,)] = [rng.normal(size=3)]
     monkeypatch.setattr(_count, "GROUP_MAX_CELLS", 25)
-    monkeypatch.setattr(_group_counts, "GROUP_BLOCK_BYTES", 8 * 60)  # about 3 left cells per block
+    monkeypatch.setattr(_mutual_counts, "GROUP_BLOCK_BYTES", 8 * 60)  # about 3 left cells per block
     for left in (len(sizes) - 1, 5):
         rights = [(b,) for b in range(len(sizes)) if b != left]
         assert _count.count_row(state, (left,), rights) == naive_count_row(state, (left,), rights)
 
 
 def test_grouped_counts_equal_each_pair_search(monkeypatch) -> None:
-    """grouped_mnn_counts against find_mutual_pairs directly, on the threaded path of the kernel too."""
+    """mutual_pair_counts against find_mutual_pairs directly, on the threaded path of the kernel too."""
     rng = np.random.default_rng(3)
     left = tied_data(rng, [60], 3)
     sizes = [1, 5, 14, 30, 9, 60]
@@ -119,9 +119,9 @@ def test_grouped_counts_equal_each_pair_search(monkeypatch) -> None:
             len(find_mutual_pairs(left, right[stop - n : stop], k_left=k_left, k_right=kr))
             for n, stop, kr in zip(sizes, stops, k_rights, strict=True)
         ]
-        assert _group_counts.grouped_mnn_counts(left, right, sizes, k_left, k_rights).tolist() == expected
-        monkeypatch.setattr(_group_count_kernels, "KNN_PARALLEL_MIN_WORK", 0)  # through run_in_ranges
-        assert _group_counts.grouped_mnn_counts(left, right, sizes, k_left, k_rights).tolist() == expected
+        assert _mutual_counts.mutual_pair_counts(left, right, sizes, k_left, k_rights).tolist() == expected
+        monkeypatch.setattr(_segment_kernels, "KNN_PARALLEL_MIN_WORK", 0)  # through run_in_ranges
+        assert _mutual_counts.mutual_pair_counts(left, right, sizes, k_left, k_rights).tolist() == expected
         monkeypatch.undo()
 
 
@@ -185,11 +185,11 @@ def test_kernel_without_jit_matches_jit(tmp_path) -> None:
     script = textwrap.dedent(
         """
         import numpy as np
-        from mnnkit.correction._group_counts import grouped_mnn_counts
+        from mnnkit.neighbors import mutual_pair_counts
         rng = np.random.default_rng(2)
         left = rng.integers(-2, 3, size=(40, 3)).astype(float)
         right = rng.integers(-2, 3, size=(50, 3)).astype(float)
-        print(grouped_mnn_counts(left, right, [5, 20, 25], 6, [3, 8, 11]).tolist())
+        print(mutual_pair_counts(left, right, [5, 20, 25], 6, [3, 8, 11]).tolist())
         """
     )
     env = {**os.environ, "NUMBA_DISABLE_JIT": "1", "PYTHONPATH": here}

@@ -4,9 +4,11 @@
 approximately with pynndescent, or with a user's fitted scikit-learn estimator) and returns a
 :class:`NeighborResult`, a small frozen record of ``indices`` and ``distances`` that the metrics accept
 in place of an embedding. :meth:`NeighborResult.from_sparse` reads a precomputed kNN distance graph.
+:func:`mutual_pair_counts` counts mutual nearest pairs of one set against many small ones at once.
 """
 
 from mnnkit.neighbors._knn import KNeighborsLike, knn, knn_both_ways
+from mnnkit.neighbors._mutual_counts import mutual_pair_counts
 from mnnkit.neighbors._result import NeighborResult
 
-__all__ = ["KNeighborsLike", "NeighborResult", "knn", "knn_both_ways"]
+__all__ = ["KNeighborsLike", "NeighborResult", "knn", "knn_both_ways", "mutual_pair_counts"]

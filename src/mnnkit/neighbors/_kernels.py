@@ -103,6 +103,46 @@ def _sort_pairs(keys, labels, n):  # pragma: no cover - traced by numba
                 pos = child
 
 
+@numba.njit(cache=True)
+def nearest_candidates(
+    gram_row, q_sq, data_sqnorm, start, stop, skip, slack, heap, heap_idx, seen, seen_approx
+):  # fmt: skip  # pragma: no cover - traced by numba
+    """The first pass of an exact selection over data rows ``start:stop`` for one query; returns ``n_seen``.
+
+    Approximate squared distances ``q_sq - 2 gram_row[j] + data_sqnorm[j]``: the ``len(heap)`` smallest
+    are kept in the max-heap ``(heap, heap_idx)`` (filled from empty), and every row within ``slack`` of
+    the heap's top when it is seen is recorded in ``seen``/``seen_approx`` (see :func:`select_exact` for
+    why that set holds the true nearest rows). Row ``skip`` is left out.
+    """
+    k = heap.shape[0]
+    size = np.int64(0)  # not a literal 0: the helpers it is passed to compile once, for int64
+    n_seen = 0
+    record_below = np.inf  # heap top + slack once the heap is full
+    for j in range(start, stop):
+        approx = q_sq - 2.0 * gram_row[j] + data_sqnorm[j]
+        if approx <= record_below and j != skip:  # the common case (far) without a call
+            seen[n_seen] = j
+            seen_approx[n_seen] = approx
+            n_seen += 1
+            if size < k or approx < heap[0]:
+                size = _heap_offer(heap, heap_idx, size, approx, j)
+                if size == k:
+                    record_below = heap[0] + slack
+    return n_seen
+
+
+@numba.njit(cache=True)
+def top_bound(heap, heap_idx, q_norm, data_norm, err_scale):  # pragma: no cover - traced by numba
+    """``U``: the largest approximate distance in the heap plus its error bound (bounds the true k-th)."""
+    upper = -np.inf
+    for t in range(heap.shape[0]):
+        s = q_norm + data_norm[heap_idx[t]]
+        bound = heap[t] + err_scale * s * s
+        if bound > upper:
+            upper = bound
+    return upper
+
+
 def select_exact(gram, query_sqnorm, data_sqnorm, query, data, err_scale, k, self_offset, out_idx, out_dist):
     """Turn one chunk of dot products into the exact ``k`` nearest neighbours of its query rows.
 
@@ -147,25 +187,9 @@ def _select_rows(
         widest = q_norm + max_norm
         slack = 2.0 * err_scale * widest * widest
         skip = self_offset + i if self_offset >= 0 else -1
-        size = np.int64(0)  # not a literal 0: the helpers it is passed to compile once, for int64
-        n_seen = 0
-        record_below = np.inf  # heap top + slack once the heap is full
-        for j in range(n_data):
-            approx = q_sq - 2.0 * gram[i, j] + data_sqnorm[j]
-            if approx <= record_below and j != skip:  # the common case (far) without a call
-                seen[n_seen] = j
-                seen_approx[n_seen] = approx
-                n_seen += 1
-                if size < k or approx < heap[0]:
-                    size = _heap_offer(heap, heap_idx, size, approx, j)
-                    if size == k:
-                        record_below = heap[0] + slack
-        upper = -np.inf
-        for t in range(k):
-            s = q_norm + data_norm[heap_idx[t]]
-            bound = heap[t] + err_scale * s * s
-            if bound > upper:
-                upper = bound
+        row = gram[i]
+        n_seen = nearest_candidates(row, q_sq, data_sqnorm, 0, n_data, skip, slack, heap, heap_idx, seen, seen_approx)
+        upper = top_bound(heap, heap_idx, q_norm, data_norm, err_scale)
         n_cand = np.int64(0)
         for c in range(n_seen):
             j = seen[c]

@@ -19,14 +19,13 @@ import numpy as np
 
 from mnnkit._config import GROUP_MAX_CELLS, ROBUST_CENTRE_K, ROBUST_CENTRE_KEEP
 from mnnkit.correction._centres import member_means, paired_cells, trimmed_members
-from mnnkit.correction._group_counts import grouped_mnn_counts
 from mnnkit.correction._pairs import find_mutual_pairs, side_k
 from mnnkit.correction._plan import MergePlan, Node, run_plan
 from mnnkit.correction.classic._gram import step_gram
 from mnnkit.correction.classic._smoothing import gene_space_averages, smooth_corrections
 from mnnkit.correction.classic._svd_dim import biological_basis, remove_subspace
 from mnnkit.correction.classic._var_adj import variance_adjustment_scales
-from mnnkit.neighbors import knn
+from mnnkit.neighbors import knn, mutual_pair_counts
 
 
 @dataclass(frozen=True)
@@ -122,7 +121,7 @@ def count_node_row(state: MergeState, left: Node, rights: Sequence[Node]) -> lis
 
     The auto merge counts every pair of nodes: with many small batches, thousands of small searches.
     With the exact search and no ``restrict``, right nodes of at most ``GROUP_MAX_CELLS`` cells are
-    searched in groups of at most that many cells (:func:`mnnkit.correction.fast._count.grouped_mnn_counts`:
+    searched in groups of at most that many cells (:func:`mnnkit.correction.fast._count.mutual_pair_counts`:
     exact, ties included, and no search at all where one side's ``k`` covers the other side); larger
     nodes, and every node with pynndescent or ``restrict``, one at a time. Memory: the left node's in
     data and one group's (copies), plus the grouped search's blocks (tens of MiB at most).
@@ -141,7 +140,7 @@ def count_node_row(state: MergeState, left: Node, rights: Sequence[Node]) -> lis
         cells = 0
         if group:
             sizes = [rows.size for _, rows in group]
-            found = grouped_mnn_counts(
+            found = mutual_pair_counts(
                 left_in,
                 state.data_in[np.concatenate([rows for _, rows in group])],
                 sizes,

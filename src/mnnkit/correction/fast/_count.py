@@ -15,9 +15,9 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from mnnkit._config import GROUP_MAX_CELLS
-from mnnkit.correction._group_counts import grouped_mnn_counts
 from mnnkit.correction._plan import Node
 from mnnkit.correction.fast._orthogonalize import orthogonalize, orthogonalize_groups
+from mnnkit.neighbors import mutual_pair_counts
 
 if TYPE_CHECKING:
     from mnnkit.correction.fast._engine import FastMergeState
@@ -79,7 +79,7 @@ def count_row(state: FastMergeState, left: Node, rights: Sequence[Node]) -> list
 def _grouped_counts(
     state: FastMergeState, left_data: np.ndarray, right_data: np.ndarray, stops: Sequence[int]
 ) -> np.ndarray:
-    """:func:`grouped_mnn_counts` of a group of right nodes with the merge's ``k`` per side.
+    """:func:`mutual_pair_counts` of a group of right nodes with the merge's ``k`` per side.
 
     Node ``g`` is the rows ``stops[g-1]:stops[g]`` of ``right_data`` (``stops[-1]`` taken as 0).
     """
@@ -87,4 +87,4 @@ def _grouped_counts(
     sizes = np.diff(np.concatenate([[0], np.asarray(stops, dtype=np.int64)]))
     k_left = state.side_ks(n_left, 1)[0]  # the left side's k does not depend on the right node
     k_rights = [state.side_ks(n_left, int(n))[1] for n in sizes]
-    return grouped_mnn_counts(left_data, right_data, sizes, k_left, k_rights)
+    return mutual_pair_counts(left_data, right_data, sizes, k_left, k_rights)

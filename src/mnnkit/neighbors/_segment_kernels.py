@@ -1,4 +1,4 @@
-"""Numba kernel of the auto merge's grouped pair counting (see :func:`mnnkit.correction.fast._count.count_row`).
+"""Numba kernel of the grouped mutual-pair counts (:func:`mnnkit.neighbors.mutual_pair_counts`).
 
 One left node is searched against several right nodes at once: BLAS gives the dot products of a chunk
 of left cells with the cells of all those nodes (the nodes' cells are contiguous column segments), and
@@ -23,19 +23,7 @@ from numba import njit
 
 from mnnkit._config import KNN_PARALLEL_MIN_WORK, NUMBA_FASTMATH, SELECT_BLOCK_ROWS
 from mnnkit._threads import run_in_ranges
-
-__all__ = ["error_scale", "segment_mutual_counts"]
-
-
-def error_scale(n_dim: int) -> float:
-    """Relative bound on ``|expansion - exact|`` squared distances: gamma_{d+2}, times 4 for the re-measure.
-
-    The bound of the exact kNN search (:mod:`mnnkit.neighbors`), so that the candidate sets are supersets
-    of the same true neighbours.
-    """
-    unit = np.finfo(np.float64).eps / 2
-    terms = n_dim + 2
-    return 4.0 * terms * unit / (1.0 - terms * unit)
+from mnnkit.neighbors._kernels import _squared_distance, nearest_candidates, top_bound
 
 
 def segment_mutual_counts(
@@ -69,7 +57,7 @@ def segment_mutual_counts(
     right_nn
         ``(n_right, k_left)`` int64: each right cell's nearest left cells (rows of the whole left side).
     err_scale
-        :func:`error_scale` of ``d``.
+        The exact search's error scale for ``d`` dimensions (``_exact._error_scale``).
 
     Returns
     -------
@@ -113,16 +101,6 @@ def _listed_rows(right_nn, seg_start, row_offset, n_rows):  # pragma: no cover -
                 if 0 <= i < n_rows:
                     out[i, s] = 1
     return out
-
-
-@njit(cache=True, fastmath=NUMBA_FASTMATH)
-def _squared_distance(a, b):  # pragma: no cover - traced by numba
-    """Sequential sum of squared differences (the exact search's re-measure, term for term)."""
-    acc = 0.0
-    for f in range(a.shape[0]):
-        diff = a[f] - b[f]
-        acc += diff * diff
-    return acc
 
 
 @njit(cache=True, fastmath=NUMBA_FASTMATH)
@@ -198,25 +176,9 @@ def _count_rows(
             # the k smallest approximate distances; record every cell within the error slack of the top
             widest = q_norm + seg_max_norm[s]
             slack = 2.0 * err_scale * widest * widest
-            size = np.int64(0)  # not a literal 0: the helper it is passed to compiles once, for int64
-            n_seen = 0
-            record_below = np.inf
-            for j in range(a, b):
-                approx = q_sq - 2.0 * gram[i, j] + right_sqnorm[j]
-                if approx <= record_below:
-                    seen[n_seen] = j
-                    seen_approx[n_seen] = approx
-                    n_seen += 1
-                    if size < k or approx < heap[0]:
-                        size = _heap_offer(heap, heap_idx, size, k, approx, j)
-                        if size == k:
-                            record_below = heap[0] + slack
-            upper = -np.inf
-            for t in range(k):
-                w = q_norm + right_norm[heap_idx[t]]
-                bound = heap[t] + err_scale * w * w
-                if bound > upper:
-                    upper = bound
+            top, top_idx = heap[:k], heap_idx[:k]
+            n_seen = nearest_candidates(gram[i], q_sq, right_sqnorm, a, b, -1, slack, top, top_idx, seen, seen_approx)
+            upper = top_bound(top, top_idx, q_norm, right_norm, err_scale)
             # the candidates that can be in the true top k, re-measured: their k smallest by (distance, cell)
             size = np.int64(0)
             for c in range(n_seen):

@@ -1,8 +1,9 @@
-"""MNN pair counts of one left set against many small right sets in one exact search (both methods' auto merge).
+"""Mutual-nearest-neighbour pair counts of one set against many small sets, in one exact search.
 
-The ``"auto"`` merge order counts the pairs of every node against every earlier one: with many small
-batches that is thousands of tiny searches, each costing mostly its call overhead. Searching a left
-set against a stack of right sets at once gives the same counts for a fraction of the calls.
+The MNN corrections' ``"auto"`` merge order counts the pairs of every node against every earlier one:
+with many small batches that is thousands of tiny searches, each costing mostly its call overhead.
+Searching a left set against a stack of right sets at once gives the same counts for a fraction of
+the calls.
 """
 
 from __future__ import annotations
@@ -12,11 +13,12 @@ from collections.abc import Sequence
 import numpy as np
 
 from mnnkit._config import GROUP_BLOCK_BYTES
-from mnnkit.correction._group_count_kernels import error_scale, segment_mutual_counts
-from mnnkit.neighbors import knn
+from mnnkit.neighbors._exact import _error_scale
+from mnnkit.neighbors._knn import knn
+from mnnkit.neighbors._segment_kernels import segment_mutual_counts
 
 
-def grouped_mnn_counts(
+def mutual_pair_counts(
     left: np.ndarray, right: np.ndarray, sizes: Sequence[int], k_left: int, k_rights: Sequence[int]
 ) -> np.ndarray:
     """MNN pair counts of ``left`` against each of several right sets stacked in ``right``, searched together.
@@ -75,7 +77,7 @@ def grouped_mnn_counts(
     right_nn = np.ascontiguousarray(knn(right, left, k_left, method="exact").indices, dtype=np.int64)
     left_sqnorm = np.einsum("ij,ij->i", left, left)
     right_sqnorm = np.einsum("ij,ij->i", right, right)
-    err_scale = error_scale(left.shape[1])
+    err_scale = _error_scale(left.shape[1])
     step = max(1, GROUP_BLOCK_BYTES // (8 * right.shape[0]))
     block = np.empty((min(step, n_left), right.shape[0]))
     found = np.zeros(seg_k.size, dtype=np.int64)
