@@ -29,8 +29,9 @@ Methods:
     largest batch first, which for these equal-sized batches is the input order, as for ``fast``).
     ``--flavor batchelor robust`` runs it next to ``fast`` (``--flavor robust`` alone in its place);
     its notes then give the time inside the robust flavour's own work (``nearest_within``: each
-    paired cell's nearest cells on its own side; ``centre_averages``: their trimmed means and the
-    vectors), and a second table the ratios robust / batchelor of time and peak memory per size.
+    paired cell's nearest cells on its own side; ``trimmed_members``, ``centre_averages``: their
+    trimmed means and the vectors), and a second table the ratios robust / batchelor of time and
+    peak memory per size.
 ``scranpy``
     ``scranpy.correct_mnn`` (libscran's C++ MNN in PC space, Annoy, 2 threads, k=20, input merge
     order), if scranpy is installed (``pip install scranpy``); up to ``--scranpy-max`` cells (it took
@@ -148,14 +149,18 @@ def _worker(method: str, path: str, out: str) -> dict:
     return {"seconds": seconds, "peak_mb": peak, "step_seconds": step_seconds, "parts": timers}
 
 
-def _time_robust_parts() -> dict:
-    """Accumulate, into the returned dict, the seconds and calls of the robust flavour's own work.
+#: the merge loop's robust-only functions that ``_time_robust_parts`` times (where ``_engine`` has them),
+#: with the position of the argument whose length it counts (the cells or pairs they work on)
+ROBUST_PARTS = {"trimmed_members": 1, "centre_averages": 2}
 
-    Wraps ``nearest_within`` of both searches (each paired cell's nearest cells on its own side) and
-    the merge loop's ``centre_averages`` (trimmed means and vectors; called twice per step, before and
-    after the step's centring), with the cells they were given (``nearest_within``: the distinct
-    paired cells of one side; ``centre_averages``: the pairs). A ``perf_counter`` pair per call: a
-    few calls per merge step.
+
+def _time_robust_parts() -> dict:
+    """Accumulate, into the returned dict, the seconds, calls and cells of the robust flavour's own work.
+
+    Wraps ``nearest_within`` of both searches (each paired cell's nearest cells on its own side; cells:
+    the distinct paired cells of a side) and the merge loop's ``ROBUST_PARTS`` that it has (the trimmed
+    members of those neighbourhoods, then the centres' means and vectors, before and after the step's
+    centring; cells: the paired cells, the pairs). A ``perf_counter`` pair per call: a few per merge step.
     """
     from mnnkit.correction.fast import _engine, _search
 
@@ -170,13 +175,15 @@ def _time_robust_parts() -> dict:
                 entry = totals.setdefault(name, {"seconds": 0.0, "calls": 0, "cells": 0})
                 entry["seconds"] += time.perf_counter() - started
                 entry["calls"] += 1
-                entry["cells"] += len(args[counted])
+                entry["cells"] += len(args[counted]) if len(args) > counted else 0
 
         return wrapper
 
     for cls in (_search.GraphSearch, _search.ExactSearch):
         cls.nearest_within = timed("nearest_within", cls.nearest_within, 3)  # (self, data, parts, cells, ...)
-    _engine.centre_averages = timed("centre_averages", _engine.centre_averages, 2)  # (left, right, pairs, ...)
+    for name, counted in ROBUST_PARTS.items():
+        if hasattr(_engine, name):
+            setattr(_engine, name, timed(name, getattr(_engine, name), counted))
     return totals
 
 
