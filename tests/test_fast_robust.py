@@ -224,6 +224,11 @@ def test_graph_nearest_within_finds_the_exact_neighbours():
     recall = np.mean([len(set(a) & set(b)) / 15 for a, b in zip(found, exact, strict=True)])
     assert recall >= 0.95
     assert (found[:, 0] == cells).all()  # a cell is its own nearest
+    # a single batch's side: searched from the cell alone, in its own batch graph
+    own = cells[cells < 1200]
+    found = search.nearest_within(data[:1200], side_parts((0,), [1200]), own, 15)
+    exact = ExactSearch().nearest_within(data[:1200], None, own, 15)
+    assert np.mean([len(set(a) & set(b)) / 15 for a, b in zip(found, exact, strict=True)]) >= 0.95
 
 
 @pytest.mark.parametrize(
