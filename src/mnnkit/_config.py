@@ -14,6 +14,10 @@ COSINE_NORM_FLOOR = 1e-8
 #: Target size in bytes of one float64 work block (a chunk of rows times the other side's cells).
 #: The chunked kernels size their row blocks so that each temporary stays near this bound.
 CHUNK_BYTES = 64 * 2**20
+#: The exact kNN search's block of dot products: BLAS writes it and the selection kernel reads it right
+#: after, so it should stay in the last-level cache. On this 2-core machine both directions of a
+#: 10,000 x 20,000 x 50 search took 2.2 s with 64 MiB blocks, 1.4 s with 16 MiB and 1.3-1.5 s with 8 MiB.
+KNN_CHUNK_BYTES = 16 * 2**20
 
 #: Largest size in bytes of the dot products of a merge step's right cells with every cell of both
 #: sides (``n_right x (n_left + n_right)`` float64) that a classic merge step keeps in memory, so that

@@ -6,7 +6,7 @@ import contextlib
 
 import numpy as np
 
-from mnnkit._config import CHUNK_BYTES, KNN_PARALLEL_MIN_WORK, KNN_REVERSE_SLACK, KNN_TWO_PASS_MAX_DIM
+from mnnkit._config import KNN_CHUNK_BYTES, KNN_PARALLEL_MIN_WORK, KNN_REVERSE_SLACK, KNN_TWO_PASS_MAX_DIM
 from mnnkit._threads import thread_limits
 from mnnkit.neighbors import _kernels
 
@@ -40,7 +40,7 @@ def exact_knn(
     k: int,
     *,
     exclude_self: bool,
-    chunk_bytes: int = CHUNK_BYTES,
+    chunk_bytes: int = KNN_CHUNK_BYTES,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Exact ``k`` nearest neighbours in ``data`` of each row of ``query`` (validated float64 C arrays).
 
@@ -97,7 +97,7 @@ def exact_knn_both_ways(
     k_right: int,
     k_left: int,
     *,
-    chunk_bytes: int = CHUNK_BYTES,
+    chunk_bytes: int = KNN_CHUNK_BYTES,
     gram: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Exact kNN in both directions between two point sets from one pass of BLAS blocks.

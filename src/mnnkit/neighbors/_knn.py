@@ -96,7 +96,7 @@ def knn(
     Notes
     -----
     Memory (exact): a copy of each input as float64 if it is not already float64 C order, a
-    ``chunk x n_data`` float64 block of at most 64 MiB (the query is processed in row chunks; no
+    ``chunk x n_data`` float64 block of at most 16 MiB (the query is processed in row chunks; no
     ``n_query x n_data`` matrix is ever built), ``O(n_data)`` scratch and the ``16 * n_query * k`` byte
     output. Time ``O(n_query * n_data * n_features)``. pynndescent: its index, ``O(n_data * max(k, 60))``.
 
@@ -180,7 +180,7 @@ def knn_both_ways(
     Returns
     -------
     ``(left_to_right, right_to_left)`` neighbour results. Memory (exact): two ``chunk x n_right`` float64
-    blocks of at most 64 MiB each, plus the outputs.
+    blocks of at most 16 MiB each, plus the outputs.
     """
     check_rng(rng)
     if not (isinstance(method, str) and method == "exact"):
