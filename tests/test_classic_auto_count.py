@@ -6,7 +6,6 @@ auto merge as it ran before the counts were grouped: pair by pair, computed when
 
 from __future__ import annotations
 
-import anndata as ad
 import numpy as np
 import pytest
 
@@ -16,6 +15,7 @@ from mnnkit.correction.classic import _api as classic_api
 from mnnkit.correction.classic import _engine
 from mnnkit.correction.classic._engine import MergeState, MnnParams, count_node_pairs, count_node_row
 from mnnkit.neighbors import _mutual_counts
+from tests.auto_merge_data import many_small_batches, merge_steps
 
 
 def make_state(rng, sizes, n_genes, k_left, k_right, prop_k=None) -> MergeState:
@@ -75,36 +75,16 @@ def _old_run_merges(state: MergeState, plan, *, progress=None) -> None:
     )
 
 
-def _batches(seed: int = 0) -> ad.AnnData:
-    rng = np.random.default_rng(seed)
-    sizes = [15, 4, 22, 9, 30, 12, 6, 18]
-    genes = 40
-    base = rng.gamma(2.0, 1.0, size=genes)
-    blocks = []
-    for n in sizes:
-        block = np.log1p(rng.poisson(base * rng.gamma(2.0, 0.5, size=genes), size=(n, genes)).astype(np.float64))
-        block[1 : max(2, n // 4)] = block[0]  # duplicated cells: tied distances
-        blocks.append(block)
-    adata = ad.AnnData(np.vstack(blocks))
-    adata.obs["batch"] = np.repeat([f"b{i}" for i in range(len(sizes))], sizes)
-    return adata
-
-
-def merge_steps(adata: ad.AnnData) -> list[tuple]:
-    """Each merge step's two sides (batch names) and number of MNN pairs."""
-    steps = adata.uns["mnn"]["steps"].values()
-    return [(list(s["left_names"]), list(s["right_names"]), int(s["n_pairs"])) for s in steps]
-
-
 @pytest.mark.filterwarnings("ignore::UserWarning")  # k larger than the smallest batch
 @pytest.mark.parametrize("k", [5, 20])
 def test_correct_auto_is_unchanged(monkeypatch, k: int) -> None:
     """correct(merge_order="auto") gives the same output as the pair-by-pair counts."""
-    adata = _batches()
+    adata = many_small_batches()
     ours = mnnkit.correct(adata, "batch", k=k, merge_order="auto", copy=True)
     monkeypatch.setattr(classic_api, "run_merges", _old_run_merges)
     before = mnnkit.correct(adata, "batch", k=k, merge_order="auto", copy=True)
     assert np.array_equal(ours.layers["mnn"], before.layers["mnn"])
-    assert merge_steps(ours) == merge_steps(before)
+    assert merge_steps(ours, "mnn") == merge_steps(before, "mnn")
     given = mnnkit.correct(adata, "batch", k=k, copy=True)
-    assert [s[:2] for s in merge_steps(ours)] != [s[:2] for s in merge_steps(given)]  # auto chose another order
+    # auto chose another order than the batch order
+    assert [s[:2] for s in merge_steps(ours, "mnn")] != [s[:2] for s in merge_steps(given, "mnn")]

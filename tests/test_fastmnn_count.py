@@ -12,7 +12,6 @@ import subprocess
 import sys
 import textwrap
 
-import anndata as ad
 import numpy as np
 import pytest
 
@@ -24,6 +23,7 @@ from mnnkit.correction.fast._engine import FastMergeState, FastParams
 from mnnkit.correction.fast._orthogonalize import orthogonalize
 from mnnkit.correction.fast._search import ExactSearch
 from mnnkit.neighbors import _mutual_counts, _segment_kernels
+from tests.auto_merge_data import many_small_batches, merge_steps
 
 
 def naive_count_row(state: FastMergeState, left, rights) -> list[int]:
@@ -144,39 +144,19 @@ def test_graph_search_and_restrict_count_node_by_node() -> None:
     assert calls == [10, 6, 8]
 
 
-def _auto_batches(seed: int = 0) -> ad.AnnData:
-    rng = np.random.default_rng(seed)
-    sizes = [15, 4, 22, 9, 30, 12, 6, 18]
-    genes = 40
-    base = rng.gamma(2.0, 1.0, size=genes)
-    blocks = []
-    for n in sizes:
-        block = np.log1p(rng.poisson(base * rng.gamma(2.0, 0.5, size=genes), size=(n, genes)).astype(np.float64))
-        block[1 : max(2, n // 4)] = block[0]  # duplicated cells: tied distances
-        blocks.append(block)
-    adata = ad.AnnData(np.vstack(blocks))
-    adata.obs["batch"] = np.repeat([f"b{i}" for i in range(len(sizes))], sizes)
-    return adata
-
-
-def merge_steps(adata: ad.AnnData) -> list[tuple]:
-    """Each merge step's two sides (batch names) and number of MNN pairs."""
-    steps = adata.uns["X_mnn"]["steps"].values()
-    return [(list(s["left_names"]), list(s["right_names"]), int(s["n_pairs"])) for s in steps]
-
-
 @pytest.mark.filterwarnings("ignore::UserWarning")  # k larger than the smallest batch
 @pytest.mark.parametrize("k", [5, 20])
 def test_fast_mnn_auto_is_unchanged(monkeypatch, k: int) -> None:
     """fast_mnn(merge_order="auto") gives the same output as with the per-node counts."""
-    adata = _auto_batches()
+    adata = many_small_batches()
     ours = mnnkit.fast_mnn(adata, "batch", d=6, k=k, merge_order="auto", svd_solver="exact", copy=True)
     monkeypatch.setattr(fast_engine, "count_row", naive_count_row)
     before = mnnkit.fast_mnn(adata, "batch", d=6, k=k, merge_order="auto", svd_solver="exact", copy=True)
     assert np.array_equal(ours.obsm["X_mnn"], before.obsm["X_mnn"])
-    assert merge_steps(ours) == merge_steps(before)
+    assert merge_steps(ours, "X_mnn") == merge_steps(before, "X_mnn")
     given = mnnkit.fast_mnn(adata, "batch", d=6, k=k, svd_solver="exact", copy=True)
-    assert [s[:2] for s in merge_steps(ours)] != [s[:2] for s in merge_steps(given)]  # auto chose another order
+    # auto chose another order than the batch order
+    assert [s[:2] for s in merge_steps(ours, "X_mnn")] != [s[:2] for s in merge_steps(given, "X_mnn")]
 
 
 def test_kernel_without_jit_matches_jit(tmp_path) -> None:
