@@ -17,6 +17,7 @@ from scipy.sparse.linalg import eigsh
 from scipy.special import chdtrc
 
 from mnnkit._random import RngLike, as_seed, keyed_generator
+from mnnkit._threads import thread_limits
 from mnnkit._validation import check_bool, check_int, is_real
 from mnnkit.metrics import _kernels
 from mnnkit.metrics._inputs import NeighborsInput, as_labels, n_cells_of, resolve_neighbors
@@ -180,7 +181,11 @@ def _diffusion_embedding(graph: sparse.csr_matrix, n_comps: int, seed: tuple[int
     z = sparse.diags(1.0 / np.sqrt(np.asarray(kernel.sum(axis=0)).ravel()))
     transitions = (z @ kernel @ z).tocsr()
     start = keyed_generator(*seed).uniform(-1.0, 1.0, graph.shape[0])
-    values, vectors = eigsh(transitions, k=n_comps, which="LM", v0=start)
+    # ARPACK's dense steps are BLAS calls on vectors of one label's cells: too small to share among
+    # threads, and OpenBLAS' waiting threads made them up to 50x slower on a busy 2-core machine. One
+    # thread also makes the result independent of the BLAS thread count.
+    with thread_limits(blas=1):
+        values, vectors = eigsh(transitions, k=n_comps, which="LM", v0=start)
     values = values.astype(np.float32) + _EIGEN_EPS
     stationary = values == np.float32(1.0)
     scale = np.ones_like(values)
