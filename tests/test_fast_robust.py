@@ -197,7 +197,7 @@ def test_dual_softmax_pairing_uses_the_weighted_pairs():
     adata = _adata([big, small], ["a", "b"])
     mnnkit.fast_mnn(adata, "batch", use_rep="X_pca", flavor="robust", pairing="dual_softmax")
     search = ExactSearch()
-    pairs, weights = search.soft_pairs(big, small, None, None, 20, 20, 1.0)
+    pairs, weights = search.soft_pairs(big, small, None, None, 20, 20)
     from mnnkit.neighbors import knn_both_ways
 
     left_nn, right_nn = knn_both_ways(big, small, k_right=20, k_left=20)

@@ -23,7 +23,7 @@ from numba import njit
 
 from mnnkit._config import KNN_PARALLEL_MIN_WORK, NUMBA_FASTMATH, SELECT_BLOCK_ROWS
 from mnnkit._threads import run_in_ranges
-from mnnkit.neighbors._kernels import _squared_distance, nearest_candidates, top_bound
+from mnnkit.neighbors._kernels import _sort_pairs, _squared_distance, nearest_candidates, top_bound
 
 
 def segment_mutual_counts(
@@ -103,49 +103,6 @@ def _listed_rows(right_nn, seg_start, row_offset, n_rows):  # pragma: no cover -
     return out
 
 
-@njit(cache=True, fastmath=NUMBA_FASTMATH)
-def _before(key_a, label_a, key_b, label_b):  # pragma: no cover - traced by numba
-    """Whether ``(key_a, label_a)`` comes before ``(key_b, label_b)`` (by key, then label)."""
-    return key_a < key_b or (key_a == key_b and label_a < label_b)
-
-
-@njit(cache=True, fastmath=NUMBA_FASTMATH)
-def _heap_offer(keys, labels, size, capacity, key, label):  # pragma: no cover - traced by numba
-    """Offer ``(key, label)`` to a bounded max-heap by (key, label) in ``keys[:capacity]``; return its size.
-
-    The labels offered are distinct, so (key, label) is a total order: the heap ends up holding the
-    ``capacity`` smallest items offered, a unique set whatever the order of the offers.
-    """
-    if size < capacity:
-        pos = size
-        keys[pos] = key
-        labels[pos] = label
-        while pos > 0:
-            parent = (pos - 1) // 2
-            if not _before(keys[parent], labels[parent], keys[pos], labels[pos]):
-                break
-            keys[parent], keys[pos] = keys[pos], keys[parent]
-            labels[parent], labels[pos] = labels[pos], labels[parent]
-            pos = parent
-        return size + 1
-    if _before(key, label, keys[0], labels[0]):  # replace the root, then sift it down
-        keys[0] = key
-        labels[0] = label
-        pos = 0
-        while True:
-            child = 2 * pos + 1
-            if child >= capacity:
-                break
-            if child + 1 < capacity and _before(keys[child], labels[child], keys[child + 1], labels[child + 1]):
-                child += 1
-            if not _before(keys[pos], labels[pos], keys[child], labels[child]):
-                break
-            keys[pos], keys[child] = keys[child], keys[pos]
-            labels[pos], labels[child] = labels[child], labels[pos]
-            pos = child
-    return size
-
-
 @njit(cache=True, nogil=True, fastmath=NUMBA_FASTMATH)
 def _count_rows(
     gram, row_offset, left, left_sqnorm, right, right_sqnorm, right_norm, seg_max_norm, seg_start, seg_k,
@@ -163,6 +120,8 @@ def _count_rows(
     heap_idx = np.empty(k_max, dtype=np.int64)
     seen = np.empty(longest, dtype=np.int64)
     seen_approx = np.empty(longest)
+    cand = np.empty(longest, dtype=np.int64)
+    cand_d2 = np.empty(longest)
     for i in range(first, last):
         me = row_offset + i
         q_sq = left_sqnorm[me]
@@ -180,15 +139,18 @@ def _count_rows(
             n_seen = nearest_candidates(gram[i], q_sq, right_sqnorm, a, b, -1, slack, top, top_idx, seen, seen_approx)
             upper = top_bound(top, top_idx, q_norm, right_norm, err_scale)
             # the candidates that can be in the true top k, re-measured: their k smallest by (distance, cell)
-            size = np.int64(0)
+            n_cand = np.int64(0)
             for c in range(n_seen):
                 j = seen[c]
                 w = q_norm + right_norm[j]
                 if seen_approx[c] - err_scale * w * w <= upper:
-                    size = _heap_offer(heap, heap_idx, size, k, _squared_distance(left[me], right[j]), j)
+                    cand[n_cand] = j
+                    cand_d2[n_cand] = _squared_distance(left[me], right[j])
+                    n_cand += 1
+            _sort_pairs(cand_d2, cand, n_cand)
             found = 0
             for t in range(k):
-                j = heap_idx[t]
+                j = cand[t]
                 for u in range(k_left):
                     if right_nn[j, u] == me:
                         found += 1

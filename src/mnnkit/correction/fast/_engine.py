@@ -39,8 +39,6 @@ class FastParams:
     #: ``"mutual"`` (MNN pairs) or ``"dual_softmax"`` (weighted candidate pairs, see
     #: :mod:`mnnkit.correction._soft_pairs`)
     pairing: str = "mutual"
-    #: the dual softmax's temperature as a multiple of :func:`default_temperature`
-    temperature: float = 1.0
 
 
 @dataclass
@@ -118,13 +116,13 @@ class FastMergeState:
             k_left, k_right = self.side_ks(left_data.shape[0], right_data.shape[0])
             parts = self.parts(left), self.parts(right)
             if pairing == "dual_softmax":
-                return self.search.soft_pairs(left_data, right_data, *parts, k_left, k_right, self.params.temperature)
+                return self.search.soft_pairs(left_data, right_data, *parts, k_left, k_right)
             return self.search.mnn_pairs(left_data, right_data, *parts, k_left, k_right), None
         # restrict is only offered with the exact search, which needs no parts
         k_left, k_right = self.side_ks(left_pos.size, right_pos.size)
         sides = left_data[left_pos], right_data[right_pos]
         if pairing == "dual_softmax":
-            found, weights = self.search.soft_pairs(*sides, None, None, k_left, k_right, self.params.temperature)
+            found, weights = self.search.soft_pairs(*sides, None, None, k_left, k_right)
         else:
             found, weights = self.search.mnn_pairs(*sides, None, None, k_left, k_right), None
         return np.column_stack([left_pos[found[:, 0]], right_pos[found[:, 1]]]).astype(np.int64), weights
@@ -218,10 +216,7 @@ def _averages(state: FastMergeState, sides: tuple, parts: tuple, restricted: tup
     direction) and averaged on the current values at each call.
     """
     left_data, right_data = sides
-    if state.params.flavor != "robust":
-        if weights is not None:
-            msg = "the dual-softmax pairing is only offered with flavor='robust'"
-            raise ValueError(msg)
+    if state.params.flavor != "robust":  # weighted pairs come only with it (checked by the front)
         return lambda: pc_space_averages(left_data, right_data, pairs)
     members = []
     for column, (data, its_parts, among) in enumerate(zip(sides, parts, restricted, strict=True)):

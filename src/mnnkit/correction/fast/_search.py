@@ -152,11 +152,11 @@ class ExactSearch:
         return find_mutual_pairs(left, right, k_left=k_left, k_right=k_right, neighbors="exact")
 
     def soft_pairs(
-        self, left: np.ndarray, right: np.ndarray, left_parts, right_parts, k_left: int, k_right: int, scale: float
+        self, left: np.ndarray, right: np.ndarray, left_parts, right_parts, k_left: int, k_right: int
     ) -> tuple[np.ndarray, np.ndarray]:
-        """Dual-softmax pairs and weights over the kNN candidates both ways (temperature ``scale`` x the default)."""
+        """Dual-softmax pairs and weights over the kNN candidates both ways, at :func:`default_temperature`."""
         left_nn, right_nn = knn_both_ways(left, right, k_right=k_right, k_left=k_left, method="exact")
-        temperature = scale * default_temperature(left_nn.distances, right_nn.distances)
+        temperature = default_temperature(left_nn.distances, right_nn.distances)
         return dual_softmax_pairs(
             left_nn.indices, left_nn.distances, right_nn.indices, right_nn.distances,
             temperature=temperature, min_weight=SOFT_PAIR_MIN_WEIGHT,
