@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import logging
+import re
 import warnings
 
 import pytest
@@ -41,7 +42,8 @@ def test_messages_follow_scanpy_verbosity(method, scanpy_log) -> None:
     text = scanpy_log.getvalue()
     assert "of 3 batches: liver, lung, kidney" in text
     assert "merged [lung] onto [liver]:" in text and "merged [kidney] onto [liver, lung]:" in text
-    assert text.rstrip().endswith("finished (0:00:00)")
+    # scanpy's closing line, whatever the wall time (a busy machine can take a second or more)
+    assert re.search(r"\n    finished \(\d+:\d\d:\d\d\)$", text.rstrip())
 
 
 def test_standard_logging_without_scanpy_settings(caplog) -> None:
