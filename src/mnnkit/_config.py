@@ -63,10 +63,21 @@ CROSS_REVERSE = 20
 SMALL_SIDE = 1000
 #: ``neighbors="auto"`` of the fast method searches exactly while the work of an exact search of every
 #: merge, ``d`` times the number of pairs of cells from different batches (the same for every merge
-#: order), is at most this many multiply-adds; above it, on per-batch pynndescent graphs. 6e11 is about
-#: 200,000 cells in three equal batches, 50 PCs: there the exact search takes about as long as the graph
-#: path, which also pays pynndescent's compilation (tens of seconds) in every new process.
+#: order), is at most ``AUTO_PARTITION_MIN_WORK`` multiply-adds; up to ``AUTO_EXACT_MAX_WORK``, on k-means
+#: partitions (``"partition"``); above it, on per-batch pynndescent graphs. Measured here (2 cores, 50
+#: PCs, three equal batches): the partition search is as fast as the exact one at about 6,000 cells
+#: (6e8) and twice as fast at 24,000 (9.6e9); at about 200,000 cells (6e11) the exact search takes about
+#: as long as the graph path, which also pays pynndescent's compilation (tens of seconds) in every new
+#: process, so the partition search, faster than the exact one, hands over no earlier.
+AUTO_PARTITION_MIN_WORK = 1e9
 AUTO_EXACT_MAX_WORK = 6e11
+#: ``neighbors="partition"`` (the fast method's approximate search between moderate sizes, see
+#: :mod:`mnnkit.neighbors._partition`): k-means partitions of about this many cells ...
+PARTITION_CELLS = 200
+#: ... fitted with this many Lloyd iterations (the partitions only steer the search: a rough fit does) ...
+PARTITION_ITERATIONS = 5
+#: ... and each partition's cells searched exactly among the cells of this many nearest partitions.
+PARTITION_PROBES = 8
 #: Randomized SVD settings: ``d`` oversamples (a subspace of ``2d`` columns) and 10 subspace
 #: iterations. MNN pairs depend on the whole d-dimensional subspace, including its last components,
 #: whose singular values are close together; the library defaults (10 oversamples, 7 iterations)

@@ -193,7 +193,7 @@ def add_options_parser(commands: Any, **kwargs: Any) -> argparse.ArgumentParser:
     approximate_help = "faster approximate var.adj (sampled, float32) for large data (default: exact)"
     _api_option(g, "--approximate", action="store_true", help=approximate_help)
     neighbors_help = f"neighbour search ({_fmt_default('neighbors')})"
-    _api_option(g, "--neighbors", choices=["auto", "exact", "pynndescent"], help=neighbors_help)
+    _api_option(g, "--neighbors", choices=["auto", "exact", "partition", "pynndescent"], help=neighbors_help)
     kernel_help = "kernel over each cell's N nearest MNN cells only (default: all)"
     _api_option(g, "--kernel-neighbors", type=int_at_least(1), metavar="N", help=kernel_help)
     sample_help = "cells per side for var.adj quantiles (default: all; 2000 with --approximate)"

@@ -22,7 +22,7 @@ from mnnkit.correction.fast._engine import FastMergeState, run_merges
 from mnnkit.correction.fast._params import check_params
 from mnnkit.correction.fast._prepare import PcaSpec, from_genes, from_rep, resolve_d
 from mnnkit.correction.fast._results import write_results
-from mnnkit.correction.fast._search import ExactSearch, GraphSearch, resolve_neighbors
+from mnnkit.correction.fast._search import ExactSearch, GraphSearch, PartitionSearch, resolve_neighbors
 
 logger = logging.getLogger("mnnkit")
 
@@ -44,7 +44,7 @@ def fast_mnn(
     weights: dict[str, float] | Sequence | None = None,
     min_batch_skip: float = 0.0,
     svd_solver: Literal["randomized", "exact"] = "randomized",
-    neighbors: Literal["auto", "exact", "pynndescent"] = "auto",
+    neighbors: Literal["auto", "exact", "partition", "pynndescent"] = "auto",
     flavor: Literal["batchelor", "robust"] = "batchelor",
     pairing: Literal["mutual", "dual_softmax"] = "mutual",
     key_added: str = "X_mnn",
@@ -116,12 +116,17 @@ def fast_mnn(
         ``"randomized"`` (default; implicit centring, seeded, never densifies) or ``"exact"`` (dense
         LAPACK SVD: cells x genes memory; for fidelity checks).
     neighbors
-        ``"auto"`` (default): ``"exact"`` up to about 200,000 cells (while ``d`` times the number of
-        pairs of cells from different batches is at most 6e11: three equal batches in 50 PCs), else
-        ``"pynndescent"``; the choice is recorded in ``.uns[key_added]["params"]["neighbors"]``.
-        ``"exact"``: brute force with BLAS, exact ties (batchelor's answers). ``"pynndescent"``: one
-        pynndescent graph per batch, then graph searches on the current data (approximate; for hundreds
-        of thousands of cells and more; pynndescent compiles for tens of seconds in each new process).
+        ``"auto"`` (default): the fastest search for the size, decided by the work of an exact search
+        (``d`` times the number of pairs of cells from different batches): ``"exact"`` up to 1e9 (about
+        6,000 cells in three equal batches, 50 PCs), ``"partition"`` up to 6e11 (about 200,000 cells),
+        else ``"pynndescent"``; always ``"exact"`` with ``restrict`` or ``pairing="dual_softmax"``. The
+        choice is recorded in ``.uns[key_added]["params"]["neighbors"]``.
+        ``"exact"``: brute force with BLAS, exact ties (batchelor's answers). ``"partition"``: the MNN
+        pairs and each cell's nearest MNN cells are searched exactly, but only among the cells of the 8
+        k-means partitions (of about 200 cells) nearest the cell's own (approximate, seeded; nothing to
+        compile; twice as fast as ``"exact"`` at 30,000 cells). ``"pynndescent"``: one pynndescent
+        graph per batch, then graph searches on the current data (approximate; for hundreds of thousands
+        of cells and more; pynndescent compiles for tens of seconds in each new process).
     flavor
         ``"batchelor"`` (default): batchelor's ``fastMNN``, to its numbers. ``"robust"``: the same steps
         with two changes that make the result independent of the batch order and mix small batches
@@ -215,10 +220,10 @@ def fast_mnn(
     restricted = _inputs.resolve_restrict(adata, restrict, batches)
     batch_weights = _inputs.resolve_batch_weights(weights, batches)
     weight_record = None if batch_weights is None else dict(zip(batches.names, batch_weights.tolist(), strict=True))
-    if restricted is not None and options.neighbors == "pynndescent":
-        msg = f"restrict needs neighbors='exact' (the graph search covers every cell), got {options.neighbors!r}"
+    if restricted is not None and options.neighbors in ("partition", "pynndescent"):
+        msg = f"restrict needs neighbors='exact' or 'auto' (approximate searches cover every cell), got {options.neighbors!r}"
         raise ValueError(msg)
-    if params.pairing == "dual_softmax" and options.neighbors == "pynndescent":
+    if params.pairing == "dual_softmax" and options.neighbors in ("partition", "pynndescent"):
         msg = "pairing='dual_softmax' needs neighbors='exact' or 'auto' (it weighs exact candidate lists)"
         raise ValueError(msg)
     if use_rep is not None:
@@ -243,7 +248,8 @@ def fast_mnn(
             exact_only=restricted is not None or params.pairing == "dual_softmax",
         )  # fmt: skip
         logger.info("neighbour search: %s%s", neighbors_used, " (auto)" if options.neighbors == "auto" else "")
-        search = GraphSearch(options.seed) if neighbors_used == "pynndescent" else ExactSearch()
+        searches = {"pynndescent": GraphSearch, "partition": PartitionSearch}
+        search = searches[neighbors_used](options.seed) if neighbors_used in searches else ExactSearch()
         search.prepare(embedding.data, batches.members)
         state = FastMergeState(
             data=embedding.data, members=batches.members, params=params, search=search, restricted=restricted

@@ -11,7 +11,7 @@ from mnnkit._validation import check_choice, check_k, check_key_added, check_pro
 from mnnkit.correction.fast._engine import FastParams
 
 SVD_SOLVERS = ("randomized", "exact")
-NEIGHBORS = ("auto", "exact", "pynndescent")
+NEIGHBORS = ("auto", "exact", "partition", "pynndescent")
 RECONSTRUCT = (None, "factors", "layer")
 FLAVORS = ("batchelor", "robust")
 PAIRINGS = ("mutual", "dual_softmax")

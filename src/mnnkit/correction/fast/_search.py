@@ -35,14 +35,16 @@ import numpy as np
 
 from mnnkit._config import (
     AUTO_EXACT_MAX_WORK,
+    AUTO_PARTITION_MIN_WORK,
     CROSS_NEIGHBOURS,
     CROSS_REVERSE,
     LEFT_MARGIN,
     N_ENTRIES,
+    PARTITION_PROBES,
     SMALL_SIDE,
     SOFT_PAIR_MIN_WEIGHT,
 )
-from mnnkit.correction._pair_kernels import mutual_pairs_among
+from mnnkit.correction._pair_kernels import mutual_pairs, mutual_pairs_among
 from mnnkit.correction._pairs import find_mutual_pairs
 from mnnkit.correction._soft_pairs import default_temperature, dual_softmax_pairs
 from mnnkit.correction.fast import _graph_kernels, _search_kernels
@@ -55,6 +57,13 @@ from mnnkit.correction.fast._graph import (
     side_view,
 )
 from mnnkit.neighbors import knn, knn_both_ways
+from mnnkit.neighbors._partition import (
+    Partition,
+    default_partitions,
+    partition_knn,
+    partition_points,
+    restrict_partition,
+)
 
 logger = logging.getLogger("mnnkit")
 
@@ -106,17 +115,18 @@ def exact_search_work(sizes: Sequence[int], n_dims: int) -> float:
 
 
 def resolve_neighbors(requested: str, sizes: Sequence[int], n_dims: int, *, exact_only: bool) -> str:
-    """The search a merge runs: ``requested``, or for ``"auto"`` the faster one for this size.
+    """The search a merge runs: ``requested``, or for ``"auto"`` the fastest one for this size.
 
-    ``"auto"`` is ``"exact"`` while :func:`exact_search_work` is at most ``AUTO_EXACT_MAX_WORK`` (and
-    always with ``exact_only``: ``restrict`` or the dual-softmax pairing, which only the exact search
-    supports), else ``"pynndescent"``.
+    ``"auto"`` is ``"exact"`` while :func:`exact_search_work` is at most ``AUTO_PARTITION_MIN_WORK``
+    (and always with ``exact_only``: ``restrict`` or the dual-softmax pairing, which only the exact
+    search supports), ``"partition"`` up to ``AUTO_EXACT_MAX_WORK``, else ``"pynndescent"``.
     """
     if requested != "auto":
         return requested
-    if exact_only or exact_search_work(sizes, n_dims) <= AUTO_EXACT_MAX_WORK:
+    work = exact_search_work(sizes, n_dims)
+    if exact_only or work <= AUTO_PARTITION_MIN_WORK:
         return "exact"
-    return "pynndescent"
+    return "partition" if work <= AUTO_EXACT_MAX_WORK else "pynndescent"
 
 
 @dataclass(frozen=True)
@@ -175,6 +185,48 @@ class ExactSearch:
         if among is None:
             return knn(data[cells], data, min(k, data.shape[0]), method="exact").indices
         return among[knn(data[cells], data[among], min(k, among.size), method="exact").indices]
+
+
+class PartitionSearch(ExactSearch):
+    """The MNN pair search on k-means partitions of each side; the other searches exact.
+
+    Each step partitions both sides anew (:func:`mnnkit.neighbors._partition.partition_points`, seeded)
+    and finds each side's nearest cells on the other among the ``PARTITION_PROBES`` partitions nearest
+    its own partition (:func:`~mnnkit.neighbors._partition.partition_knn`); the pairs are the mutual
+    ones among those lists. The searches for the correction vectors (a right cell's nearest MNN cells,
+    the robust flavour's centres) stay exact. Memory: the exact search's, plus a sorted copy of a side.
+    """
+
+    name = "partition"
+
+    def __init__(self, seed: int) -> None:
+        self.seed = int(seed)
+        #: the right side's partition of the current step (made by :meth:`mnn_pairs`, reused by :meth:`nearest_of`)
+        self._right: Partition | None = None
+        self._right_size = -1
+
+    def mnn_pairs(
+        self, left: np.ndarray, right: np.ndarray, left_parts, right_parts, k_left: int, k_right: int
+    ) -> np.ndarray:
+        """MNN pairs ``(left row, right row)`` ordered by left row, then distance."""
+        left_partition = partition_points(left, default_partitions(left.shape[0]), self.seed)
+        right_partition = partition_points(right, default_partitions(right.shape[0]), self.seed + 1)
+        left_nn, _ = partition_knn(left, right, k_right, left_partition, right_partition, PARTITION_PROBES)
+        right_nn, _ = partition_knn(right, left, k_left, right_partition, left_partition, PARTITION_PROBES)
+        self._right, self._right_size = right_partition, right.shape[0]
+        return mutual_pairs(left_nn, right_nn)
+
+    def nearest_of(self, data: np.ndarray, parts, subset: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """For every row of ``data``, its ``k`` nearest rows among ``data[subset]``, on the step's partition.
+
+        ``data`` is the right side of the step whose pairs were just found (moved since only along the
+        step's batch vector, so its partition still steers the search well).
+        """
+        if self._right is None or self._right_size != data.shape[0]:
+            self._right = partition_points(data, default_partitions(data.shape[0]), self.seed + 1)
+            self._right_size = data.shape[0]
+        among = restrict_partition(self._right, subset, data.shape[0])
+        return partition_knn(data, np.ascontiguousarray(data[subset]), k, self._right, among, PARTITION_PROBES)
 
 
 class GraphSearch:
