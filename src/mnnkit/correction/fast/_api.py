@@ -221,7 +221,7 @@ def fast_mnn(
     batch_weights = _inputs.resolve_batch_weights(weights, batches)
     weight_record = None if batch_weights is None else dict(zip(batches.names, batch_weights.tolist(), strict=True))
     if restricted is not None and options.neighbors in ("partition", "pynndescent"):
-        msg = f"restrict needs neighbors='exact' or 'auto' (approximate searches cover every cell), got {options.neighbors!r}"
+        msg = f"restrict needs neighbors='exact' or 'auto' (the others span all cells), got {options.neighbors!r}"
         raise ValueError(msg)
     if params.pairing == "dual_softmax" and options.neighbors in ("partition", "pynndescent"):
         msg = "pairing='dual_softmax' needs neighbors='exact' or 'auto' (it weighs exact candidate lists)"
