@@ -75,7 +75,7 @@ AUTO_EXACT_MAX_WORK = 6e11
 #: :mod:`mnnkit.neighbors._partition`): k-means partitions of about this many cells ...
 PARTITION_CELLS = 200
 #: ... fitted with this many Lloyd iterations (the partitions only steer the search: a rough fit does) ...
-PARTITION_ITERATIONS = 5
+PARTITION_ITERATIONS = 3
 #: ... and each partition's cells searched exactly among the cells of this many nearest partitions.
 PARTITION_PROBES = 8
 #: Randomized SVD settings: ``d`` oversamples (a subspace of ``2d`` columns) and 10 subspace

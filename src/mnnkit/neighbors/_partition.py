@@ -14,11 +14,13 @@ BLAS and the exact search's kernels: there is nothing extra to compile.
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 
 import numpy as np
 
 from mnnkit._config import KNN_CHUNK_BYTES, PARTITION_CELLS, PARTITION_ITERATIONS
+from mnnkit._threads import numba_thread_count, run_in_ranges, thread_limits
 from mnnkit.neighbors._exact import exact_knn
 
 __all__ = ["Partition", "default_partitions", "partition_knn", "partition_points", "restrict_partition"]
@@ -127,9 +129,12 @@ def partition_knn(
     ``n_probe`` partitions of ``data_partition`` whose centres are nearest their own centre (more if
     those hold fewer than ``k`` points). Returns ``(indices, distances)`` as
     :func:`mnnkit.neighbors._exact.exact_knn` (``int64``/``float64``, ``n_query x k``, Euclidean
-    distances, ties to the lower data row); with ``n_probe >= data_partition.n_partitions`` they equal
-    its result exactly. Needs ``k <= len(data)``. Memory: the output, one query partition's candidate
-    rows (copied) and the exact search's block.
+    distances in increasing order, equal ones by data row). With ``n_probe >=
+    data_partition.n_partitions`` the result is the exact search's, except that where several points
+    tie at the ``k``-th distance a different one of them may be kept. The query partitions are shared
+    out to the kernel threads (:func:`mnnkit._threads.numba_thread_count`); the result does not
+    depend on their number. Needs ``k <= len(data)``. Memory: the output, and per thread one query
+    partition's candidate rows (copied) and the exact search's block.
     """
     n_query = query.shape[0]
     indices = np.empty((n_query, k), dtype=np.int64)
@@ -138,16 +143,44 @@ def partition_knn(
     sizes = np.diff(data_partition.bounds)
     # squared distances between the centres, up to a per-row constant (enough to rank them per row)
     centre_scores = np.einsum("ij,ij->i", centres, centres)[None, :] - 2.0 * (query_partition.centres @ centres.T)
-    for q in range(query_partition.n_partitions):
+
+    def search_one(q: int) -> None:
         rows = query_partition.members(q)
-        if rows.size == 0:
-            continue
         ranked = np.argsort(centre_scores[q], kind="stable")
         n_take = min(max(1, int(n_probe)), ranked.size)
         while n_take < ranked.size and sizes[ranked[:n_take]].sum() < k:
             n_take += 1
-        candidates = np.sort(np.concatenate([data_partition.members(p) for p in ranked[:n_take]]))
+        # nearest partition first: the selection's running k-th distance is then tight early on
+        candidates = np.concatenate([data_partition.members(p) for p in ranked[:n_take]])
         found, dist = exact_knn(query[rows], data[candidates], k, exclude_self=False)
         indices[rows] = candidates[found]
         distances[rows] = dist
+
+    # Each kernel thread takes the next query partition until none is left (partitions differ in size,
+    # so fixed ranges would leave a thread idle); each partition's rows are written by one search, so
+    # the result does not depend on the scheduling. BLAS and numba run single-threaded inside.
+    queue = iter(range(query_partition.n_partitions))
+    lock = threading.Lock()
+
+    def worker(first: int, last: int) -> None:
+        with thread_limits(numba=1):
+            while True:
+                with lock:
+                    q = next(queue, None)
+                if q is None:
+                    return
+                search_one(q)
+
+    with thread_limits(blas=1):
+        run_in_ranges(worker, numba_thread_count(), 1)
+    _ties_to_lower_row(indices, distances)
     return indices, distances
+
+
+def _ties_to_lower_row(indices: np.ndarray, distances: np.ndarray) -> None:
+    """Order equal distances within each row by data row, as the exact search does (in place)."""
+    tied = np.flatnonzero(np.any(distances[:, 1:] == distances[:, :-1], axis=1))
+    for i in tied:
+        order = np.lexsort((indices[i], distances[i]))
+        indices[i] = indices[i, order]
+        distances[i] = distances[i, order]
