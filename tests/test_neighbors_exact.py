@@ -180,3 +180,32 @@ def test_kernels_run_without_jit_and_agree_with_jit():
     np.testing.assert_array_equal(got["pair"], pd)
     np.testing.assert_array_equal(pd, truth_dist[:, :2])
     assert isinstance(_kernels._select_rows, numba.core.registry.CPUDispatcher)
+
+
+def test_many_rows_and_ties_where_the_record_is_compacted():
+    # far more data rows than 4 k, so the first pass compacts its record of near rows several times;
+    # integer points with many exact duplicates put ties at the k-th distance
+    rng = np.random.default_rng(7)
+    x = rng.integers(0, 6, size=(2500, 3)).astype(np.float64)
+    q = np.concatenate([x[:150], rng.integers(0, 6, size=(50, 3)).astype(np.float64)])
+    for k in (1, 20, 90):
+        idx, dist = exact_knn(q, x, k, exclude_self=False)
+        truth_idx, truth_dist = _truth_on_integer_points(q, x, k, False)
+        np.testing.assert_array_equal(idx, truth_idx)
+        np.testing.assert_array_equal(dist, truth_dist)
+    idx, dist = exact_knn(x[:200], x, 30, exclude_self=True)
+    truth_idx, truth_dist = _truth_on_integer_points(x[:200], x, 30, True)
+    np.testing.assert_array_equal(idx, truth_idx)
+    np.testing.assert_array_equal(dist, truth_dist)
+
+
+def test_kth_smallest_matches_a_sort():
+    from mnnkit.neighbors._kernels import _kth_smallest
+
+    rng = np.random.default_rng(8)
+    for n in (1, 2, 5, 16, 17, 40, 333):
+        for values in (rng.normal(size=n), rng.integers(0, 3, size=n).astype(float), np.full(n, 2.5)):
+            ordered = np.sort(values)
+            scratch = np.empty(n)
+            for k in {1, (n + 1) // 2, n}:
+                assert _kth_smallest(values, n, k, scratch) == ordered[k - 1]

@@ -104,43 +104,85 @@ def _sort_pairs(keys, labels, n):  # pragma: no cover - traced by numba
 
 
 @numba.njit(cache=True)
-def nearest_candidates(
-    gram_row, q_sq, data_sqnorm, start, stop, skip, slack, heap, heap_idx, seen, seen_approx
-):  # fmt: skip  # pragma: no cover - traced by numba
-    """The first pass of an exact selection over data rows ``start:stop`` for one query; returns ``n_seen``.
-
-    Approximate squared distances ``q_sq - 2 gram_row[j] + data_sqnorm[j]``: the ``len(heap)`` smallest
-    are kept in the max-heap ``(heap, heap_idx)`` (filled from empty), and every row within ``slack`` of
-    the heap's top when it is seen is recorded in ``seen``/``seen_approx`` (see :func:`select_exact` for
-    why that set holds the true nearest rows). Row ``skip`` is left out.
-    """
-    k = heap.shape[0]
-    size = np.int64(0)  # not a literal 0: the helpers it is passed to compile once, for int64
-    n_seen = 0
-    record_below = np.inf  # heap top + slack once the heap is full
-    for j in range(start, stop):
-        approx = q_sq - 2.0 * gram_row[j] + data_sqnorm[j]
-        if approx <= record_below and j != skip:  # the common case (far) without a call
-            seen[n_seen] = j
-            seen_approx[n_seen] = approx
-            n_seen += 1
-            if size < k or approx < heap[0]:
-                size = _heap_offer(heap, heap_idx, size, approx, j)
-                if size == k:
-                    record_below = heap[0] + slack
-    return n_seen
+def _kth_smallest(values, n, k, scratch):  # pragma: no cover - traced by numba
+    """The ``k``-th smallest (1-based) of ``values[:n]``, by quickselect on a copy in ``scratch``."""
+    for i in range(n):
+        scratch[i] = values[i]
+    target = k - 1
+    lo = 0
+    hi = n - 1
+    while hi - lo > SORT_INSERTION_MAX:
+        # median of three as the pivot value, then Hoare's partition: values <= pivot end up at lo..j,
+        # values >= pivot at i..hi, and anything between equals the pivot
+        a, b, c = scratch[lo], scratch[(lo + hi) // 2], scratch[hi]
+        pivot = max(min(a, b), min(max(a, b), c))
+        i = lo
+        j = hi
+        while i <= j:
+            while scratch[i] < pivot:
+                i += 1
+            while scratch[j] > pivot:
+                j -= 1
+            if i <= j:
+                scratch[i], scratch[j] = scratch[j], scratch[i]
+                i += 1
+                j -= 1
+        if target <= j:
+            hi = j
+        elif target >= i:
+            lo = i
+        else:
+            return pivot
+    for a in range(lo + 1, hi + 1):
+        value = scratch[a]
+        b = a - 1
+        while b >= lo and scratch[b] > value:
+            scratch[b + 1] = scratch[b]
+            b -= 1
+        scratch[b + 1] = value
+    return scratch[target]
 
 
 @numba.njit(cache=True)
-def top_bound(heap, heap_idx, q_norm, data_norm, err_scale):  # pragma: no cover - traced by numba
-    """``U``: the largest approximate distance in the heap plus its error bound (bounds the true k-th)."""
-    upper = -np.inf
-    for t in range(heap.shape[0]):
-        s = q_norm + data_norm[heap_idx[t]]
-        bound = heap[t] + err_scale * s * s
-        if bound > upper:
-            upper = bound
-    return upper
+def nearest_candidates(
+    gram_row, q_sq, data_sqnorm, start, stop, skip, slack, k, seen, seen_approx, scratch
+):  # fmt: skip  # pragma: no cover - traced by numba
+    """The first pass of an exact selection over data rows ``start:stop`` for one query.
+
+    Approximate squared distances ``q_sq - 2 gram_row[j] + data_sqnorm[j]``. Every row within ``slack``
+    of the ``k``-th smallest distance seen before it (an upper bound on the final ``k``-th smallest) is
+    recorded in ``seen``/``seen_approx``, so at the end they hold every row within ``slack`` of the final
+    ``k``-th smallest (see :func:`select_exact` for why that set holds the true nearest rows). Instead of
+    a heap updated per near row, the record is compacted to the rows within ``slack`` of its own ``k``-th
+    smallest whenever it has doubled: a near row then costs one store, not a sift.
+
+    Row ``skip`` is left out; needs at least ``k`` other rows. ``seen``, ``seen_approx`` and ``scratch``
+    hold ``stop - start`` entries. Returns ``(n_seen, kth)``: the rows recorded and the final ``k``-th
+    smallest distance.
+    """
+    n_seen = np.int64(0)
+    limit = 4 * k
+    record_below = np.inf  # the k-th smallest so far + slack, from the first compaction on
+    # two runs of rows, before and after ``skip``: a test for it inside the hot loop slows the loop down
+    cut = skip if start <= skip < stop else stop
+    for lo, hi in ((start, cut), (cut + 1, stop)):
+        for j in range(lo, hi):
+            approx = q_sq - 2.0 * gram_row[j] + data_sqnorm[j]
+            if approx <= record_below:  # the common case (far) without a branch taken
+                seen[n_seen] = j
+                seen_approx[n_seen] = approx
+                n_seen += 1
+                if n_seen == limit:
+                    record_below = _kth_smallest(seen_approx, n_seen, k, scratch) + slack
+                    kept = np.int64(0)
+                    for c in range(n_seen):
+                        if seen_approx[c] <= record_below:
+                            seen[kept] = seen[c]
+                            seen_approx[kept] = seen_approx[c]
+                            kept += 1
+                    n_seen = kept
+                    limit = max(4 * k, 2 * kept)
+    return n_seen, _kth_smallest(seen_approx, n_seen, k, scratch)
 
 
 def select_exact(gram, query_sqnorm, data_sqnorm, query, data, err_scale, k, self_offset, out_idx, out_dist):
@@ -148,11 +190,12 @@ def select_exact(gram, query_sqnorm, data_sqnorm, query, data, err_scale, k, sel
 
     ``gram[i, j] = query[i] . data[j]`` from BLAS gives approximate squared distances
     ``a_ij = |q_i|^2 - 2 gram_ij + |x_j|^2`` with ``|a_ij - d_ij| <= e_ij = err_scale * (|q_i| + |x_j|)^2``.
-    One pass keeps the ``k`` smallest ``a_ij`` in a max-heap and records every point within ``2 E_i`` of
-    the heap's top when it is seen (``E_i >= e_ij`` for every ``j``). ``U_i = max (a_ij + e_ij)`` over the
-    final heap bounds the ``k``-th true distance from above, so every point of the true top ``k`` (ties at
-    the ``k``-th distance included) has ``a_ij - e_ij <= U_i``, hence ``a_ij <= top + 2 E_i`` for the final
-    and any earlier (larger) top: it was recorded. The recorded points with ``a_ij - e_ij <= U_i`` are
+    One pass (:func:`nearest_candidates`) records every point within ``2 E_i`` of the ``k``-th smallest
+    ``a_ij`` seen before it, ``T``, and finds the final ``T_i`` (``E_i >= e_ij`` for every ``j``). The ``k``
+    points with the smallest ``a_ij`` have true distances at most ``U_i = T_i + E_i``, so the ``k``-th true
+    distance is at most ``U_i`` too: every point of the true top ``k`` (ties at the ``k``-th distance
+    included) has ``a_ij - e_ij <= U_i``, hence ``a_ij <= T_i + 2 E_i`` for the final and any earlier
+    (larger) ``T``: it was recorded. The recorded points with ``a_ij - e_ij <= U_i`` are
     re-measured exactly (sequential sum of squared differences) and sorted by (distance, data index), so
     ties go to the lower data index. ``self_offset >= 0`` excludes data row ``self_offset + i`` from query
     row ``i``. Writes Euclidean distances (square roots) into ``out_dist``. Needs ``k <=`` the number of
@@ -175,10 +218,9 @@ def _select_rows(
 ):  # fmt: skip  # pragma: no cover - traced by numba
     """Rows ``first:last`` of :func:`select_exact`, sharing one set of scratch arrays."""
     n_data = gram.shape[1]
-    heap = np.empty(k)
-    heap_idx = np.empty(k, dtype=np.int64)
     seen = np.empty(n_data, dtype=np.int64)
     seen_approx = np.empty(n_data)
+    scratch = np.empty(n_data)
     cand = np.empty(n_data, dtype=np.int64)
     cand_d2 = np.empty(n_data)
     for i in range(first, last):
@@ -188,8 +230,8 @@ def _select_rows(
         slack = 2.0 * err_scale * widest * widest
         skip = self_offset + i if self_offset >= 0 else -1
         row = gram[i]
-        n_seen = nearest_candidates(row, q_sq, data_sqnorm, 0, n_data, skip, slack, heap, heap_idx, seen, seen_approx)
-        upper = top_bound(heap, heap_idx, q_norm, data_norm, err_scale)
+        n_seen, kth = nearest_candidates(row, q_sq, data_sqnorm, 0, n_data, skip, slack, k, seen, seen_approx, scratch)
+        upper = kth + 0.5 * slack
         n_cand = np.int64(0)
         for c in range(n_seen):
             j = seen[c]

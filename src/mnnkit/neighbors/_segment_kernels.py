@@ -23,7 +23,7 @@ from numba import njit
 
 from mnnkit._config import KNN_PARALLEL_MIN_WORK, NUMBA_FASTMATH, SELECT_BLOCK_ROWS
 from mnnkit._threads import run_in_ranges
-from mnnkit.neighbors._kernels import _sort_pairs, _squared_distance, nearest_candidates, top_bound
+from mnnkit.neighbors._kernels import _sort_pairs, _squared_distance, nearest_candidates
 
 
 def segment_mutual_counts(
@@ -112,14 +112,11 @@ def _count_rows(
     n_seg = seg_k.shape[0]
     k_left = right_nn.shape[1]
     longest = 0
-    k_max = 1
     for s in range(n_seg):
         longest = max(longest, seg_start[s + 1] - seg_start[s])
-        k_max = max(k_max, seg_k[s])
-    heap = np.empty(k_max)
-    heap_idx = np.empty(k_max, dtype=np.int64)
     seen = np.empty(longest, dtype=np.int64)
     seen_approx = np.empty(longest)
+    scratch = np.empty(longest)
     cand = np.empty(longest, dtype=np.int64)
     cand_d2 = np.empty(longest)
     for i in range(first, last):
@@ -132,12 +129,13 @@ def _count_rows(
             a = seg_start[s]
             b = seg_start[s + 1]
             k = seg_k[s]
-            # the k smallest approximate distances; record every cell within the error slack of the top
+            # record every cell within the error slack of the k-th smallest approximate distance
             widest = q_norm + seg_max_norm[s]
             slack = 2.0 * err_scale * widest * widest
-            top, top_idx = heap[:k], heap_idx[:k]
-            n_seen = nearest_candidates(gram[i], q_sq, right_sqnorm, a, b, -1, slack, top, top_idx, seen, seen_approx)
-            upper = top_bound(top, top_idx, q_norm, right_norm, err_scale)
+            n_seen, kth = nearest_candidates(
+                gram[i], q_sq, right_sqnorm, a, b, -1, slack, k, seen, seen_approx, scratch
+            )
+            upper = kth + 0.5 * slack
             # the candidates that can be in the true top k, re-measured: their k smallest by (distance, cell)
             n_cand = np.int64(0)
             for c in range(n_seen):
