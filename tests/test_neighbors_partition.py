@@ -12,9 +12,16 @@ import pytest
 from scipy.spatial.distance import cdist
 
 import mnnkit
+from mnnkit._threads import thread_limits
 from mnnkit.correction.fast import _search
 from mnnkit.neighbors._exact import exact_knn
-from mnnkit.neighbors._partition import partition_knn, partition_points, restrict_partition
+from mnnkit.neighbors._partition import (
+    default_partitions,
+    partition_knn,
+    partition_points,
+    partition_sides,
+    restrict_partition,
+)
 from tests.conftest import make_batches
 
 
@@ -43,6 +50,18 @@ def test_partition_is_deterministic_and_follows_the_seed():
     for x, y in ((a.centres, b.centres), (a.order, b.order), (a.bounds, b.bounds)):
         np.testing.assert_array_equal(x, y)
     assert not (a.centres.shape == c.centres.shape and np.array_equal(a.centres, c.centres))
+
+
+def test_sides_fitted_side_by_side_equal_their_single_fits_on_any_thread_count():
+    sides = [_clustered(900, 6, 5, seed=3), _clustered(400, 6, 5, seed=4)]
+    with thread_limits(blas=1):
+        alone = [partition_points(x, default_partitions(len(x)), s) for x, s in zip(sides, (5, 6), strict=True)]
+    for threads in (1, 2):
+        with thread_limits(numba=threads):
+            fitted = partition_sides(sides, [5, 6])
+        for got, want in zip(fitted, alone, strict=True):
+            for x, y in ((got.centres, want.centres), (got.order, want.order), (got.bounds, want.bounds)):
+                assert x.tobytes() == y.tobytes()
 
 
 def test_partition_caps_the_number_of_partitions():

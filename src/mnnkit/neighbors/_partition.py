@@ -15,6 +15,7 @@ BLAS and the exact search's kernels: there is nothing extra to compile.
 from __future__ import annotations
 
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -23,7 +24,14 @@ from mnnkit._config import KNN_CHUNK_BYTES, PARTITION_CELLS, PARTITION_ITERATION
 from mnnkit._threads import numba_thread_count, run_in_ranges, thread_limits
 from mnnkit.neighbors._exact import exact_knn
 
-__all__ = ["Partition", "default_partitions", "partition_knn", "partition_points", "restrict_partition"]
+__all__ = [
+    "Partition",
+    "default_partitions",
+    "partition_knn",
+    "partition_points",
+    "partition_sides",
+    "restrict_partition",
+]
 
 
 @dataclass(frozen=True)
@@ -89,6 +97,23 @@ def partition_points(points: np.ndarray, n_partitions: int, seed: int) -> Partit
     order = np.argsort(labels, kind="stable")
     bounds = np.concatenate([[0], np.cumsum(counts[filled])]).astype(np.int64)
     return Partition(centres=np.ascontiguousarray(centres[filled]), order=order, bounds=bounds)
+
+
+def partition_sides(sides: Sequence[np.ndarray], seeds: Sequence[int]) -> list[Partition]:
+    """:func:`partition_points` of each point set with its seed (``default_partitions`` parts), side by side.
+
+    The fits share out to the kernel threads (:func:`mnnkit._threads.numba_thread_count`), each with
+    single-threaded BLAS, so the partitions do not depend on the number of threads.
+    """
+    fitted: list[Partition | None] = [None] * len(sides)
+
+    def worker(first: int, last: int) -> None:
+        for i in range(first, last):
+            fitted[i] = partition_points(sides[i], default_partitions(sides[i].shape[0]), seeds[i])
+
+    with thread_limits(blas=1):
+        run_in_ranges(worker, len(sides), 1)
+    return fitted  # type: ignore[return-value]
 
 
 def restrict_partition(partition: Partition, subset: np.ndarray, n_points: int) -> Partition:

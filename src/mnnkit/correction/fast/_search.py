@@ -57,13 +57,7 @@ from mnnkit.correction.fast._graph import (
     side_view,
 )
 from mnnkit.neighbors import knn, knn_both_ways
-from mnnkit.neighbors._partition import (
-    Partition,
-    default_partitions,
-    partition_knn,
-    partition_points,
-    restrict_partition,
-)
+from mnnkit.neighbors._partition import Partition, partition_knn, partition_sides, restrict_partition
 
 logger = logging.getLogger("mnnkit")
 
@@ -209,8 +203,7 @@ class PartitionSearch(ExactSearch):
         self, left: np.ndarray, right: np.ndarray, left_parts, right_parts, k_left: int, k_right: int
     ) -> np.ndarray:
         """MNN pairs ``(left row, right row)`` ordered by left row, then distance."""
-        left_partition = partition_points(left, default_partitions(left.shape[0]), self.seed)
-        right_partition = partition_points(right, default_partitions(right.shape[0]), self.seed + 1)
+        left_partition, right_partition = partition_sides([left, right], [self.seed, self.seed + 1])
         left_nn, _ = partition_knn(left, right, k_right, left_partition, right_partition, PARTITION_PROBES)
         right_nn, _ = partition_knn(right, left, k_left, right_partition, left_partition, PARTITION_PROBES)
         self._right, self._right_size = right_partition, right.shape[0]
@@ -223,7 +216,7 @@ class PartitionSearch(ExactSearch):
         step's batch vector, so its partition still steers the search well).
         """
         if self._right is None or self._right_size != data.shape[0]:
-            self._right = partition_points(data, default_partitions(data.shape[0]), self.seed + 1)
+            (self._right,) = partition_sides([data], [self.seed + 1])
             self._right_size = data.shape[0]
         among = restrict_partition(self._right, subset, data.shape[0])
         return partition_knn(data, np.ascontiguousarray(data[subset]), k, self._right, among, PARTITION_PROBES)
