@@ -111,11 +111,10 @@ def _kth_smallest(values, n, k, scratch):  # pragma: no cover - traced by numba
     target = k - 1
     lo = 0
     hi = n - 1
-    while hi - lo > SORT_INSERTION_MAX:
-        # median of three as the pivot value, then Hoare's partition: values <= pivot end up at lo..j,
-        # values >= pivot at i..hi, and anything between equals the pivot
-        a, b, c = scratch[lo], scratch[(lo + hi) // 2], scratch[hi]
-        pivot = max(min(a, b), min(max(a, b), c))
+    while lo < hi:
+        # Hoare's partition around the middle value: values <= pivot end up at lo..j, values >= pivot
+        # at i..hi, and any between equal the pivot
+        pivot = scratch[(lo + hi) // 2]
         i = lo
         j = hi
         while i <= j:
@@ -132,14 +131,7 @@ def _kth_smallest(values, n, k, scratch):  # pragma: no cover - traced by numba
         elif target >= i:
             lo = i
         else:
-            return pivot
-    for a in range(lo + 1, hi + 1):
-        value = scratch[a]
-        b = a - 1
-        while b >= lo and scratch[b] > value:
-            scratch[b + 1] = scratch[b]
-            b -= 1
-        scratch[b + 1] = value
+            break
     return scratch[target]
 
 
@@ -165,7 +157,9 @@ def nearest_candidates(
     record_below = np.inf  # the k-th smallest so far + slack, from the first compaction on
     # two runs of rows, before and after ``skip``: a test for it inside the hot loop slows the loop down
     cut = skip if start <= skip < stop else stop
-    for lo, hi in ((start, cut), (cut + 1, stop)):
+    for run in range(2):
+        lo = start if run == 0 else cut + 1
+        hi = cut if run == 0 else stop
         for j in range(lo, hi):
             approx = q_sq - 2.0 * gram_row[j] + data_sqnorm[j]
             if approx <= record_below:  # the common case (far) without a branch taken
@@ -181,7 +175,7 @@ def nearest_candidates(
                             seen_approx[kept] = seen_approx[c]
                             kept += 1
                     n_seen = kept
-                    limit = max(4 * k, 2 * kept)
+                    limit = 2 * kept if 2 * kept > 4 * k else 4 * k
     return n_seen, _kth_smallest(seen_approx, n_seen, k, scratch)
 
 
