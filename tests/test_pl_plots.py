@@ -105,6 +105,20 @@ def test_umap_comparison(corrected, tmp_path):
     assert {"human", "mouse", "alpha", "beta", "delta", "macrophage", "activated_stellate"} <= set(legend_texts)
 
 
+def test_umap_comparison_with_mnnkits_umap(corrected, tmp_path):
+    before = _snapshot(corrected)
+    fig = mnnkit.pl.umap_comparison(corrected, umap_method="mnnkit", save=tmp_path / "umap.png")
+    _check_png(tmp_path / "umap.png")
+    _assert_unchanged(corrected, before)
+    (uncorrected, fixed) = [np.asarray(ax.collections[0].get_offsets()) for ax in fig.axes if ax.collections]
+    batch = corrected.obs["batch"].to_numpy()
+    order = np.random.default_rng(0).permutation(corrected.n_obs)  # the seeded drawing order
+    assert _same_batch_fraction(uncorrected, batch[order]) > 0.95  # species apart before
+    assert _same_batch_fraction(fixed, batch[order]) < 0.8  # mixed after
+    with pytest.raises(ValueError, match="umap_method"):
+        mnnkit.pl.umap_comparison(corrected, umap_method="umap-learn")
+
+
 def test_mnn_pairs(corrected, tmp_path):
     before = _snapshot(corrected)
     fig = mnnkit.pl.mnn_pairs(corrected, save=tmp_path / "pairs.png")

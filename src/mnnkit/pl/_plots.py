@@ -11,12 +11,13 @@ import os
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
 
 from mnnkit._random import RngLike, as_generator, as_seed
+from mnnkit._validation import check_choice
 from mnnkit.pl._data import CorrectionData, compare_metrics, correction_data, correction_record, obs_columns
 
 __all__ = ["metrics_comparison", "mnn_pairs", "umap_comparison"]
@@ -80,8 +81,8 @@ def _categories(values: pd.Series) -> tuple[np.ndarray, list[str]]:
     return np.asarray(codes), cats
 
 
-def _umap(x: np.ndarray, *, gene_level: bool, n_pcs: int, n_neighbors: int, seed: int) -> np.ndarray:
-    """2-d UMAP (scanpy) of a cells x features matrix, through a PCA when it is gene-level."""
+def _umap(x: np.ndarray, *, gene_level: bool, n_pcs: int, n_neighbors: int, seed: int, method: str) -> np.ndarray:
+    """2-d UMAP of a cells x features matrix, through a PCA when it is gene-level: scanpy's, or mnnkit's."""
     import scanpy as sc
     from anndata import AnnData
 
@@ -90,6 +91,10 @@ def _umap(x: np.ndarray, *, gene_level: bool, n_pcs: int, n_neighbors: int, seed
         rep = sc.pp.pca(x, n_comps=n_comps, random_state=seed, dtype="float64")
     else:
         rep = x
+    if method == "mnnkit":
+        from mnnkit.pl._layout import umap_layout
+
+        return umap_layout(rep, n_neighbors=min(n_neighbors, x.shape[0]), seed=seed)
     tmp = AnnData(obsm={"X_rep": np.asarray(rep, dtype=np.float32)}, shape=(x.shape[0], 0))
     with warnings.catch_warnings():
         # umap-learn notes that a fixed random_state runs single-threaded: intended here (reproducible plots)
@@ -127,6 +132,7 @@ def umap_comparison(
     rng: RngLike = 0,
     point_size: float | None = None,
     data: CorrectionData | None = None,
+    umap_method: Literal["scanpy", "mnnkit"] = "scanpy",
     save: str | os.PathLike | None = None,
     show: bool = False,
 ):
@@ -136,6 +142,9 @@ def umap_comparison(
     corrected. Columns: batch, and ``label_key`` if given. Each UMAP is scanpy's (``sc.pp.pca`` with
     ``n_pcs`` components for gene-level values, ``sc.pp.neighbors``, ``sc.tl.umap``) on a temporary
     AnnData, all seeded by ``rng``; cells are drawn in a seeded random order so no batch hides another.
+    With ``umap_method="mnnkit"`` the layout after the PCA is mnnkit's NumPy UMAP instead (same fuzzy
+    graph and objective as umap-learn, nothing to compile: seconds where umap-learn compiles for about
+    half a minute in a new installation, see ``mnnkit.pl._layout``).
 
     Parameters
     ----------
@@ -159,6 +168,9 @@ def umap_comparison(
         Marker area; default scales with the number of cells.
     data
         Precomputed :class:`~mnnkit.pl.CorrectionData` (saves recomputing it across plots).
+    umap_method
+        ``"scanpy"`` (``sc.pp.neighbors`` and ``sc.tl.umap``, umap-learn's layout) or ``"mnnkit"`` (its
+        NumPy UMAP: the same graph, umap-learn's optimisation with each epoch's moves added at once).
     save
         File to write (format from the suffix; PNG without one).
     show
@@ -169,15 +181,15 @@ def umap_comparison(
     matplotlib.figure.Figure or None
         The figure, unless ``show``.
     """
+    umap_method = check_choice(umap_method, "umap_method", ("scanpy", "mnnkit"))
     data = correction_data(adata, key_added, subset=subset) if data is None else data
     batch_key = data.batch_key if batch_key is None else batch_key
     columns = obs_columns(adata, batch_key, label_key)
     seed = as_seed(rng)
+    layout = {"n_pcs": n_pcs, "n_neighbors": n_neighbors, "seed": seed, "method": umap_method}
     coords = {
-        "uncorrected": _umap(
-            data.uncorrected, gene_level=data.uncorrected_is_genes, n_pcs=n_pcs, n_neighbors=n_neighbors, seed=seed
-        ),
-        "corrected": _umap(data.corrected, gene_level=data.gene_level, n_pcs=n_pcs, n_neighbors=n_neighbors, seed=seed),
+        "uncorrected": _umap(data.uncorrected, gene_level=data.uncorrected_is_genes, **layout),
+        "corrected": _umap(data.corrected, gene_level=data.gene_level, **layout),
     }
     order = as_generator(seed).permutation(adata.n_obs)
     size = point_size if point_size is not None else float(np.clip(12000 / adata.n_obs, 2, 30))
