@@ -105,3 +105,13 @@ def test_reverse_kernel_runs_without_jit(tmp_path) -> None:
     rng = np.random.default_rng(0)
     left, right = rng.integers(0, 3, (30, 3)).astype(float), rng.integers(0, 3, (25, 3)).astype(float)
     np.testing.assert_array_equal(np.load(tmp_path / "out.npy"), knn(right, left, 6).indices)
+
+
+@pytest.mark.parametrize("chunk_bytes", [2**12, 64 * 2**20])  # heaps over chunks / the whole product at once
+def test_a_given_product_gives_the_same_neighbours(chunk_bytes) -> None:
+    left, right = _points(7, 140, 110, 6)
+    given = exact_knn_both_ways(left, right, 9, 6, chunk_bytes=chunk_bytes, gram=left @ right.T)
+    d2 = ((left[:, None, :] - right[None, :, :]) ** 2).sum(-1)
+    np.testing.assert_array_equal(given[0], np.argsort(d2, axis=1, kind="stable")[:, :9])
+    np.testing.assert_array_equal(given[2], np.argsort(d2.T, axis=1, kind="stable")[:, :6])
+    np.testing.assert_array_equal(given[3], np.sqrt(np.take_along_axis(d2.T, given[2], axis=1)))

@@ -105,7 +105,8 @@ def exact_knn_both_ways(
     Returns ``(left_idx, left_dist, right_idx, right_dist)``: the ``k_right`` nearest ``right`` rows of
     every ``left`` row, and the ``k_left`` nearest ``left`` rows of every ``right`` row, each exactly as
     :func:`exact_knn` would give them (same ties, same distances), at the cost of one ``left x right``
-    product instead of two. The reverse direction keeps, per right row, a heap of the ``k_left +
+    product instead of two. Where the whole product fits ``chunk_bytes``, both directions are selected
+    from it and its transpose. Otherwise the reverse direction keeps, per right row, a heap of the ``k_left +
     KNN_REVERSE_SLACK`` smallest approximate distances over all chunks, re-measured exactly at the end; a right
     row with more near-ties than that (duplicated cells) is searched again directly. Memory: two ``chunk x
     n_right`` blocks (``2 * chunk_bytes``) plus ``O(n_right x (k_left + KNN_REVERSE_SLACK))`` candidates.
@@ -114,6 +115,13 @@ def exact_knn_both_ways(
     """
     n_left, n_dim = left.shape
     n_right = right.shape[0]
+    if n_left * n_right * 8 <= chunk_bytes:
+        # the whole product fits one chunk: select from it and from its transpose, with no heaps to keep
+        # (nor their kernels to compile, on the small data of a first call)
+        product = np.matmul(left, right.T) if gram is None else gram
+        left_idx, left_dist = _select_block(product, left, right, k_right)
+        right_idx, right_dist = _select_block(np.ascontiguousarray(product.T), right, left, k_left)
+        return left_idx, left_dist, right_idx, right_dist
     if gram is None and n_dim <= KNN_TWO_PASS_MAX_DIM:
         # few dimensions: a second BLAS pass costs less than keeping a heap per right row
         left_idx, left_dist = exact_knn(left, right, k_right, exclude_self=False, chunk_bytes=chunk_bytes)
@@ -143,6 +151,19 @@ def exact_knn_both_ways(
         found = exact_knn(redo_right, left, k_left, exclude_self=False, chunk_bytes=chunk_bytes)
         best_idx[redo], best_dist[redo] = found
     return left_idx, left_dist, best_idx, best_dist
+
+
+def _select_block(gram: np.ndarray, query: np.ndarray, data: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`exact_knn`'s result from the whole product ``gram = query @ data.T`` (C order), already made."""
+    indices = np.empty((query.shape[0], k), dtype=np.int64)
+    distances = np.empty((query.shape[0], k), dtype=np.float64)
+    if query.shape[0]:
+        with _kernel_threads(query.shape[0], data.shape[0], query.shape[1]):
+            _kernels.select_exact(
+                gram, np.einsum("ij,ij->i", query, query), np.einsum("ij,ij->i", data, data), query, data,
+                _error_scale(query.shape[1]), k, -1, indices, distances,
+            )  # fmt: skip
+    return indices, distances
 
 
 def _both_ways_chunks(
