@@ -39,11 +39,12 @@ def mutual_pairs_among(rows: np.ndarray, rows_nn: np.ndarray, right_nn: np.ndarr
     """
     n_rows, k_right = rows_nn.shape
     k_left = right_nn.shape[1]
-    keep = np.zeros(rows_nn.shape, dtype=np.bool_)
+    keep = np.empty((n_rows, k_right), dtype=np.bool_)  # filled below (np.zeros would compile its own impl)
     count = 0
     for i in range(n_rows):
         left = rows[i]
         for a in range(k_right):
+            keep[i, a] = False
             r = rows_nn[i, a]
             for b in range(k_left):
                 if right_nn[r, b] == left:

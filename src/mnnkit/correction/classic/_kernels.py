@@ -244,7 +244,9 @@ def _bucketed_crossing(pos: np.ndarray, weight: np.ndarray, target: float) -> tu
     if not np.isfinite(scale):
         scale = 0.0
     bucket = np.empty(n, dtype=np.int64)
-    totals = np.zeros(N_BUCKETS)
+    totals = np.empty(N_BUCKETS)  # zeroed here: np.zeros would compile an implementation of its own
+    for b in range(N_BUCKETS):
+        totals[b] = 0.0
     for i in range(n):
         b = int((pos[i] - lo) * scale)
         b = b if b < N_BUCKETS - 1 else N_BUCKETS - 1

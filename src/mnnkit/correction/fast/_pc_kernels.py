@@ -165,13 +165,16 @@ def _column_sq_deviations(data, start, stop, out, first, last):  # pragma: no co
     """Columns ``first:last`` of :func:`column_sq_deviations`."""
     n = stop - start
     width = last - first
-    mean = np.zeros(width)
+    mean = np.empty(width)  # zeroed here, as acc below: np.zeros would compile an implementation of its own
+    acc = np.empty(width)
+    for j in range(width):
+        mean[j] = 0.0
+        acc[j] = 0.0
     for i in range(start, stop):
         for j in range(first, last):
             mean[j - first] += data[i, j]
     for j in range(width):
         mean[j] /= n
-    acc = np.zeros(width)
     for i in range(start, stop):
         for j in range(first, last):
             diff = data[i, j] - mean[j - first]
