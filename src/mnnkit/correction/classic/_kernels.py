@@ -13,6 +13,7 @@ from numba import njit
 
 from mnnkit._config import NUMBA_FASTMATH, SOFTMAX_COLUMN_TILE
 from mnnkit._threads import run_in_ranges
+from mnnkit.neighbors._kernels import _sort_pairs
 
 
 @njit(cache=True, fastmath=NUMBA_FASTMATH)
@@ -145,137 +146,92 @@ def _c_order(array: np.ndarray) -> np.ndarray:
     return array if array.flags.c_contiguous else np.ascontiguousarray(array)
 
 
+#: Position buckets of :func:`_bucketed_crossing` per round, and its rounds at most before it sorts
+N_BUCKETS = 256
+BUCKET_LEVELS = 8
+
+
 @njit(cache=True)
-def _weighted_crossing(pos: np.ndarray, weight: np.ndarray, target: float) -> tuple[float, float, float]:
+def _bucketed_crossing(pos: np.ndarray, weight: np.ndarray, target: float) -> tuple[float, float, float]:
     """Smallest ``pos[i]`` at which the weight of all cells with ``pos <= pos[i]`` reaches ``target``.
 
-    A weighted quickselect (three-way partitions around a median-of-three pivot), ``O(n)`` expected
-    instead of the ``O(n log n)`` sort of the reference implementation; the answer does not depend on
-    the order of tied positions. If ``target`` is never reached (rounding), the largest position.
+    By buckets: positions go to ``N_BUCKETS`` equal-width buckets (the bucket index is monotone in the
+    position, so a bucket holds a contiguous range of the sorted positions), the bucket where the
+    cumulative weight reaches ``target`` is found from the bucket totals, and the search goes on among
+    its cells alone, in finer buckets, until at most ``N_BUCKETS`` cells are left (or
+    ``BUCKET_LEVELS`` rounds have passed); those are sorted (with the exact search's small sort,
+    compiled once for both) and summed in order, tied positions as one step. Linear passes without
+    data-dependent branches instead of the ``O(n log n)`` sort of the reference implementation; the
+    answer does not depend on the order of tied positions. If ``target`` is never reached (rounding),
+    the largest position of the cells searched last.
 
     Returns ``(answer, below, through)``: the answer, and the weight of the cells strictly below it and
     up to it inclusive (``below < target <= through``; both ``inf`` if the target was never reached),
     which say how far ``target`` may move before the answer changes.
     """
     n = pos.size
-    idx = np.empty(n, dtype=np.int64)  # 0..n-1, without compiling np.arange's generic implementation
+    members = np.empty(n, dtype=np.int64)  # the cells still searched (without np.arange's generic code)
     for i in range(n):
-        idx[i] = i
-    lo = 0
-    hi = n
-    below = 0.0  # weight of the cells already known to lie below the current range
-    while hi - lo > 24:
-        a, b, c = pos[idx[lo]], pos[idx[(lo + hi) // 2]], pos[idx[hi - 1]]
-        low, high = (a, b) if a <= b else (b, a)  # median of three
-        pivot = low if c <= low else (c if c <= high else high)
-        lt = lo  # idx[lo:lt] < pivot, idx[lt:k] == pivot, idx[gt:hi] > pivot
-        k = lo
-        gt = hi
-        w_less = 0.0
-        w_equal = 0.0
-        while k < gt:
-            v = pos[idx[k]]
-            if v < pivot:
-                w_less += weight[idx[k]]
-                idx[lt], idx[k] = idx[k], idx[lt]
-                lt += 1
-                k += 1
-            elif v > pivot:
-                gt -= 1
-                idx[gt], idx[k] = idx[k], idx[gt]
-            else:
-                w_equal += weight[idx[k]]
-                k += 1
-        if below + w_less >= target:
-            hi = lt
-        elif below + w_less + w_equal >= target:
-            return pivot, below + w_less, below + w_less + w_equal
-        else:
-            below += w_less + w_equal
-            lo = gt
-    for a in range(lo + 1, hi):  # insertion sort of the small remaining range
-        item = idx[a]
-        b = a - 1
-        while b >= lo and pos[idx[b]] > pos[item]:
-            idx[b + 1] = idx[b]
-            b -= 1
-        idx[b + 1] = item
-    a = lo
-    while a < hi:
-        value = pos[idx[a]]
-        w_equal = 0.0
-        b = a
-        while b < hi and pos[idx[b]] == value:  # tied positions form one step of the cumulative weight
-            w_equal += weight[idx[b]]
-            b += 1
-        if below + w_equal >= target:
-            return value, below, below + w_equal
-        below += w_equal
-        a = b
-    best = pos[0]
-    for i in range(1, n):
-        if pos[i] > best:
-            best = pos[i]
-    return best, np.inf, np.inf
-
-
-#: Position buckets of :func:`_bucketed_crossing`.
-N_BUCKETS = 256
-
-
-@njit(cache=True)
-def _bucketed_crossing(pos: np.ndarray, weight: np.ndarray, target: float) -> tuple[float, float, float]:
-    """:func:`_weighted_crossing` in two stages: buckets of positions first, then the one bucket that matters.
-
-    Positions go to ``N_BUCKETS`` equal-width buckets (the bucket index is monotone in the position, so
-    a bucket holds a contiguous range of the sorted positions); the bucket where the cumulative weight
-    reaches ``target`` is found from the bucket totals, and the quickselect runs on its cells alone. Three
-    linear passes without data-dependent branches replace most of the quickselect's. Same contract.
-    """
-    n = pos.size
-    lo = pos[0]
-    hi = pos[0]
-    for i in range(n):
-        v = pos[i]
-        lo = v if v < lo else lo
-        hi = v if v > hi else hi
-    width = hi - lo
-    scale = N_BUCKETS / width if width > 0.0 else 0.0
-    if not np.isfinite(scale):
-        scale = 0.0
+        members[i] = i
+    m = n
+    below = 0.0  # weight of the cells known to lie below those still searched
     bucket = np.empty(n, dtype=np.int64)
-    totals = np.empty(N_BUCKETS)  # zeroed here: np.zeros would compile an implementation of its own
-    for b in range(N_BUCKETS):
-        totals[b] = 0.0
-    for i in range(n):
-        b = int((pos[i] - lo) * scale)
-        b = b if b < N_BUCKETS - 1 else N_BUCKETS - 1
-        bucket[i] = b
-        totals[b] += weight[i]
-    below = 0.0
-    chosen = -1
-    for b in range(N_BUCKETS):
-        if below + totals[b] >= target:
-            chosen = b
+    totals = np.empty(N_BUCKETS)
+    for _ in range(BUCKET_LEVELS):
+        lo = pos[members[0]]
+        hi = lo
+        for t in range(m):
+            v = pos[members[t]]
+            lo = v if v < lo else lo
+            hi = v if v > hi else hi
+        if hi == lo:  # one position left: one step
+            step = 0.0
+            for t in range(m):
+                step += weight[members[t]]
+            if below + step >= target:
+                return lo, below, below + step
+            return lo, np.inf, np.inf
+        scale = N_BUCKETS / (hi - lo)
+        if m <= N_BUCKETS or not np.isfinite(scale):
             break
-        below += totals[b]
-    if chosen < 0:
-        return hi, np.inf, np.inf
-    m = 0
-    for i in range(n):
-        m += bucket[i] == chosen
+        for b in range(N_BUCKETS):  # zeroed here: np.zeros would compile an implementation of its own
+            totals[b] = 0.0
+        for t in range(m):
+            b = int((pos[members[t]] - lo) * scale)
+            b = b if b < N_BUCKETS - 1 else N_BUCKETS - 1
+            bucket[t] = b
+            totals[b] += weight[members[t]]
+        chosen = -1
+        for b in range(N_BUCKETS):
+            if below + totals[b] >= target:
+                chosen = b
+                break
+            below += totals[b]
+        if chosen < 0:
+            return hi, np.inf, np.inf
+        kept = 0
+        for t in range(m):
+            if bucket[t] == chosen:
+                members[kept] = members[t]
+                kept += 1
+        m = kept
     sub_pos = np.empty(m)
-    sub_weight = np.empty(m)
-    m = 0
-    for i in range(n):
-        if bucket[i] == chosen:
-            sub_pos[m] = pos[i]
-            sub_weight[m] = weight[i]
-            m += 1
-    value, sub_below, sub_through = _weighted_crossing(sub_pos, sub_weight, target - below)
-    if sub_below == np.inf:  # rounding: the bucket's own sum fell short of its total
-        return value, np.inf, np.inf
-    return value, below + sub_below, below + sub_through
+    for t in range(m):
+        sub_pos[t] = pos[members[t]]
+    _sort_pairs(sub_pos, members, m)
+    a = 0
+    while a < m:
+        value = sub_pos[a]
+        step = 0.0
+        b = a
+        while b < m and sub_pos[b] == value:  # tied positions form one step of the cumulative weight
+            step += weight[members[b]]
+            b += 1
+        if below + step >= target:
+            return value, below, below + step
+        below += step
+        a = b
+    return sub_pos[m - 1], np.inf, np.inf  # rounding: the cells' own sum fell short of their bucket's total
 
 
 #: A quantile whose target weight lies closer than this (relative to the total) to a step of the left
