@@ -157,7 +157,9 @@ def _scatter_range(
 @nb.njit(cache=True)
 def minor_counts(indices, nnz, n_minor):
     """Number of stored entries per minor index (column counts of a CSR matrix)."""
-    counts = np.zeros(n_minor, dtype=np.int64)
+    counts = np.empty(n_minor, dtype=np.int64)  # zeroed here: np.zeros would compile an implementation of its own
+    for j in range(n_minor):
+        counts[j] = 0
     for p in range(nnz):
         counts[indices[p]] += 1
     return counts
@@ -166,14 +168,18 @@ def minor_counts(indices, nnz, n_minor):
 @nb.njit(cache=True)
 def minor_moments(data, indices, nnz, n_minor, n_major, ddof):
     """Mean and variance of every minor line (columns of CSR), implicit zeros included; two passes."""
-    sums = np.zeros(n_minor)
-    counts = np.zeros(n_minor, dtype=np.int64)
+    sums = np.empty(n_minor)  # zeroed here, as counts and sq: np.zeros would compile implementations of its own
+    counts = np.empty(n_minor, dtype=np.int64)
+    sq = np.empty(n_minor)
+    for j in range(n_minor):
+        sums[j] = 0.0
+        counts[j] = 0
+        sq[j] = 0.0
     for p in range(nnz):
         j = indices[p]
         sums[j] += data[p]
         counts[j] += 1
     mean = sums / n_major
-    sq = np.zeros(n_minor)
     for p in range(nnz):
         j = indices[p]
         d = data[p] - mean[j]
