@@ -165,9 +165,9 @@ NN_DIRECT_MAX_CHANNELS_PER_GROUP = 2
 NN_PARALLEL_MIN_WORK = 1 << 23
 
 # --------------------------------------------------------------- compile time (see docs/compile_cache.md)
-#: Entries up to which the exact search's small sort (compiled once, in place of numba's generic sorts)
-#: uses insertion sort; longer runs use heapsort (compiled in). The order sorted by is total, so the
-#: result does not depend on this.
+#: Entries up to which the kernels' shared small sort (``mnnkit._sort``, compiled once, in place of
+#: numba's generic sorts) uses insertion sort; longer runs use heapsort (compiled in). The order sorted
+#: by is total, so the result does not depend on this.
 SORT_INSERTION_MAX = 16
 #: Ranges of rows per thread that :func:`mnnkit._threads.run_in_ranges` splits a kernel's work into:
 #: several per thread even out rows of uneven cost, and each range is still large enough that calling

@@ -8,7 +8,8 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-from mnnkit._config import KNN_REVERSE_TILE, SELECT_BLOCK_ROWS, SORT_INSERTION_MAX
+from mnnkit._config import KNN_REVERSE_TILE, SELECT_BLOCK_ROWS
+from mnnkit._sort import sort_pairs
 from mnnkit._threads import run_in_ranges
 
 
@@ -57,50 +58,6 @@ def _heap_offer(values, labels, size, value, label):  # pragma: no cover - trace
             labels[pos], labels[child] = labels[child], labels[pos]
             pos = child
     return size
-
-
-@numba.njit(cache=True)
-def _sort_pairs(keys, labels, n):  # pragma: no cover - traced by numba
-    """Sort ``keys[:n]`` in place by (key, label), moving ``labels[:n]`` with them.
-
-    A total order (the labels are distinct), so the result does not depend on the algorithm: insertion
-    sort for the few candidates of a typical row, heapsort (``O(n log n)``, no recursion, no scratch)
-    beyond. One small function compiled once, instead of numba's generic sorts inlined into each kernel.
-    """
-    if n <= SORT_INSERTION_MAX:
-        for a in range(1, n):
-            key = keys[a]
-            label = labels[a]
-            b = a - 1
-            while b >= 0 and (keys[b] > key or (keys[b] == key and labels[b] > label)):
-                keys[b + 1] = keys[b]
-                labels[b + 1] = labels[b]
-                b -= 1
-            keys[b + 1] = key
-            labels[b + 1] = label
-        return
-    # heapsort: build a max-heap by (key, label), then move its root to the end of the shrinking heap
-    for end in range(n, 0, -1):
-        first = n // 2 - 1 if end == n else 0
-        if end < n:
-            keys[0], keys[end] = keys[end], keys[0]
-            labels[0], labels[end] = labels[end], labels[0]
-        for start in range(first, -1, -1):
-            pos = start
-            while True:
-                child = 2 * pos + 1
-                if child >= end:
-                    break
-                other = child + 1
-                if other < end and (
-                    keys[child] < keys[other] or (keys[child] == keys[other] and labels[child] < labels[other])
-                ):
-                    child = other
-                if keys[pos] > keys[child] or (keys[pos] == keys[child] and labels[pos] > labels[child]):
-                    break
-                keys[pos], keys[child] = keys[child], keys[pos]
-                labels[pos], labels[child] = labels[child], labels[pos]
-                pos = child
 
 
 @numba.njit(cache=True)
@@ -234,7 +191,7 @@ def _select_rows(
                 cand[n_cand] = j
                 cand_d2[n_cand] = _squared_distance(query[i], data[j])
                 n_cand += 1
-        _sort_pairs(cand_d2, cand, n_cand)
+        sort_pairs(cand_d2, cand, n_cand)
         for r in range(k):
             out_idx[i, r] = cand[r]
             out_dist[i, r] = np.sqrt(cand_d2[r])
@@ -312,7 +269,7 @@ def _finish_rows(
         for t in range(size):
             vals[t] = heap_val[r, t]
             rows[t] = heap_idx[r, t]
-        _sort_pairs(vals, rows, size)
+        sort_pairs(vals, rows, size)
         upper = -np.inf
         for t in range(min(k, size)):
             s = r_norm + np.sqrt(query_sqnorm[rows[t]])
@@ -333,7 +290,7 @@ def _finish_rows(
                 cand[n_cand] = row
                 cand_d2[n_cand] = _squared_distance(data[r], query[row])
                 n_cand += 1
-        _sort_pairs(cand_d2, cand, n_cand)  # by (distance, query row)
+        sort_pairs(cand_d2, cand, n_cand)  # by (distance, query row)
         for t in range(k):
             out_idx[r, t] = cand[t]
             out_d2[r, t] = cand_d2[t]

@@ -22,8 +22,9 @@ import numpy as np
 from numba import njit
 
 from mnnkit._config import KNN_PARALLEL_MIN_WORK, NUMBA_FASTMATH, SELECT_BLOCK_ROWS
+from mnnkit._sort import sort_pairs
 from mnnkit._threads import run_in_ranges
-from mnnkit.neighbors._kernels import _sort_pairs, _squared_distance, nearest_candidates
+from mnnkit.neighbors._kernels import _squared_distance, nearest_candidates
 
 
 def segment_mutual_counts(
@@ -145,7 +146,7 @@ def _count_rows(
                     cand[n_cand] = j
                     cand_d2[n_cand] = _squared_distance(left[me], right[j])
                     n_cand += 1
-            _sort_pairs(cand_d2, cand, n_cand)
+            sort_pairs(cand_d2, cand, n_cand)
             found = 0
             for t in range(k):
                 j = cand[t]

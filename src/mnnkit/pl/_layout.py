@@ -81,7 +81,6 @@ def fuzzy_graph(indices: np.ndarray, distances: np.ndarray, n_neighbors: int) ->
     weights = np.exp(-excess / sigma[:, None])
     rows = np.repeat(np.arange(n_cells), indices.shape[1])
     graph = sparse.csr_matrix((weights.ravel(), (rows, indices.ravel())), shape=(n_cells, n_cells))
-    graph.sum_duplicates()
     transpose = graph.T.tocsr()
     return (graph + transpose - graph.multiply(transpose)).tocsr()
 

@@ -12,8 +12,8 @@ import numpy as np
 from numba import njit
 
 from mnnkit._config import NUMBA_FASTMATH, SOFTMAX_COLUMN_TILE
+from mnnkit._sort import sort_pairs
 from mnnkit._threads import run_in_ranges
-from mnnkit.neighbors._kernels import _sort_pairs
 
 
 @njit(cache=True, fastmath=NUMBA_FASTMATH)
@@ -218,7 +218,7 @@ def _bucketed_crossing(pos: np.ndarray, weight: np.ndarray, target: float) -> tu
     sub_pos = np.empty(m)
     for t in range(m):
         sub_pos[t] = pos[members[t]]
-    _sort_pairs(sub_pos, members, m)
+    sort_pairs(sub_pos, members, m)
     a = 0
     while a < m:
         value = sub_pos[a]

@@ -56,8 +56,7 @@ from mnnkit.correction.fast._graph import (
     nearest_cross_edges,
     side_view,
 )
-from mnnkit.neighbors import knn, knn_both_ways
-from mnnkit.neighbors._partition import Partition, partition_knn, partition_sides, restrict_partition
+from mnnkit.neighbors import Partition, knn, knn_both_ways, partition_knn, partition_sides, restrict_partition
 
 logger = logging.getLogger("mnnkit")
 
