@@ -238,7 +238,7 @@ def test_graph_search_seeded_by_lists_equals_the_listed_seeds() -> None:
         idx, dist = np.empty((50, 6), dtype=np.int64), np.empty((50, 6))
         _search_kernels.graph_knn(
             targets, targets.astype(np.float32), *graph, np.zeros(1, dtype=np.int64), *seeds, queries,
-            queries.astype(np.float32), 6, 15, 0, max_visits, np.ones(600, dtype=np.bool_), idx, dist,
+            queries.astype(np.float32), np.arange(50), 6, 15, 0, max_visits, np.ones(600, dtype=np.bool_), idx, dist,
         )  # fmt: skip
         return idx, dist
 
@@ -251,6 +251,36 @@ def test_graph_search_seeded_by_lists_equals_the_listed_seeds() -> None:
         candidates = np.unique(listed[q])
         dist = np.linalg.norm(targets[candidates] - queries[q], axis=1)
         np.testing.assert_array_equal(by_lists[0][q], candidates[np.argsort(dist, kind="stable")[:6]])
+
+
+def test_graph_search_of_chosen_query_rows_equals_the_search_of_those_rows_copied() -> None:
+    """``query_rows`` picks (and orders) the queries searched: the same answers as a copy of those rows."""
+    rng = np.random.default_rng(9)
+    targets = rng.normal(size=(500, 4))
+    graph = _random_graph(500, 6, 40, seed=10)
+    queries = rng.normal(size=(80, 4))
+    chosen = rng.choice(80, 30, replace=False)  # unsorted, as the landmark rows need not be
+    pivots = np.sort(rng.choice(500, 40, replace=False)).astype(np.int64)
+    no_seeds = (np.zeros(31, dtype=np.int64), np.zeros(0, dtype=np.int64), np.zeros((0, 1), dtype=np.int64))
+    allowed = rng.random(500) < 0.6
+
+    def search(points, rows):
+        idx, dist = np.empty((30, 5), dtype=np.int64), np.empty((30, 5))
+        _search_kernels.graph_knn(
+            targets, targets.astype(np.float32), *graph, pivots, *no_seeds, points, points.astype(np.float32),
+            rows, 5, 12, 4, -1, allowed, idx, dist,
+        )  # fmt: skip
+        return idx, dist
+
+    by_rows = search(queries, chosen.astype(np.int64))
+    copied = search(queries[chosen], np.arange(30, dtype=np.int64))
+    np.testing.assert_array_equal(by_rows[0], copied[0])
+    np.testing.assert_array_equal(by_rows[1], copied[1])
+    assert allowed[by_rows[0]].all()
+    # each answer's distances are the true distances of the targets it names, nearest first
+    true = np.linalg.norm(targets[by_rows[0]] - queries[chosen][:, None, :], axis=2)
+    np.testing.assert_allclose(by_rows[1], true, rtol=1e-12)
+    assert (np.diff(by_rows[1], axis=1) >= 0).all()
 
 
 def test_edges_within_a_side_against_plain_python() -> None:

@@ -70,7 +70,7 @@ def kernel_outputs() -> dict[str, np.ndarray]:
         found_dist = np.empty((40, 5))
         _search_kernels.graph_knn(
             targets, targets.astype(np.float32), graph.indptr, graph.indices, *no_cross, pivots, *seeds, queries,
-            queries.astype(np.float32), 5, 12, entries, budget, mask, found, found_dist,
+            queries.astype(np.float32), np.arange(40), 5, 12, entries, budget, mask, found, found_dist,
         )  # fmt: skip
         out[f"graph_{name}"] = found
         out[f"graph_{name}_dist"] = found_dist

@@ -285,6 +285,7 @@ class GraphSearch:
         k: int,
         *,
         ef: int,
+        rows: np.ndarray | None = None,
         seeds: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
         allowed: np.ndarray | None = None,
         pivots: np.ndarray | None = None,
@@ -293,23 +294,25 @@ class GraphSearch:
     ) -> tuple[np.ndarray, np.ndarray]:
         """``k`` nearest positions of ``targets`` (a side's data in ``view`` order) for each query row.
 
-        ``seeds`` (``seed_ptr, seed_idx, seed_lists`` of :func:`_search_kernels.graph_knn`), ``allowed`` and
-        ``pivots`` are in positions too. Queries start from their seeds and their ``n_entries``
-        nearest pivots (default: the side's pivots, ``N_ENTRIES`` of them for queries without seeds,
-        none otherwise).
+        The queries are the rows ``rows`` of ``queries`` (default: all), in that order, searched in
+        place (no copy). ``seeds`` (``seed_ptr, seed_idx, seed_lists`` of
+        :func:`_search_kernels.graph_knn`), ``allowed`` and ``pivots`` are in positions too. Queries
+        start from their seeds and their ``n_entries`` nearest pivots (default: the side's pivots,
+        ``N_ENTRIES`` of them for queries without seeds, none otherwise).
         """
         n_allowed = targets.exact.shape[0] if allowed is None else int(allowed.sum())
         k = min(k, n_allowed)
         if n_entries is None:
             n_entries = N_ENTRIES if seeds is None else 0
+        rows = np.arange(queries.exact.shape[0]) if rows is None else np.asarray(rows, dtype=np.int64)
         if seeds is None:
-            seeds = _plain_seeds(np.zeros(queries.exact.shape[0] + 1, dtype=np.int64), np.zeros(0, dtype=np.int64))
+            seeds = _plain_seeds(np.zeros(rows.size + 1, dtype=np.int64), np.zeros(0, dtype=np.int64))
         mask = np.ones(targets.exact.shape[0], dtype=np.bool_) if allowed is None else allowed
-        out_idx = np.empty((queries.exact.shape[0], k), dtype=np.int64)
-        out_dist = np.empty((queries.exact.shape[0], k))
+        out_idx = np.empty((rows.size, k), dtype=np.int64)
+        out_dist = np.empty((rows.size, k))
         _search_kernels.graph_knn(
             targets.exact, targets.nav, view.indptr, view.indices, view.cross_ptr, view.cross_idx,
-            view.pivots if pivots is None else pivots, *seeds, queries.exact, queries.nav,
+            view.pivots if pivots is None else pivots, *seeds, queries.exact, queries.nav, rows,
             k, min(max(ef, k), n_allowed), n_entries, max_visits, mask, out_idx, out_dist,
         )  # fmt: skip
         return out_idx, out_dist
@@ -351,7 +354,7 @@ class GraphSearch:
                 "n_entries": listed,
             }
         lists, list_dist = self._search(
-            targets, view, _take(queries, marks), listed, ef=max(plan.ef, plan.ef_factor * k, listed), allowed=allowed,
+            targets, view, queries, listed, rows=marks, ef=max(plan.ef, plan.ef_factor * k, listed), allowed=allowed,
             max_visits=plan.landmark_visits, **extra,
         )  # fmt: skip
         k = min(k, listed)
@@ -362,7 +365,7 @@ class GraphSearch:
             plan.near_landmarks,
         )  # fmt: skip
         found_rows, dist_rows = self._search(
-            targets, view, _take(queries, rows), k, ef=k + plan.margin, seeds=(seed_ptr, seed_idx, lists),
+            targets, view, queries, k, rows=rows, ef=k + plan.margin, seeds=(seed_ptr, seed_idx, lists),
             allowed=allowed, max_visits=plan.visits,
         )  # fmt: skip
         indices = np.empty((n_queries, k), dtype=np.int64)
@@ -395,7 +398,7 @@ class GraphSearch:
             found = knn(left_targets.exact[candidates], right_targets.exact, k_right, method="exact").indices
         else:
             found, _ = self._search(
-                right_targets, rview, _take(left_targets, candidates), k_right, ef=k_right + LEFT_MARGIN,
+                right_targets, rview, left_targets, k_right, rows=candidates, ef=k_right + LEFT_MARGIN,
                 seeds=_plain_seeds(seed_ptr, seed_idx),
             )  # fmt: skip
         rows = lview.perm[candidates]
@@ -421,7 +424,7 @@ class GraphSearch:
         starts = view.inv[np.asarray(cells, dtype=np.int64)]
         seeds = _plain_seeds(np.arange(starts.size + 1, dtype=np.int64), starts)
         found, _ = self._search(
-            targets, view, _take(targets, starts), k, ef=k + LEFT_MARGIN, seeds=seeds,
+            targets, view, targets, k, rows=starts, ef=k + LEFT_MARGIN, seeds=seeds,
             n_entries=N_ENTRIES if len(parts) > 1 else 0,
         )  # fmt: skip
         return view.perm[found]
@@ -460,10 +463,6 @@ def points(data: np.ndarray, order: np.ndarray) -> Points:
         np.ascontiguousarray(data, dtype=np.float64), np.asarray(order, dtype=np.int64), exact, nav
     )
     return Points(exact, nav)
-
-
-def _take(rows: Points, which: np.ndarray) -> Points:
-    return Points(rows.exact[which], rows.nav[which])
 
 
 def _plain_seeds(seed_ptr: np.ndarray, seed_idx: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -172,6 +172,7 @@ def graph_knn(
     seed_lists: np.ndarray,
     queries: np.ndarray,
     nav_queries: np.ndarray,
+    query_rows: np.ndarray,
     k: int,
     ef: int,
     n_entries: int,
@@ -198,8 +199,9 @@ def graph_knn(
         ``seed_idx[seed_ptr[i]:seed_ptr[i + 1]]`` of ``seed_lists`` (``(L, w)``; a target listed
         twice is visited once), and from its nearest pivots. Plain per-query seeds in CSR form are
         ``seed_lists`` of one column.
-    queries, nav_queries
-        ``(q, d)`` query points, float64 and float32.
+    queries, nav_queries, query_rows
+        Query points, float64 and float32 (``(r, d)``), and which of their rows are searched (``(q,)``
+        int64): query ``i`` is row ``query_rows[i]``, so a subset is searched without a copy of its rows.
     k, ef
         Neighbours returned, and size of the search's result pool (``ef >= k``).
     max_visits
@@ -222,7 +224,7 @@ def graph_knn(
     output does not depend on the number of threads.
     """
     m, d = targets.shape
-    n_queries = queries.shape[0]
+    n_queries = query_rows.shape[0]
     n_pivots = pivots.shape[0]
     block_size = max(SEARCH_BLOCK, (n_queries + MAX_SEARCH_BLOCKS - 1) // MAX_SEARCH_BLOCKS)
     n_blocks = (n_queries + block_size - 1) // block_size
@@ -237,8 +239,8 @@ def graph_knn(
         ent_d = np.empty(max(n_entries, 1))
         ent_i = np.empty(max(n_entries, 1), dtype=np.int64)
         for q in range(block * block_size, min(n_queries, (block + 1) * block_size)):
-            query = queries[q]
-            nav = nav_queries[q]
+            query = queries[query_rows[q]]
+            nav = nav_queries[query_rows[q]]
             n_cand = 0
             n_res = 0
             visits = 0
