@@ -27,7 +27,9 @@ Methods (``REGISTRY``; a new entry is one line)
     ``mnnkit fast robust`` / ``mnnkit classic robust`` pass ``flavor='robust'``; without it the robust
     entries are skipped with a note. Extra, not run by default: ``mnnkit fast auto`` and
     ``mnnkit classic auto`` (``merge_order='auto'``), ``mnnkit fast dual-softmax`` (the robust flavour
-    with ``pairing='dual_softmax'``).
+    with ``pairing='dual_softmax'``), and ``label-aware shift``: not a method but a reference that reads the
+    labels, moving each batch by the mean difference of its shared types' centres from the largest batch's
+    (what aligning the shared types by one shift per batch gives, e.g. for ``uniq own``).
     Peers: harmony (``harmonypy.run_harmony`` on the PCA, seed 0), scanorama (``scanorama.assemble`` on each
     batch's PCs, as ``scanpy.external.pp.scanorama_integrate`` does; not ``scanorama.integrate`` on genes),
     scranpy MNN (``scranpy.correct_mnn`` on the PCs, dims x cells, its default merge policy), ComBat
@@ -279,6 +281,31 @@ def _uncorrected(adata: ad.AnnData) -> np.ndarray:
     return np.asarray(adata.obsm["X_pca"])
 
 
+def _label_aware_shift(adata: ad.AnnData) -> np.ndarray:
+    """A reference, not a method: it reads the labels. Each batch moves by one vector onto the largest batch.
+
+    The vector is the mean, over the labels the batch shares with the largest batch, of the difference
+    of their centres in the PCA (a batch that shares none stays put). It shows what aligning the shared
+    types with one shift per batch does to the ``uniq own`` diagnostic.
+    """
+    pcs = np.array(adata.obsm["X_pca"], dtype=np.float64)
+    batch, label = adata.obs[BATCH].astype(str).to_numpy(), adata.obs[LABEL].astype(str).to_numpy()
+    names, sizes = np.unique(batch, return_counts=True)
+    reference = names[np.argmax(sizes)]
+
+    def centres(name: str) -> dict[str, np.ndarray]:
+        rows = batch == name
+        return {t: pcs[rows & (label == t)].mean(axis=0) for t in np.unique(label[rows])}
+
+    ref_centres = centres(reference)
+    for name in names[names != reference]:
+        own = centres(name)
+        shared = [t for t in own if t in ref_centres]
+        if shared:
+            pcs[batch == name] -= np.mean([own[t] - ref_centres[t] for t in shared], axis=0)
+    return pcs
+
+
 def _accepts(fn: Callable, name: str) -> bool:
     """Whether ``fn`` has a parameter ``name`` of its own (not only ``**kwargs``)."""
     return name in inspect.signature(fn).parameters
@@ -312,6 +339,7 @@ def build_registry() -> tuple[dict[str, Method], list[str], list[str]]:
     # extras (select them with --methods): the order chosen by mnnkit, so permutations reorder the cells
     registry["mnnkit fast auto"] = Method(_bind(_mnnkit_fast, merge_order="auto"))
     registry["mnnkit classic auto"] = Method(_bind(_mnnkit_classic, merge_order="auto"), needs_genes=True)
+    registry["label-aware shift"] = Method(_label_aware_shift)
     if _accepts(mnnkit.fast_mnn, "pairing"):
         registry["mnnkit fast dual-softmax"] = Method(_bind(_mnnkit_fast, flavor="robust", pairing="dual_softmax"))
     return registry, default, notes
