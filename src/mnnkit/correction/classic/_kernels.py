@@ -159,8 +159,8 @@ def _bucketed_crossing(pos: np.ndarray, weight: np.ndarray, target: float) -> tu
     position, so a bucket holds a contiguous range of the sorted positions), the bucket where the
     cumulative weight reaches ``target`` is found from the bucket totals, and the search goes on among
     its cells alone, in finer buckets, until at most ``N_BUCKETS`` cells are left (or
-    ``BUCKET_LEVELS`` rounds have passed); those are sorted (with the exact search's small sort,
-    compiled once for both) and summed in order, tied positions as one step. Linear passes without
+    ``BUCKET_LEVELS`` rounds have passed); those are sorted (with the kernels' shared small sort,
+    :func:`mnnkit._sort.sort_pairs`) and summed in order, tied positions as one step. Linear passes without
     data-dependent branches instead of the ``O(n log n)`` sort of the reference implementation; the
     answer does not depend on the order of tied positions. If ``target`` is never reached (rounding),
     the largest position of the cells searched last.
